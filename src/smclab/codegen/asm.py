@@ -1,0 +1,120 @@
+"""A small assembler on top of iced-x86: an instruction list with labels, encoded by
+``BlockEncoder`` for the address the code will run at, and an Intel-syntax listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iced_x86 import (
+    BlockEncoder,
+    Decoder,
+    Formatter,
+    FormatterSyntax,
+    Instruction,
+    MemoryOperand,
+    RepPrefixKind,
+)
+from iced_x86 import Code as C
+from iced_x86 import Register as R
+
+__all__ = ["Asm", "C", "R", "mem", "decode_listing"]
+
+
+def mem(base: int, displ: int = 0, index: int = R.NONE, scale: int = 1) -> MemoryOperand:
+    """``[base + index*scale + displ]``; with ``base=R.RIP`` ``displ`` is the absolute target."""
+    size = 0 if displ == 0 else 8 if base == R.RIP else 1
+    return MemoryOperand(base=base, index=index, scale=scale, displ=displ, displ_size=size)
+
+
+class Asm:
+    """Collects instructions; ``label()`` marks the next emitted instruction as a target."""
+
+    _LABEL_BASE = 1  # fake ips for labels, far below any real address
+
+    def __init__(self) -> None:
+        self.instructions: list[Instruction] = []
+        self._pending: int | None = None
+        self._next = self._LABEL_BASE
+
+    # labels ---------------------------------------------------------------------------
+    def new_label(self) -> int:
+        self._next += 1
+        return self._next
+
+    def bind(self, label: int) -> None:
+        if self._pending is not None:  # two labels on one spot: emit a 1-byte anchor
+            self.emit(Instruction.create(C.NOPD))
+        self._pending = label
+
+    # emission -------------------------------------------------------------------------
+    def emit(self, ins: Instruction) -> Asm:
+        if self._pending is not None:
+            ins.ip = self._pending
+            self._pending = None
+        self.instructions.append(ins)
+        return self
+
+    def op(self, code: int) -> Asm:
+        return self.emit(Instruction.create(code))
+
+    def rr(self, code: int, a: int, b: int) -> Asm:
+        return self.emit(Instruction.create_reg_reg(code, a, b))
+
+    def ri(self, code: int, reg: int, imm: int) -> Asm:
+        if code == C.MOV_R64_IMM64:
+            return self.emit(Instruction.create_reg_u64(code, reg, imm))
+        return self.emit(Instruction.create_reg_i32(code, reg, imm))
+
+    def rm(self, code: int, reg: int, m: MemoryOperand) -> Asm:
+        return self.emit(Instruction.create_reg_mem(code, reg, m))
+
+    def mr(self, code: int, m: MemoryOperand, reg: int) -> Asm:
+        return self.emit(Instruction.create_mem_reg(code, m, reg))
+
+    def mi(self, code: int, m: MemoryOperand, imm: int, lock: bool = False) -> Asm:
+        ins = Instruction.create_mem_i32(code, m, imm)
+        ins.has_lock_prefix = lock
+        return self.emit(ins)
+
+    def r(self, code: int, reg: int) -> Asm:
+        return self.emit(Instruction.create_reg(code, reg))
+
+    def branch(self, code: int, target: int) -> Asm:
+        return self.emit(Instruction.create_branch(code, target))
+
+    def rep_movs(self, width: int) -> Asm:
+        make = {1: Instruction.create_movsb, 8: Instruction.create_movsq}[width]
+        return self.emit(make(64, rep_prefix=RepPrefixKind.REPE))
+
+    def data(self, raw: bytes) -> Asm:
+        for i in range(0, len(raw), 16):
+            self.emit(Instruction.create_declare_byte(raw[i : i + 16]))
+        return self
+
+    def encode(self, address: int) -> bytes:
+        if self._pending is not None:
+            raise ValueError("a label is bound after the last instruction")
+        enc = BlockEncoder(64)
+        enc.add_many(self.instructions)
+        return bytes(enc.encode(address))
+
+
+@dataclass(frozen=True)
+class ListingLine:
+    address: int
+    raw: bytes
+    text: str
+
+
+def decode_listing(code: bytes, address: int) -> list[ListingLine]:
+    """Decode ``code`` (laid out at ``address``) into Intel-syntax lines."""
+    fmt = Formatter(FormatterSyntax.INTEL)
+    fmt.first_operand_char_index = 8
+    fmt.hex_prefix = "0x"
+    fmt.hex_suffix = ""
+    fmt.uppercase_hex = False
+    lines = []
+    for ins in Decoder(64, code, ip=address):
+        off = ins.ip - address
+        lines.append(ListingLine(ins.ip, code[off : off + ins.len], fmt.format(ins)))
+    return lines

@@ -1,0 +1,150 @@
+"""Host facts: CPU identity and flags, kernel, hypervisor, and the TSC frequency."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+
+@dataclass(frozen=True)
+class CpuId:
+    vendor: str
+    family: int
+    model: int
+    stepping: int
+
+
+@cache
+def cpuinfo() -> dict[str, str]:
+    """The first processor block of /proc/cpuinfo."""
+    out: dict[str, str] = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if not line.strip():
+                if out:
+                    break
+                continue
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def cpu_id() -> CpuId:
+    info = cpuinfo()
+    return CpuId(
+        info.get("vendor_id", "unknown"),
+        int(info.get("cpu family", "0")),
+        int(info.get("model", "0")),
+        int(info.get("stepping", "0") or 0),
+    )
+
+
+def cpu_flags() -> frozenset[str]:
+    return frozenset(cpuinfo().get("flags", "").split())
+
+
+def hypervisor() -> str | None:
+    """The hypervisor vendor (lscpu), 'unknown' when the CPU says it runs under one."""
+    if shutil.which("lscpu"):
+        try:
+            out = subprocess.run(
+                ["lscpu"], capture_output=True, text=True, timeout=10, env={"LC_ALL": "C"}
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            if line.startswith("Hypervisor vendor:"):
+                return line.split(":", 1)[1].strip()
+    return "unknown" if "hypervisor" in cpu_flags() else None
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def measure_tsc_hz(rdtsc: Callable[[], int], seconds: float = 0.2) -> float:
+    """TSC ticks per second, against CLOCK_MONOTONIC (best of three short windows)."""
+    estimates = []
+    for _ in range(3):
+        t0, r0 = time.monotonic_ns(), rdtsc()
+        time.sleep(seconds / 3)
+        r1, t1 = rdtsc(), time.monotonic_ns()
+        estimates.append((r1 - r0) / (t1 - t0) * 1e9)
+    return sorted(estimates)[1]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "smclab"
+
+
+def cached_tsc_hz(measure: Callable[[], float]) -> float:
+    """The TSC frequency, measured once per boot and cached under the XDG cache dir."""
+    path = cache_dir() / "tsc.json"
+    key = boot_id()
+    try:
+        data = json.loads(path.read_text())
+        if data.get("boot_id") == key and data.get("tsc_hz", 0) > 0:
+            return float(data["tsc_hz"])
+    except (OSError, ValueError):
+        pass
+    hz = measure()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"boot_id": key, "tsc_hz": hz}))
+    except OSError:
+        pass  # a read-only home only costs a re-measurement next time
+    return hz
+
+
+def host_facts(tsc_hz: float) -> dict[str, Any]:
+    info = cpuinfo()
+    cid = cpu_id()
+    return {
+        "vendor": cid.vendor,
+        "family": cid.family,
+        "model": cid.model,
+        "stepping": cid.stepping,
+        "model_name": info.get("model name", "unknown"),
+        "microcode": info.get("microcode", "unknown"),
+        "kernel": platform.release(),
+        "hypervisor": hypervisor(),
+        "cpus": os.cpu_count(),
+        "flags": sorted(cpu_flags()),
+        "tsc_hz": tsc_hz,
+        "smclab_version": __version__,
+    }
+
+
+def fingerprint(facts: dict[str, Any]) -> str:
+    """What identifies a host across runs (not the TSC estimate, which wobbles)."""
+    keys = (
+        "vendor",
+        "family",
+        "model",
+        "stepping",
+        "model_name",
+        "microcode",
+        "kernel",
+        "hypervisor",
+        "cpus",
+    )
+    return json.dumps({k: facts.get(k) for k in keys}, sort_keys=True)
+
+
+def allowed_cpus() -> set[int]:
+    return set(os.sched_getaffinity(0))

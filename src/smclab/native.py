@@ -1,0 +1,114 @@
+"""Native memory and calls: map an experiment's regions, place its code, call it.
+
+Only the worker process (:mod:`smclab.worker`) uses this module to *execute* code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+from . import codegen
+from .codegen import GAP, Layout, Program
+from .spec import Experiment
+
+PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
+MAP_PRIVATE, MAP_ANONYMOUS = 0x02, 0x20
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
+_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+RunFn = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mmap(size: int, prot: int, addr: int = 0) -> int:
+    ptr = _libc.mmap(addr or None, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if ptr in (None, MAP_FAILED):
+        err = ctypes.get_errno()
+        raise OSError(err, f"mmap({size}): {os.strerror(err)}")
+    return int(ptr)
+
+
+def mprotect(addr: int, size: int, prot: int) -> None:
+    _check(_libc.mprotect(addr, size, prot), "mprotect")
+
+
+def munmap(addr: int, size: int) -> None:
+    _check(_libc.munmap(addr, size), "munmap")
+
+
+def write(addr: int, data: bytes) -> None:
+    ctypes.memmove(addr, data, len(data))
+
+
+class Loaded:
+    """An experiment's reservation with its code in place and its buffers pre-filled.
+
+    Regions: code RX (the payload source lives there, as in the seed's .text), exec buffer RWX,
+    far buffer RW, and no-access gaps between them. Every slot the loop calls is pre-filled
+    with the payload, so controls that do not store (``store='none'``/``'far'``) call valid code.
+    """
+
+    def __init__(self, exp: Experiment) -> None:
+        nominal = codegen.layout_for(exp)
+        base = mmap(nominal.total, PROT_NONE)
+        self.layout = Layout(base, nominal.code_size, nominal.exec_size, nominal.far_size)
+        lay = self.layout
+        try:
+            self.program: Program = codegen.build(exp, lay)
+            mprotect(lay.code, lay.code_size, PROT_READ | PROT_WRITE)
+            write(lay.code, self.program.code)
+            mprotect(lay.code, lay.code_size, PROT_READ | PROT_EXEC)
+            mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_WRITE | PROT_EXEC)
+            mprotect(lay.far_buf, lay.far_size, PROT_READ | PROT_WRITE)
+            for off in codegen.slot_offsets(exp):
+                write(lay.exec_buf + off, self.program.payload)
+        except BaseException:
+            munmap(base, lay.total)
+            raise
+        self._fn = RunFn(self.program.entry_addr)
+
+    def run(self, iterations: int) -> int:
+        """Run the loop ``iterations`` times; returns TSC ticks spent in the loop."""
+        return int(self._fn(iterations))
+
+    def close(self) -> None:
+        if self.layout is not None:
+            munmap(self.layout.base, self.layout.total)
+            self.layout = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Loaded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def rdtsc_function() -> tuple[ctypes._CFuncPtr, int, int]:
+    """A standalone ``uint64_t rdtsc(void)`` (for TSC calibration): (fn, address, size)."""
+    size = 4096
+    addr = mmap(size, PROT_READ | PROT_WRITE)
+    write(addr, codegen.build_rdtsc(addr))
+    mprotect(addr, size, PROT_READ | PROT_EXEC)
+    return ctypes.CFUNCTYPE(ctypes.c_uint64)(addr), addr, size
+
+
+__all__ = ["Loaded", "rdtsc_function", "mmap", "mprotect", "munmap", "write", "GAP"]

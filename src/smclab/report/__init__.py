@@ -1,0 +1,115 @@
+"""Rendering: rich tables for results, the seed table and host facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..measure import CounterValue, Result, Stats
+
+
+def fmt_stats(s: Stats | None, digits: int = 1) -> str:
+    return "-" if s is None else f"{s.median:.{digits}f}"
+
+
+def fmt_spread(s: Stats | None) -> Text:
+    if s is None:
+        return Text("-")
+    return Text(f"{s.spread:.1%}", style="bold red" if s.noisy else "")
+
+
+def fmt_counter(c: CounterValue | None, short: bool = False) -> str:
+    if c is None:
+        return "-"
+    if c.per_iter is None:
+        return "n/a" if short else f"n/a: {c.reason}"
+    return f"{c.per_iter:.3g}"
+
+
+def result_table(results: list[tuple[str, Result]], title: str | None = None) -> Table:
+    events = sorted({e for _, r in results for e in r.experiment.events})
+    t = Table(title=title)
+    for col in ("experiment", "iterations", "ticks/iter", "ns/iter", "min ns", "spread"):
+        t.add_column(col, justify="left" if col == "experiment" else "right")
+    for e in events:
+        t.add_column(f"{e}/iter", justify="right", overflow="fold")
+    t.add_column("error", style="red")
+    for name, r in results:
+        t.add_row(
+            name,
+            str(r.iterations or "-"),
+            fmt_stats(r.ticks_per_iter),
+            fmt_stats(r.ns_per_iter, 2),
+            "-" if r.ns_per_iter is None else f"{r.ns_per_iter.min:.2f}",
+            fmt_spread(r.ticks_per_iter),
+            *[fmt_counter(r.counters.get(e)) for e in events],
+            r.error or "",
+        )
+    return t
+
+
+ROW_LEGEND = ("baseline", "no-store", "far-store", "direct")
+
+
+def seed_table(table: Any) -> Group:
+    """The seed table (a :class:`smclab.suites.seed.SeedTable`) with its findings."""
+    h = table.host
+    t = Table(
+        title=f"The seed's experiment on {h['model_name']} (family {h['family']:#x},"
+        f" model {h['model']:#x}); TSC {h['tsc_hz'] / 1e9:.3f} GHz",
+    )
+    for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC/it"):
+        t.add_column(col, justify="left" if col == "row" else "right", no_wrap=True)
+    for row, res in table.rows:
+        ratio = table.ratio_to_baseline(row.name)
+        t.add_row(
+            row.name,
+            fmt_stats(res.ticks_per_iter),
+            fmt_stats(res.ns_per_iter, 2),
+            fmt_spread(res.ticks_per_iter),
+            "-" if ratio is None else f"{ratio:.2f}",
+            fmt_counter(res.counters.get("smc-clears"), short=True),
+            "-" if row.published_seconds is None else f"{row.published_seconds:.2f}",
+            "-" if row.published_clears is None else f"{row.published_clears / 1e8:.2f}",
+        )
+    reasons = {
+        c.reason
+        for _, r in table.rows
+        if (c := r.counters.get("smc-clears")) and c.per_iter is None
+    }
+    notes = [
+        Text(f"{row.name}: {res.error or row.what}", style="red" if res.error else "dim")
+        for row, res in table.rows
+        if res.error or row.name in ROW_LEGEND
+    ]
+    notes.append(
+        Text(
+            "per iteration (it); ticks = TSC ticks; x base = ticks / baseline ticks;"
+            " KBL = published on the seed's Kaby Lake i7-7567U (100M iterations)",
+            style="dim",
+        )
+    )
+    notes += [Text(f"SMC/it n/a: {r}", style="dim") for r in sorted(r for r in reasons if r)]
+    notes += [Text("• " + f) for f in table.findings()]
+    return Group(t, *notes)
+
+
+def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
+    t = Table(title="Host", show_header=False)
+    t.add_column("fact", style="bold")
+    t.add_column("value", overflow="fold")
+    for key, value in facts.items():
+        if key == "flags":
+            value = " ".join(value)
+        elif key == "tsc_hz":
+            value = f"{value / 1e9:.4f} GHz"
+        t.add_row(key, str(value))
+    c = Table(title="Counters")
+    c.add_column("event")
+    c.add_column("status", overflow="fold")
+    for name, reason in events.items():
+        c.add_row(name, Text("available", style="green") if reason is None else Text(reason))
+    return Group(t, c)

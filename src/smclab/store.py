@@ -1,0 +1,139 @@
+"""SQLite store: every result with its experiment, host facts, raw repeats, counters, error.
+
+Each result is written in its own transaction, so a killed run loses at most the row in flight.
+The default location is ``$XDG_DATA_HOME/smclab/results.sqlite``; ``SMCLAB_DB`` or ``--db``
+override it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import __version__, machine
+from .measure import Result
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hosts (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    facts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts(id),
+    suite TEXT NOT NULL,
+    name TEXT,
+    sweep_id TEXT,
+    exp_key TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    iterations INTEGER,
+    raw_ticks TEXT NOT NULL,
+    ticks_median REAL, ticks_min REAL, ticks_spread REAL,
+    ns_median REAL, ns_min REAL, ns_spread REAL,
+    counters TEXT NOT NULL,
+    error TEXT,
+    version TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_sweep ON results(sweep_id, exp_key);
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is not an smclab store."""
+
+
+def default_path() -> Path:
+    env = os.environ.get("SMCLAB_DB")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smclab" / "results.sqlite"
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the store {self.path}: {e}") from None
+        self.db.row_factory = sqlite3.Row
+        self._hosts: dict[str, int] = {}
+
+    def host_id(self, facts: dict[str, Any]) -> int:
+        fp = machine.fingerprint(facts)
+        if fp not in self._hosts:
+            with self.db:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO hosts(fingerprint, facts) VALUES (?, ?)",
+                    (fp, json.dumps(facts)),
+                )
+            row = self.db.execute("SELECT id FROM hosts WHERE fingerprint=?", (fp,)).fetchone()
+            self._hosts[fp] = int(row["id"])
+        return self._hosts[fp]
+
+    def add(
+        self, result: Result, suite: str, name: str | None = None, sweep_id: str | None = None
+    ) -> int:
+        """Store one result in its own transaction; returns its row id."""
+        t, n = result.ticks_per_iter, result.ns_per_iter
+        host = self.host_id(result.host)
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO results(created, host_id, suite, name, sweep_id, exp_key, experiment,"
+                " iterations, raw_ticks, ticks_median, ticks_min, ticks_spread, ns_median, ns_min,"
+                " ns_spread, counters, error, version)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    time.time(),
+                    host,
+                    suite,
+                    name,
+                    sweep_id,
+                    result.experiment.code_key(),
+                    json.dumps(result.experiment.to_dict()),
+                    result.iterations,
+                    json.dumps(result.raw_ticks),
+                    t.median if t else None,
+                    t.min if t else None,
+                    t.spread if t else None,
+                    n.median if n else None,
+                    n.min if n else None,
+                    n.spread if n else None,
+                    json.dumps({k: v.to_dict() for k, v in result.counters.items()}),
+                    result.error,
+                    __version__,
+                ),
+            )
+        return int(cur.lastrowid or 0)
+
+    def rows(self, suite: str | None = None, sweep_id: str | None = None) -> Iterator[dict]:
+        """Stored results, oldest first, as plain dicts (JSON fields decoded)."""
+        sql = (
+            "SELECT r.*, h.facts AS host FROM results r JOIN hosts h ON h.id = r.host_id"
+            " WHERE (? IS NULL OR r.suite = ?) AND (? IS NULL OR r.sweep_id = ?) ORDER BY r.id"
+        )
+        for row in self.db.execute(sql, (suite, suite, sweep_id, sweep_id)):
+            d = dict(row)
+            for key in ("experiment", "raw_ticks", "counters", "host"):
+                d[key] = json.loads(d[key])
+            yield d
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

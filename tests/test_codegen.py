@@ -1,0 +1,83 @@
+"""The encoder's bytes against known encodings, and the listing."""
+
+import pytest
+
+from smclab import codegen
+from smclab.spec import Experiment
+
+
+def code_of(exp: Experiment) -> bytes:
+    p = codegen.build(exp)
+    return p.code[p.entry_addr - p.layout.code :]
+
+
+def test_payload_is_ret_padded_with_nops():
+    p = codegen.build(Experiment())
+    assert p.payload == b"\xc3" + b"\x90" * 63
+    assert p.code[:64] == p.payload
+    assert p.entry_addr == p.layout.code + 64  # `align 64` as in the seed
+    assert codegen.payload_bytes(Experiment(op="ud2", payload=8)) == b"\x0f\x0b" + b"\x90" * 6
+
+
+def test_seed_loop_bytes():
+    code = code_of(Experiment())
+    # mov rcx,64 ; mov rdi,r13 ; lea rsi,[rip+payload] (disp checked below) ; rep movsb ; call r13
+    assert bytes.fromhex("48c7c140000000498bfd488d35") in code
+    assert bytes.fromhex("f3a441ffd5") in code
+    assert code.startswith(bytes.fromhex("53 55 4154 4155 4156 4157".replace(" ", "")))
+    assert code.endswith(bytes.fromhex("415f 415e 415d 415c 5d 5b c3".replace(" ", "")))
+    # the timer: lfence; rdtsc; shl rdx,32; or rax,rdx (twice)
+    assert code.count(bytes.fromhex("0faee80f3148c1e220480bc2")) == 2
+
+
+def test_rip_relative_payload_and_direct_targets():
+    p = codegen.build(Experiment(call="direct"))
+    lines = {line.text for _, line in p.listing()}
+    assert f"lea     rsi,[{p.payload_addr:#x}]" in lines
+    assert f"call    {p.layout.exec_buf:#018x}" in lines
+    src = codegen.build(Experiment(call="source", barrier="mfence"))
+    texts = [line.text for _, line in src.listing()]
+    assert f"call    {src.payload_addr:#018x}" in texts
+    assert "mfence" in texts
+
+
+@pytest.mark.parametrize(
+    ("barrier", "encoding"),
+    [
+        ("mfence", "0faef0"),
+        ("lfence", "0faee8"),
+        ("sfence", "0faef8"),
+        ("lock-or", "f0830c2400"),
+        ("cpuid", "33c00fa2"),
+        ("serialize", "0f01e8"),
+    ],
+)
+def test_barrier_encodings(barrier, encoding):
+    after = code_of(Experiment(barrier=barrier))
+    assert bytes.fromhex("f3a4" + encoding + "41ffd5") in after  # rep movsb; barrier; call r13
+    before = code_of(Experiment(barrier=barrier, placement="before-store"))
+    assert bytes.fromhex(encoding + "48c7c140000000") in before  # barrier; mov rcx,64
+
+
+def test_far_store_writes_into_the_far_buffer():
+    p = codegen.build(Experiment(store="far"))
+    delta = p.layout.far_buf - p.layout.exec_buf
+    assert any(t.text == f"lea     rdi,[r13+{delta:#x}]" for _, t in p.listing())
+    none = codegen.build(Experiment(store="none"))
+    assert not any("movsb" in t.text for _, t in none.listing())
+
+
+def test_step_and_wrap():
+    p = codegen.build(Experiment(buffer=1 << 20, step=4096))
+    texts = [t.text for _, t in p.listing()]
+    assert "lea     r13,[r13+0x1000]" in texts
+    assert f"mov     r14,{p.layout.exec_buf + (1 << 20):#x}" in texts
+    assert codegen.slot_offsets(Experiment(buffer=8192, step=4096)) == [0, 4096]
+
+
+def test_listing_text_has_addresses_bytes_and_labels():
+    text = codegen.build(Experiment()).listing_text()
+    assert text.splitlines()[0] == "payload:"
+    assert "run:" in text
+    assert "f3 a4" in text and "rep movsb" in text
+    assert f"{codegen.NOMINAL_BASE:016x}  c3" in text

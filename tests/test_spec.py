@@ -1,0 +1,59 @@
+import pytest
+
+from smclab.spec import Experiment, SpecError, format_size, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("4096", 4096), ("4K", 4096), ("1M", 1 << 20), ("2MiB", 2 << 20), (64, 64)]
+)
+def test_parse_size(text, value):
+    assert parse_size(text) == value
+
+
+def test_format_size():
+    assert [format_size(n) for n in (4096, 1 << 20, 100)] == ["4K", "1M", "100"]
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"step": -1}, "step must be >= 0, got -1"),
+        ({"buffer": 100}, "buffer must be a positive multiple of the 4K page, got 100 bytes"),
+        ({"buffer": 4096, "step": 8192}, "step (8192) must be smaller than the buffer"),
+        ({"barrier": "fence"}, "unknown barrier 'fence'"),
+        (
+            {"call": "direct", "step": 64},
+            "call kind 'direct' (call rel32 to the copy) needs step 0",
+        ),
+        ({"payload": 0}, "payload must be between 1 byte"),
+        ({"step": 4000, "payload": 200}, "overruns the 4096-byte buffer"),
+        ({"repeats": 0}, "repeats must be between 1 and 1000"),
+    ],
+)
+def test_validation_messages(knobs, message):
+    with pytest.raises(SpecError) as e:
+        Experiment(**knobs)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_size_text():
+    with pytest.raises(SpecError, match="'4Q' is not a size"):
+        parse_size("4Q")
+
+
+def test_serialize_rejected_without_flag():
+    exp = Experiment(barrier="serialize")
+    with pytest.raises(SpecError, match="needs the CPU flag 'serialize'"):
+        exp.check_host(frozenset({"sse2"}))
+    exp.check_host(frozenset({"serialize"}))
+
+
+def test_round_trip_and_key():
+    exp = Experiment(buffer=1 << 20, step=2048, barrier="mfence", events=("page-faults",))
+    again = Experiment.from_dict(exp.to_dict())
+    assert again == exp
+    assert again.code_key() == exp.code_key()
+    assert Experiment(step=64).code_key() != Experiment(step=0).code_key()
+    with pytest.raises(SpecError, match="unknown experiment field"):
+        Experiment.from_dict({"bogus": 1})

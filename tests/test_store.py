@@ -1,0 +1,79 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+from smclab.measure import CounterValue, Result, Stats
+from smclab.spec import Experiment
+from smclab.store import Store, default_path
+
+HOST = {"vendor": "AuthenticAMD", "family": 25, "model": 1, "model_name": "x", "tsc_hz": 2e9}
+
+
+def make_result(step: int = 0, error: str | None = None) -> Result:
+    return Result(
+        experiment=Experiment(step=step),
+        host=HOST,
+        iterations=1000,
+        ticks_per_iter=None if error else Stats(100.0, 95.0, 0.01),
+        ns_per_iter=None if error else Stats(50.0, 47.5, 0.01),
+        counters={"smc-clears": CounterValue(None, "unavailable: test")},
+        error=error,
+        raw_ticks=[] if error else [100_000, 95_000, 101_000],
+    )
+
+
+def test_round_trip(tmp_path):
+    with Store(tmp_path / "r.sqlite") as s:
+        s.add(make_result(64), "run", "one")
+        s.add(make_result(error="SIGILL: boom"), "run", "two")
+        rows = list(s.rows())
+    assert [r["name"] for r in rows] == ["one", "two"]
+    one, two = rows
+    assert Experiment.from_dict(one["experiment"]) == Experiment(step=64)
+    assert one["raw_ticks"] == [100_000, 95_000, 101_000]
+    assert one["ticks_median"] == 100.0 and one["ns_spread"] == 0.01
+    assert one["counters"]["smc-clears"] == {"per_iter": None, "reason": "unavailable: test"}
+    assert one["host"]["model_name"] == "x"
+    assert two["error"] == "SIGILL: boom" and two["ticks_median"] is None
+    assert one["host_id"] == two["host_id"]
+
+
+def test_default_path_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("SMCLAB_DB", str(tmp_path / "x.sqlite"))
+    assert default_path() == tmp_path / "x.sqlite"
+    monkeypatch.delenv("SMCLAB_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_path() == tmp_path / "smclab" / "results.sqlite"
+
+
+def test_killed_writer_keeps_every_committed_row(tmp_path):
+    db = tmp_path / "k.sqlite"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_store import make_result
+        from smclab.store import Store
+        s = Store({str(db)!r})
+        i = 0
+        while True:
+            s.add(make_result(64 * (i % 60)), "run", str(i))
+            i += 1
+            if i == 20:
+                print("ready", flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    names = [int(r[0]) for r in con.execute("SELECT name FROM results ORDER BY id")]
+    assert len(names) >= 20
+    assert names == list(range(len(names)))  # every committed row, in order, none half-written

@@ -1,0 +1,58 @@
+"""Generated code really runs in a worker: crash isolation and the physics (wide margins)."""
+
+from smclab import machine
+from smclab.spec import Experiment
+from smclab.worker import Runner
+
+FAST = {"repeats": 3, "min_ms": 5.0, "events": ("page-faults",)}
+
+
+def host(runner: Runner) -> dict:
+    return machine.host_facts(runner.tsc_hz())
+
+
+def test_ud2_payload_is_an_error_row_and_the_next_experiment_runs():
+    with Runner() as runner:
+        h = host(runner)
+        crashed = runner.measure(Experiment(op="ud2", **FAST), h)
+        assert crashed.error is not None and crashed.error.startswith("SIGILL")
+        assert crashed.ticks_per_iter is None
+        ok = runner.measure(Experiment(**FAST), h)
+        assert ok.error is None
+        assert ok.ticks_per_iter is not None and ok.ticks_per_iter.median > 0
+        assert runner.workers_started == 2
+
+
+def test_worker_is_reused_and_pinned():
+    with Runner(cpu=machine.allowed_cpus().pop()) as runner:
+        first = runner.request({"op": "ping"}, timeout=30)
+        second = runner.request({"op": "ping"}, timeout=30)
+        assert first["pid"] == second["pid"]
+        assert first["cpu"] == [runner.cpu]
+        assert runner.workers_started == 1
+
+
+def test_timeout_kills_the_worker():
+    with Runner(timeout=0.5) as runner:
+        h = host(runner)
+        # a cpuid per iteration traps to the hypervisor in a VM; 10^9 of them never finish in time
+        slow = runner.measure(Experiment(barrier="cpuid", iterations=10**9, repeats=1), h)
+        assert slow.error is not None and slow.error.startswith("timeout")
+
+
+def test_step0_smc_loop_is_much_slower_than_storing_far_from_the_code():
+    with Runner() as runner:
+        h = host(runner)
+        smc = runner.measure(Experiment(**FAST), h)
+        far = runner.measure(Experiment(store="far", **FAST), h)
+    assert smc.error is None and far.error is None
+    assert smc.ticks_per_iter.median >= 2 * far.ticks_per_iter.median
+
+
+def test_iterations_are_calibrated_to_min_ms():
+    with Runner() as runner:
+        h = host(runner)
+        r = runner.measure(Experiment(repeats=2, min_ms=10.0, events=()), h)
+    ms = [t / h["tsc_hz"] * 1e3 for t in r.raw_ticks]
+    assert all(m >= 10.0 * 0.5 for m in ms), ms  # wide margin: noise may shave a little
+    assert r.iterations > 1000
