@@ -16,7 +16,7 @@ from smclab.suites.seed import ROW_NAMES
         (["run", "--buffer", "4K", "--step", "8K"], "step (8192) must be smaller than the buffer"),
         (["run", "--barrier", "nope"], "unknown barrier 'nope'"),
         (["run", "--events", "no-such-event"], "no-such-event"),
-        (["run", "--repeats", "x"], "'x' is not a valid integer"),
+        (["run", "--repeats", "x"], "repeats must be a number, got 'x'"),
         (["run", "--bogus"], "--bogus"),
         (["show", "--buffer", "1Q"], "'1Q' is not a size"),
         (["run", "--cpu", "999"], "cpu 999 is not available"),

@@ -20,12 +20,12 @@ from smclab.counters import (
     UnknownEvent,
     encode_raw,
     event_names,
-    host_cpu,
     probe,
     resolve,
 )
 from smclab.counters import events as events_mod
 from smclab.counters import perf as perf_mod
+from smclab.machine import cpu_id
 
 INTEL = "GenuineIntel"
 AMD = "AuthenticAMD"
@@ -43,7 +43,8 @@ ALL_CPUS = [SKYLAKE, ICELAKE, HASWELL, NEHALEM, GOLDMONT, ZEN2, ZEN3, ZEN4, ZEN5
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_RAW = 0, 1, 4
 ERRNO_IN_REASON = re.compile(r"\(perf_event_open: E[A-Z0-9]+ .+\)")
 PAGE = mmap.PAGESIZE
-HOST = host_cpu()
+_CPU = cpu_id()
+HOST = (_CPU.vendor, _CPU.family, _CPU.model)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 measurement error, 2 bad input (one line on stderr).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -15,17 +16,7 @@ import click
 from rich.console import Console
 
 from . import __version__, codegen, counters, machine, report
-from .spec import (
-    BARRIERS,
-    CALL_KINDS,
-    COPY_METHODS,
-    DEFAULT_EVENTS,
-    PLACEMENTS,
-    STORE_TARGETS,
-    Experiment,
-    SpecError,
-    parse_size,
-)
+from .spec import Experiment, SpecError, field_default, field_meta, parse_value
 from .store import StoreError
 
 console = Console()
@@ -43,129 +34,47 @@ HOST_EVENTS = (
 )
 
 
+METAVARS = {
+    "size": "SIZE",
+    "int": "N",
+    "float": "X",
+    "choice": "NAME",
+    "strategy": "ID",
+    "events": "LIST",
+}
+
+
 class MeasurementFailed(Exception):
     """A measurement did not produce a result (exit 1)."""
 
 
 def _events(text: str) -> tuple[str, ...]:
-    return tuple(e.strip() for e in text.split(",") if e.strip())
+    return parse_value("events", text)
 
 
 def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The experiment's knobs as options; the command receives ``exp: Experiment``."""
-    opts = [
-        click.option(
-            "--buffer",
-            default="4K",
-            show_default=True,
-            help="Executable buffer size (page multiple: 4K, 1M, ...).",
-        ),
-        click.option(
-            "--step",
-            default="0",
-            show_default=True,
-            help="Bytes the call target moves each iteration.",
-        ),
-        click.option(
-            "--payload",
-            default="64",
-            show_default=True,
-            help="Payload bytes copied each iteration (ret + nop padding).",
-        ),
-        click.option(
-            "--copy",
-            "copy_",
-            default="rep-movsb",
-            show_default=True,
-            help=f"Copy method: {', '.join(COPY_METHODS)}.",
-        ),
-        click.option(
-            "--store",
-            default="exec",
-            show_default=True,
-            help=f"Where the copy goes: {', '.join(STORE_TARGETS)}.",
-        ),
-        click.option(
-            "--barrier", default="none", show_default=True, help=f"Barrier: {', '.join(BARRIERS)}."
-        ),
-        click.option(
-            "--placement",
-            default="after-store",
-            show_default=True,
-            help=f"Barrier placement: {', '.join(PLACEMENTS)}.",
-        ),
-        click.option(
-            "--call",
-            "call_",
-            default="indirect",
-            show_default=True,
-            help=f"Call kind: {', '.join(CALL_KINDS)}.",
-        ),
-        click.option(
-            "--op",
-            default="ret",
-            show_default=True,
-            hidden=True,
-            help="The payload's instruction (ud2 faults: crash isolation).",
-        ),
-        click.option(
-            "--iterations",
-            type=int,
-            default=None,
-            help="Loop iterations per repeat (default: calibrated to --min-ms).",
-        ),
-        click.option("--repeats", type=int, default=5, show_default=True),
-        click.option(
-            "--min-ms",
-            type=float,
-            default=20.0,
-            show_default=True,
-            help="Calibrate iterations so one repeat lasts at least this long.",
-        ),
-        click.option(
-            "--events",
-            default=",".join(DEFAULT_EVENTS),
-            show_default=True,
-            help="Comma-separated counters (see `smclab host`).",
-        ),
-    ]
+    """Every Experiment field as an option (from its metadata); the command gets ``exp``."""
+    names = [f.name for f in dataclasses.fields(Experiment)]
 
     @functools.wraps(fn)
-    def wrapper(
-        buffer: str,
-        step: str,
-        payload: str,
-        copy_: str,
-        store: str,
-        barrier: str,
-        placement: str,
-        call_: str,
-        op: str,
-        iterations: int | None,
-        repeats: int,
-        min_ms: float,
-        events: str,
-        **kw: Any,
-    ) -> Any:
-        exp = Experiment(
-            buffer=parse_size(buffer),
-            step=parse_size(step),
-            payload=parse_size(payload),
-            copy=copy_,
-            store=store,
-            barrier=barrier,
-            placement=placement,
-            call=call_,
-            op=op,
-            iterations=iterations,
-            repeats=repeats,
-            min_ms=min_ms,
-            events=_events(events),
-        )
-        return fn(exp=exp, **kw)
+    def wrapper(**kw: Any) -> Any:
+        values = {n: kw.pop(n) for n in names}
+        given = {n: parse_value(n, v) for n, v in values.items() if v is not None}
+        return fn(exp=Experiment(**given), **kw)
 
-    for opt in reversed(opts):
-        wrapper = opt(wrapper)
+    for name in reversed(names):
+        meta = field_meta(name)
+        default = field_default(name)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        text = meta["help"]
+        if meta["choices"]:
+            text += f" One of: {', '.join(meta['choices'])}."
+        if shown is not None:
+            text += f" [default: {shown}]"
+        opt = "--" + name.replace("_", "-")
+        wrapper = click.option(
+            opt, name, default=None, hidden=meta.get("hidden", False), help=text
+        )(wrapper)
     return wrapper
 
 

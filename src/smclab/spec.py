@@ -1,8 +1,14 @@
 """Experiment specification: a frozen, validated description of one generated loop.
 
-An :class:`Experiment` says *what* code is generated and run (buffer, step, copy method,
-barrier, call kind, ...) and *how* it is measured (iterations, repeats, events). Every
-invalid combination is rejected by :func:`Experiment.validate` with one sentence.
+An :class:`Experiment` says *what* code is generated and run and *how* it is measured. Two
+workloads share it:
+
+* ``seed``: the seed's loop: copy a payload into an executable buffer, call it, move on;
+* ``jit-block``: a JIT emitting a block of code with a write strategy, then calling it.
+
+Every field carries metadata (its kind, its choices, one line of help), from which the CLI
+builds its options and sweeps parse their grids. Every invalid combination is rejected by
+:meth:`Experiment.validate` with one sentence.
 """
 
 from __future__ import annotations
@@ -16,15 +22,39 @@ from typing import Any
 
 PAGE = 4096
 
-COPY_METHODS = ("rep-movsb",)
-BARRIERS = ("none", "mfence", "lfence", "sfence", "lock-or", "cpuid", "serialize")
-PLACEMENTS = ("after-store", "before-store")
-CALL_KINDS = ("indirect", "direct", "source")
+WORKLOADS = ("seed", "jit-block")
+#: copy method -> store width in bytes
+COPY_WIDTH = {
+    "rep-movsb": 1,
+    "rep-movsq": 8,
+    "mov64": 8,
+    "mov64-nt": 8,
+    "sse2": 16,
+    "sse2-nt": 16,
+    "avx": 32,
+    "avx-nt": 32,
+    "avx512": 64,
+    "avx512-nt": 64,
+}
+COPY_METHODS = tuple(COPY_WIDTH)
+BARRIERS = ("none", "mfence", "lfence", "sfence", "lock-or", "cpuid", "serialize", "mfence+lfence")
+PLACEMENTS = ("after-store", "before-store", "both")
+CALL_KINDS = ("indirect", "direct", "source", "jmp", "push-ret", "retpoline")
 STORE_TARGETS = ("exec", "far", "none")
+PADS = ("nop", "int3", "ud2")
 PAYLOAD_OPS = ("ret", "ud2")
 
-#: CPU flags (as in /proc/cpuinfo) an option value needs.
-REQUIRED_FLAGS: dict[str, str] = {"serialize": "serialize"}
+#: CPU flags (as in /proc/cpuinfo) a knob value needs.
+REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
+    "serialize": ("serialize",),
+    "sse2": ("sse2",),
+    "sse2-nt": ("sse2",),
+    "mov64-nt": ("sse2",),
+    "avx": ("avx",),
+    "avx-nt": ("avx",),
+    "avx512": ("avx512f",),
+    "avx512-nt": ("avx512f",),
+}
 
 DEFAULT_EVENTS = ("smc-clears",)
 
@@ -38,7 +68,7 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def parse_size(text: str | int) -> int:
-    """Parse ``4096``, ``4K``, ``1M``, ``2MiB`` into bytes."""
+    """Parse ``4096``, ``4K``, ``1M``, ``2MiB`` (or ``-64``) into bytes."""
     if isinstance(text, int):
         return text
     m = _SIZE_RE.match(str(text))
@@ -50,7 +80,7 @@ def parse_size(text: str | int) -> int:
 def format_size(n: int) -> str:
     """The short form used in names: 4096 -> '4K', 1048576 -> '1M'."""
     for suffix, unit in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if n >= unit and n % unit == 0:
+        if abs(n) >= unit and n % unit == 0:
             return f"{n // unit}{suffix}"
     return str(n)
 
@@ -60,29 +90,58 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
 
 
+def knob(default: Any, kind: str, help: str, choices: tuple[str, ...] = (), **kw: Any) -> Any:
+    """A dataclass field with the metadata the CLI and the sweeps read."""
+    meta = {"kind": kind, "help": help, "choices": choices, **kw}
+    return field(default=default, metadata=meta)
+
+
+def _strategy_ids() -> tuple[str, ...]:
+    from .strategies import STRATEGIES
+
+    return tuple(STRATEGIES)
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment of the seed workload.
+    """One experiment.
 
-    The loop copies ``payload`` bytes (``ret`` padded with ``nop``, as the seed's payload) with
-    ``copy`` to the executable buffer at the current position (``store='exec'``), to a data
-    buffer far from any code (``store='far'``) or not at all (``store='none'``), then calls the
-    code at the current position and advances it by ``step`` bytes, wrapping at ``buffer``.
+    Seed workload: the loop copies ``payload`` bytes (``ret`` padded with ``pad``) with ``copy``
+    to the executable buffer ``ahead`` bytes past the current position (``store='exec'``), to a
+    data buffer far from any code (``'far'``) or nowhere (``'none'``), then calls the code at
+    the current position with ``call`` and advances it by ``step`` bytes, wrapping at ``buffer``.
+
+    jit-block workload: each iteration writes a ``block``-byte block of code with the write
+    ``strategy`` (see :mod:`smclab.strategies`) and calls it.
     """
 
-    buffer: int = PAGE
-    step: int = 0
-    payload: int = 64
-    copy: str = "rep-movsb"
-    store: str = "exec"
-    barrier: str = "none"
-    placement: str = "after-store"
-    call: str = "indirect"
-    op: str = "ret"
-    iterations: int | None = None
-    repeats: int = 5
-    min_ms: float = 20.0
-    events: tuple[str, ...] = field(default=DEFAULT_EVENTS)
+    workload: str = knob("seed", "choice", "Workload: seed or jit-block.", WORKLOADS)
+    buffer: int = knob(PAGE, "size", "Executable buffer size (page multiple: 4K, 1M, ...).")
+    step: int = knob(0, "size", "Bytes the call target moves each iteration.")
+    payload: int = knob(64, "size", "Payload bytes copied each iteration (ret + padding).")
+    ahead: int = knob(0, "size", "Write-ahead distance: store to exec+A (mod buffer).")
+    origin: int = knob(0, "size", "Offset of the executed slot when step is 0.")
+    copy: str = knob("rep-movsb", "choice", "Copy method.", COPY_METHODS)
+    store: str = knob("exec", "choice", "Where the copy goes.", STORE_TARGETS)
+    barrier: str = knob("none", "choice", "Barrier.", BARRIERS)
+    placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS)
+    call: str = knob("indirect", "choice", "Call kind.", CALL_KINDS)
+    pad: str = knob("nop", "choice", "What pads the payload after its ret.", PADS)
+    op: str = knob(
+        "ret", "choice", "The payload's instruction (ud2 faults).", PAYLOAD_OPS, hidden=True
+    )
+    block: int = knob(1024, "size", "jit-block: bytes of code written per iteration.")
+    strategy: str = knob("plain", "strategy", "jit-block: write strategy (see `smclab catalog`).")
+    iterations: int | None = knob(
+        None, "int", "Iterations per repeat (default: calibrated).", measure=True
+    )
+    repeats: int = knob(5, "int", "Timed repeats.", measure=True)
+    min_ms: float = knob(
+        20.0, "float", "Calibrate so one repeat lasts at least this long.", measure=True
+    )
+    events: tuple[str, ...] = knob(
+        DEFAULT_EVENTS, "events", "Counters (see `smclab host`).", measure=True
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
@@ -90,7 +149,20 @@ class Experiment:
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        b, s = self.buffer, self.step
+        _choice("workload", self.workload, WORKLOADS)
+        if self.workload == "seed":
+            self._validate_seed()
+        else:
+            self._validate_jit()
+        if self.iterations is not None and not 1 <= self.iterations <= 10**10:
+            raise SpecError(f"iterations must be between 1 and 1e10, got {self.iterations}")
+        if not 1 <= self.repeats <= 1000:
+            raise SpecError(f"repeats must be between 1 and 1000, got {self.repeats}")
+        if not 0.1 <= self.min_ms <= 60_000:
+            raise SpecError(f"min-ms must be between 0.1 and 60000, got {self.min_ms}")
+
+    def _validate_seed(self) -> None:
+        b, s, a, p = self.buffer, self.step, self.ahead, self.payload
         if b < PAGE or b % PAGE:
             raise SpecError(f"buffer must be a positive multiple of the 4K page, got {b} bytes")
         if b > 1 << 30:
@@ -99,37 +171,87 @@ class Experiment:
             raise SpecError(f"step must be >= 0, got {s}")
         if s >= b:
             raise SpecError(f"step ({s}) must be smaller than the buffer ({b} bytes)")
-        if not 1 <= self.payload <= min(b, 1 << 20):
+        if not 1 <= p <= min(b, 1 << 20):
+            raise SpecError(f"payload must be between 1 byte and the buffer size, got {p}")
+        for name in ("copy", "store", "barrier", "placement", "call", "pad", "op"):
+            _choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
+        width = COPY_WIDTH[self.copy]
+        if p % width:
             raise SpecError(
-                f"payload must be between 1 byte and the buffer size, got {self.payload}"
+                f"copy '{self.copy}' moves {width}-byte units: payload {p} is not a"
+                f" multiple of {width}"
             )
-        last = (b - 1) // s * s if s else 0
-        if last + self.payload > b:
+        last = (b - 1) // s * s if s else self.origin
+        if s and self.origin:
+            raise SpecError("origin only applies with step 0")
+        if not 0 <= self.origin <= b - p:
             raise SpecError(
-                f"a {self.payload}-byte payload at the last step position ({last}) overruns "
-                f"the {b}-byte buffer"
+                f"origin must be between 0 and buffer - payload ({b - p}), got {self.origin}"
             )
-        _choice("copy method", self.copy, COPY_METHODS)
-        _choice("store target", self.store, STORE_TARGETS)
-        _choice("barrier", self.barrier, BARRIERS)
-        _choice("barrier placement", self.placement, PLACEMENTS)
-        _choice("call kind", self.call, CALL_KINDS)
-        _choice("payload op", self.op, PAYLOAD_OPS)
+        if last + p > b:
+            raise SpecError(
+                f"a {p}-byte payload at the last step position ({last}) overruns the"
+                f" {b}-byte buffer"
+            )
+        if a and self.store != "exec":
+            raise SpecError("a write-ahead distance needs store 'exec'")
+        if s == 0:
+            if not 0 <= self.origin + a <= b - p:
+                raise SpecError(
+                    f"with step 0 the store at origin+ahead ({self.origin + a}) must"
+                    f" lie in the buffer (0..{b - p})"
+                )
+            if -p < a < 0:
+                raise SpecError(
+                    f"a store {a} bytes before the executed slot would overwrite its"
+                    f" ret: use a payload of at most {abs(a)} bytes"
+                )
+        elif a:
+            if not 0 < a < b:
+                raise SpecError(f"ahead must be between 0 and the buffer size, got {a}")
+            if a % s or b % s:
+                raise SpecError(
+                    f"with a write-ahead distance, ahead ({a}) and the buffer ({b})"
+                    f" must be multiples of the step ({s})"
+                )
+        if self.copy.endswith("-nt") and width > 8:
+            for what, v in (("step", s), ("origin", self.origin), ("ahead", a)):
+                if v % width:
+                    raise SpecError(
+                        f"'{self.copy}' stores need {width}-byte aligned destinations:"
+                        f" {what} {v} is not a multiple of {width}"
+                    )
         if self.call == "direct" and s != 0:
             raise SpecError("call kind 'direct' (call rel32 to the copy) needs step 0")
-        if self.iterations is not None and not 1 <= self.iterations <= 10**10:
-            raise SpecError(f"iterations must be between 1 and 1e10, got {self.iterations}")
-        if not 1 <= self.repeats <= 1000:
-            raise SpecError(f"repeats must be between 1 and 1000, got {self.repeats}")
-        if not 0.1 <= self.min_ms <= 60_000:
-            raise SpecError(f"min-ms must be between 0.1 and 60000, got {self.min_ms}")
+        if self.call == "source" and self.store == "none":
+            raise SpecError("call kind 'source' with store 'none' runs no copy at all")
+
+    def _validate_jit(self) -> None:
+        _choice("jit strategy", self.strategy, _strategy_ids())
+        if not 64 <= self.block <= 1 << 20 or self.block % 64:
+            raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
+        defaults = Experiment.__dataclass_fields__
+        seed_only = [n for n in SEED_ONLY if getattr(self, n) != defaults[n].default]
+        if seed_only:
+            raise SpecError(f"{', '.join(seed_only)} only apply to the seed workload")
+
+    def required_flags(self) -> tuple[str, ...]:
+        """CPU flags this experiment needs to run without a SIGILL."""
+        if self.workload == "jit-block":
+            from .strategies import STRATEGIES
+
+            return STRATEGIES[self.strategy].features
+        flags: list[str] = []
+        for value in (self.barrier, self.copy):
+            flags += REQUIRED_FLAGS.get(value, ())
+        return tuple(flags)
 
     def check_host(self, cpu_flags: set[str] | frozenset[str]) -> None:
         """Reject, before running, what this CPU cannot execute."""
-        for value in (self.barrier, self.copy):
-            flag = REQUIRED_FLAGS.get(value)
-            if flag and flag not in cpu_flags:
-                raise SpecError(f"'{value}' needs the CPU flag '{flag}', which this CPU lacks")
+        for flag in self.required_flags():
+            if flag not in cpu_flags:
+                what = self.strategy if self.workload == "jit-block" else self.label()
+                raise SpecError(f"'{what}' needs the CPU flag '{flag}', which this CPU lacks")
 
     # -- identity ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -139,8 +261,7 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
             raise SpecError(f"unknown experiment field(s): {', '.join(unknown)}")
         return cls(**data)
@@ -152,15 +273,59 @@ class Experiment:
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def label(self) -> str:
+        """A short name listing the knobs that differ from the defaults."""
+        if self.workload == "jit-block":
+            return f"jit {self.strategy} {format_size(self.block)}"
         parts = [f"{format_size(self.buffer)}/{self.step}"]
-        if self.store != "exec":
-            parts.append(f"store={self.store}")
+        defaults = Experiment.__dataclass_fields__
+        for name in ("payload", "ahead", "origin", "copy", "store", "call", "pad", "op"):
+            value = getattr(self, name)
+            if value != defaults[name].default:
+                parts.append(f"{name}={value}")
         if self.barrier != "none":
             parts.append(f"{self.barrier}@{self.placement}")
-        if self.call != "indirect":
-            parts.append(f"call={self.call}")
-        if self.payload != 64:
-            parts.append(f"payload={self.payload}")
-        if self.op != "ret":
-            parts.append(f"op={self.op}")
         return " ".join(parts)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
+#: knobs (not measurement settings), in declaration order
+KNOBS = tuple(n for n, f in _FIELDS.items() if not f.metadata.get("measure"))
+SEED_ONLY = (
+    "buffer",
+    "step",
+    "payload",
+    "ahead",
+    "origin",
+    "copy",
+    "store",
+    "barrier",
+    "placement",
+    "call",
+    "pad",
+    "op",
+)
+
+
+def field_meta(name: str) -> dict[str, Any]:
+    return dict(_FIELDS[name].metadata)
+
+
+def field_default(name: str) -> Any:
+    return _FIELDS[name].default
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse one option value of field ``name`` from text (sizes accept K/M/G)."""
+    if name not in _FIELDS:
+        raise SpecError(f"unknown knob '{name}' (knobs: {', '.join(_FIELDS)})")
+    kind = _FIELDS[name].metadata["kind"]
+    if kind == "size":
+        return parse_size(text)
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            raise SpecError(f"{name} must be a number, got '{text}'") from None
+    if kind == "events":
+        return tuple(e.strip() for e in str(text).split(",") if e.strip())
+    return str(text)

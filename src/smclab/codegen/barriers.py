@@ -15,6 +15,7 @@ BARRIER_CODE: dict[str, Callable[[Asm], object]] = {
     # cpuid leaf 0 (clobbers eax, ebx, ecx, edx: the loop keeps nothing there)
     "cpuid": lambda a: a.rr(C.XOR_R32_RM32, R.EAX, R.EAX).op(C.CPUID),
     "serialize": lambda a: a.op(C.SERIALIZE),
+    "mfence+lfence": lambda a: a.op(C.MFENCE).op(C.LFENCE),
 }
 
 

@@ -5,7 +5,7 @@
 cannot be counted here are reported unavailable with a reason, never given a made-up value.
 """
 
-from .events import EventSpec, UnknownEvent, encode_raw, event_names, host_cpu, resolve
+from .events import EventSpec, UnknownEvent, encode_raw, event_names, resolve
 from .perf import CounterGroup, probe
 
 __all__ = [
@@ -14,7 +14,6 @@ __all__ = [
     "UnknownEvent",
     "encode_raw",
     "event_names",
-    "host_cpu",
     "probe",
     "resolve",
 ]

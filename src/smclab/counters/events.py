@@ -369,19 +369,3 @@ def event_names(vendor: str, family: int, model: int) -> list[str]:
             seen.add(n.lower())
             out.append(n)
     return out
-
-
-def host_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, int, int]:
-    """(vendor, family, model) of the first CPU in /proc/cpuinfo (x86 Linux)."""
-    fields: dict[str, str] = {}
-    with open(cpuinfo, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    return (
-        fields.get("vendor_id", "unknown"),
-        int(fields.get("cpu family", 0)),
-        int(fields.get("model", 0)),
-    )

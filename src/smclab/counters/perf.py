@@ -227,7 +227,7 @@ class CounterGroup:
     The first event that opens leads the group (opened disabled); the others join it, so all are
     enabled, disabled and scheduled together. Use from the thread whose execution you measure::
 
-        with CounterGroup([resolve("page-faults", *host_cpu())]) as group:
+        with CounterGroup([resolve("page-faults", "AuthenticAMD", 0x19, 1)]) as group:
             group.start()
             work()
             values = group.stop()      # {"page-faults": 17.0}
