@@ -3,6 +3,7 @@
 import pytest
 
 from smclab import codegen
+from smclab.codegen import seed
 from smclab.spec import Experiment
 
 
@@ -13,10 +14,10 @@ def code_of(exp: Experiment) -> bytes:
 
 def test_payload_is_ret_padded_with_nops():
     p = codegen.build(Experiment())
-    assert p.payload == b"\xc3" + b"\x90" * 63
-    assert p.code[:64] == p.payload
+    assert p.source == b"\xc3" + b"\x90" * 63
+    assert p.code[:64] == p.source
     assert p.entry_addr == p.layout.code + 64  # `align 64` as in the seed
-    assert codegen.payload_bytes(Experiment(op="ud2", payload=8)) == b"\x0f\x0b" + b"\x90" * 6
+    assert seed.payload_bytes(Experiment(op="ud2", payload=8)) == b"\x0f\x0b" + b"\x90" * 6
 
 
 def test_seed_loop_bytes():
@@ -33,11 +34,11 @@ def test_seed_loop_bytes():
 def test_rip_relative_payload_and_direct_targets():
     p = codegen.build(Experiment(call="direct"))
     lines = {line.text for _, line in p.listing()}
-    assert f"lea     rsi,[{p.payload_addr:#x}]" in lines
+    assert f"lea     rsi,[{p.source_addr:#x}]" in lines
     assert f"call    {p.layout.exec_buf:#018x}" in lines
     src = codegen.build(Experiment(call="source", barrier="mfence"))
     texts = [line.text for _, line in src.listing()]
-    assert f"call    {src.payload_addr:#018x}" in texts
+    assert f"call    {src.source_addr:#018x}" in texts
     assert "mfence" in texts
 
 
@@ -72,7 +73,7 @@ def test_step_and_wrap():
     texts = [t.text for _, t in p.listing()]
     assert "lea     r13,[r13+0x1000]" in texts
     assert f"mov     r14,{p.layout.exec_buf + (1 << 20):#x}" in texts
-    assert codegen.slot_offsets(Experiment(buffer=8192, step=4096)) == [0, 4096]
+    assert seed.slot_offsets(Experiment(buffer=8192, step=4096)) == [0, 4096]
 
 
 def test_listing_text_has_addresses_bytes_and_labels():

@@ -57,3 +57,27 @@ def test_round_trip_and_key():
     assert Experiment(step=64).code_key() != Experiment(step=0).code_key()
     with pytest.raises(SpecError, match="unknown experiment field"):
         Experiment.from_dict({"bogus": 1})
+
+
+def test_jit_block_validation():
+    exp = Experiment(workload="jit-block", strategy="rotate-4", block=2048)
+    assert exp.label() == "jit rotate-4 2K"
+    with pytest.raises(SpecError, match="unknown strategy 'nope'"):
+        Experiment(workload="jit-block", strategy="nope")
+    with pytest.raises(SpecError, match="step only apply to the seed workload"):
+        Experiment(workload="jit-block", step=64)
+    with pytest.raises(SpecError, match="block must be a multiple of 64"):
+        Experiment(workload="jit-block", block=100)
+
+
+def test_seed_knob_combinations():
+    assert Experiment(step=64, ahead=1024).label() == "4K/64 ahead=1024"
+    with pytest.raises(SpecError, match="must be multiples of the step"):
+        Experiment(step=64, ahead=100)
+    with pytest.raises(SpecError, match="would overwrite its ret"):
+        Experiment(origin=2048, ahead=-8)
+    with pytest.raises(SpecError, match="moves 32-byte units"):
+        Experiment(copy="avx", payload=48)
+    with pytest.raises(SpecError, match="aligned destinations"):
+        Experiment(copy="sse2-nt", origin=8, payload=16)
+    assert Experiment(copy="avx512").required_flags() == ("avx512f",)

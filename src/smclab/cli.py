@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -63,19 +64,30 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(exp=Experiment(**given), **kw)
 
     for name in reversed(names):
-        meta = field_meta(name)
-        default = field_default(name)
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        text = meta["help"]
-        if meta["choices"]:
-            text += f" One of: {', '.join(meta['choices'])}."
-        if shown is not None:
-            text += f" [default: {shown}]"
-        opt = "--" + name.replace("_", "-")
-        wrapper = click.option(
-            opt, name, default=None, hidden=meta.get("hidden", False), help=text
-        )(wrapper)
+        wrapper = field_option(name)(wrapper)
     return wrapper
+
+
+def field_option(name: str, extra_help: str = "") -> Callable[[Any], Any]:
+    """The option of Experiment field ``name`` (text value, None when not given)."""
+    meta = field_meta(name)
+    default = field_default(name)
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    text = meta["help"]
+    if meta["choices"]:
+        text += f" One of: {', '.join(meta['choices'])}."
+    text += extra_help
+    if shown is not None:
+        text += f" [default: {shown}]"
+    opt = "--" + name.replace("_", "-")
+    return click.option(
+        opt,
+        name,
+        default=None,
+        hidden=meta.get("hidden", False),
+        metavar=METAVARS[meta["kind"]],
+        help=text,
+    )
 
 
 def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -211,6 +223,244 @@ def seed(
     failed = [row.name for row, res in table.rows if res.error]
     if failed:
         raise MeasurementFailed(f"rows failed: {', '.join(failed)}")
+
+
+@cli.command()
+@click.option(
+    "--workload",
+    type=click.Choice(["seed", "jit-block"]),
+    default=None,
+    help="Only this workload's variants.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def catalog(workload: str | None, as_json: bool) -> None:
+    """Every variant id: workload, what it does, CPU features, whether this host runs it."""
+    from .catalog import VARIANTS
+
+    flags = machine.cpu_flags()
+    rows = [v for v in VARIANTS.values() if workload in (None, v.workload)]
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": v.id,
+                    "workload": v.workload,
+                    "summary": v.summary,
+                    "knobs": v.knobs,
+                    "features": list(v.features),
+                    "runnable": not v.missing(flags),
+                    "reason": report.missing_reason(v.missing(flags)),
+                }
+                for v in rows
+            ]
+        )
+        return
+    console.print(report.catalog_table(rows, flags))
+
+
+def sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Every Experiment field as an option taking a comma-separated list; the command gets
+    ``axes`` ({field: text} for the options given)."""
+    names = [f.name for f in dataclasses.fields(Experiment)]
+
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        axes = {n: v for n in names if (v := kw.pop(n)) is not None}
+        return fn(axes=axes, **kw)
+
+    for name in reversed(names):
+        more = "" if name == "events" else " Comma-separated values to sweep."
+        wrapper = field_option(name, more)(wrapper)
+    return wrapper
+
+
+class _SweepProgress:
+    """A rich progress bar on stderr: done/total, ETA, errors so far, the config in flight."""
+
+    def __init__(self, stop: Callable[[], int | None]) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._stop = stop
+        self.errors = 0
+        self.bar = Progress(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[errors]} errors"),
+            TextColumn("{task.description}"),
+            console=err_console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("", total=None, errors=0)
+
+    def begin(self, total: int, done: int) -> None:
+        self.bar.update(self.task, total=total, completed=done)
+
+    def start(self, exp: Experiment) -> None:
+        self.bar.update(self.task, description=exp.label())
+
+    def finish(self, result: Any) -> None:
+        self.errors += bool(result.error)
+        self.bar.update(self.task, advance=1, errors=self.errors)
+
+    def stop(self) -> int | None:
+        return self._stop()
+
+
+@cli.command()
+@sweep_options
+@click.option("--grid", "grid_file", type=click.Path(dir_okay=False), help="TOML grid file.")
+@click.option("--name", default=None, help="Sweep id (default: derived from the grid's hash).")
+@click.option("--resume", "resume_id", default=None, help="Run the rest of a stored sweep.")
+@click.option("--dry-run", is_flag=True, help="Plan only: counts, nothing run or stored.")
+@session_options
+def sweep(
+    axes: dict[str, str],
+    grid_file: str | None,
+    name: str | None,
+    resume_id: str | None,
+    dry_run: bool,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
+) -> None:
+    """Run every combination of a grid of knobs (comma-separated values or --grid FILE).
+
+    Invalid or unsupported combinations are skipped (counted by reason). Results are stored
+    under the sweep's id; re-running the same grid, or --resume ID, runs only what is missing.
+    Ctrl-C or SIGTERM stops after the experiment in flight.
+
+    \b
+    TOML grid file:
+      name = "seed-grid"        # optional: the sweep id
+      repeats = 3               # fixed settings
+      [grid]
+      buffer = ["4K", "1M"]
+      step = [0, 64, 2048, 4096]
+    """
+    from rich.console import Group
+
+    from .report.sweep import sweep_notes, sweep_table
+    from .suites import sweep as sw
+
+    if resume_id is not None:
+        if axes or grid_file or name:
+            raise SpecError("--resume runs the stored grid: give no knobs, --grid or --name")
+    elif not axes and not grid_file:
+        raise SpecError("no grid: give knobs with comma-separated values or --grid FILE")
+    grid = sw.Grid.from_options(axes)
+    if grid_file:
+        grid = sw.Grid.load(grid_file).merged(grid)
+    grid = grid.named(name)
+    with _session(db, cpu, timeout) as s:
+        sweep_id = None
+        if resume_id is not None:
+            stored = s.store.sweep(resume_id)
+            if stored is None:
+                raise SpecError(f"no sweep '{resume_id}' in {s.store.path}")
+            grid, sweep_id = sw.Grid.from_json(stored["grid"], stored["name"]), resume_id
+        plan = sw.plan(grid, s.cpu, s.flags, sweep_id)
+        if dry_run:
+            todo = sw.pending(s, plan)
+            run = sw.SweepRun(plan, len(plan.experiments) - len(todo), remaining=len(todo))
+            summary = run.summary([])
+            if as_json:
+                _print_json({"sweep": summary, "pending": [e.label() for e in todo]})
+            else:
+                for e in todo:
+                    click.echo(e.label())
+                console.print(Group(*sweep_notes(summary)))
+            return
+        with sw.StopSignals() as stop:
+            progress = _SweepProgress(stop)
+            with progress.bar:
+                run = sw.run_sweep(s, plan, progress)
+        rows = sw.export_rows(s.store.rows(sweep_id=plan.sweep_id))
+    summary = run.summary(rows)
+    if as_json:
+        _print_json({"sweep": summary, "rows": rows})
+    else:
+        console.print(sweep_table(summary, rows))
+    if run.interrupted:
+        click.echo(
+            f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
+            f" left; resume with: smclab sweep --resume {plan.sweep_id}"
+            + (f" --db {shlex.quote(db)}" if db else ""),
+            err=True,
+        )
+        sys.exit(128 + run.interrupted)
+    if summary["errors"]:
+        raise MeasurementFailed(f"{summary['errors']} of {len(rows)} experiments failed")
+
+
+@cli.command()
+@click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
+@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep).")
+@click.option("--sweeps", "list_sweeps", is_flag=True, help="List the stored sweeps instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of rows).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite store.")
+def results(
+    sweep_id: str | None,
+    suite: str | None,
+    list_sweeps: bool,
+    as_json: bool,
+    as_csv: bool,
+    out: str | None,
+    db: str | None,
+) -> None:
+    """Export stored results: one row per experiment, every knob a column."""
+    import io
+    from pathlib import Path
+
+    from .report.sweep import results_table, sweeps_table
+    from .store import Store
+    from .suites import sweep as sw
+
+    if as_json and as_csv:
+        raise SpecError("give --json or --csv, not both")
+    if out and not (as_json or as_csv):
+        suffix = Path(out).suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise SpecError("--out needs --json or --csv (or a .json or .csv file name)")
+        as_json, as_csv = suffix == ".json", suffix == ".csv"
+    with Store(db) as store:
+        if list_sweeps:
+            data: Any = store.sweeps()
+        else:
+            if sweep_id is not None and store.sweep(sweep_id) is None:
+                if not any(True for _ in store.rows(sweep_id=sweep_id)):
+                    raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
+            data = sw.export_rows(store.rows(suite, sweep_id))
+    if as_json or as_csv:
+        buf = io.StringIO()
+        if as_json:
+            buf.write(json.dumps(data, indent=2) + "\n")
+        elif list_sweeps:
+            raise SpecError("--sweeps lists as a table or --json")
+        else:
+            sw.write_csv(data, buf)
+        if out:
+            try:
+                Path(out).write_text(buf.getvalue())
+            except OSError as e:
+                raise SpecError(f"cannot write {out}: {e.strerror}") from None
+        else:
+            click.echo(buf.getvalue(), nl=False)
+    elif list_sweeps:
+        console.print(sweeps_table(data) if data else "no stored sweeps")
+    elif not data:
+        console.print("no stored results")
+    else:
+        console.print(results_table(data, sw.varying_knobs(data)))
 
 
 def main(argv: list[str] | None = None) -> None:

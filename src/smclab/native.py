@@ -10,11 +10,11 @@ import ctypes.util
 import os
 
 from . import codegen
-from .codegen import GAP, Layout, Program
+from .codegen import GAP, Program
 from .spec import Experiment
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
-MAP_PRIVATE, MAP_ANONYMOUS = 0x02, 0x20
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
 MAP_FAILED = ctypes.c_void_p(-1).value
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -39,8 +39,10 @@ def _check(rc: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def mmap(size: int, prot: int, addr: int = 0) -> int:
-    ptr = _libc.mmap(addr or None, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+def mmap(size: int, prot: int, addr: int = 0, flags: int = 0, fd: int = -1) -> int:
+    """mmap(2); anonymous and private unless ``flags`` (and ``fd``) say otherwise."""
+    flags = flags or (MAP_PRIVATE | MAP_ANONYMOUS)
+    ptr = _libc.mmap(addr or None, size, prot, flags, fd, 0)
     if ptr in (None, MAP_FAILED):
         err = ctypes.get_errno()
         raise OSError(err, f"mmap({size}): {os.strerror(err)}")
@@ -62,29 +64,43 @@ def write(addr: int, data: bytes) -> None:
 class Loaded:
     """An experiment's reservation with its code in place and its buffers pre-filled.
 
-    Regions: code RX (the payload source lives there, as in the seed's .text), exec buffer RWX,
-    far buffer RW, and no-access gaps between them. Every slot the loop calls is pre-filled
-    with the payload, so controls that do not store (``store='none'``/``'far'``) call valid code.
+    Regions: code RX (the source bytes live there, as the seed's payload in .text), exec buffer
+    RWX, far buffer RW, and no-access gaps between them. With the ``dual`` mapping the exec
+    buffer is an RX view and the far buffer an RW view of one memfd. Every slot the loop calls
+    is pre-filled with the source bytes, so loops that do not write call valid code.
     """
 
     def __init__(self, exp: Experiment) -> None:
         nominal = codegen.layout_for(exp)
         base = mmap(nominal.total, PROT_NONE)
-        self.layout = Layout(base, nominal.code_size, nominal.exec_size, nominal.far_size)
-        lay = self.layout
+        self.layout = lay = nominal.at(base)
+        self._fd: int | None = None
         try:
             self.program: Program = codegen.build(exp, lay)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_WRITE)
             write(lay.code, self.program.code)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_EXEC)
-            mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_WRITE | PROT_EXEC)
-            mprotect(lay.far_buf, lay.far_size, PROT_READ | PROT_WRITE)
-            for off in codegen.slot_offsets(exp):
-                write(lay.exec_buf + off, self.program.payload)
+            if self.program.mapping == "dual":
+                self._map_dual()
+            else:
+                mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_WRITE | PROT_EXEC)
+                mprotect(lay.far_buf, lay.far_size, PROT_READ | PROT_WRITE)
+            # through the writable view (the RW view of a dual mapping is the far buffer)
+            view = lay.far_buf if self.program.mapping == "dual" else lay.exec_buf
+            for off in self.program.prefill:
+                write(view + off, self.program.source)
         except BaseException:
-            munmap(base, lay.total)
+            self.close()
             raise
         self._fn = RunFn(self.program.entry_addr)
+
+    def _map_dual(self) -> None:
+        """One memfd mapped twice: RX at the exec buffer, RW at the far buffer (W^X)."""
+        lay = self.layout
+        self._fd = os.memfd_create("smclab-jit", os.MFD_CLOEXEC)
+        os.ftruncate(self._fd, lay.exec_size)
+        mmap(lay.exec_size, PROT_READ | PROT_EXEC, lay.exec_buf, MAP_SHARED | MAP_FIXED, self._fd)
+        mmap(lay.far_size, PROT_READ | PROT_WRITE, lay.far_buf, MAP_SHARED | MAP_FIXED, self._fd)
 
     def run(self, iterations: int) -> int:
         """Run the loop ``iterations`` times; returns TSC ticks spent in the loop."""
@@ -94,6 +110,9 @@ class Loaded:
         if self.layout is not None:
             munmap(self.layout.base, self.layout.total)
             self.layout = None  # type: ignore[assignment]
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> Loaded:
         return self

@@ -227,7 +227,7 @@ class Experiment:
             raise SpecError("call kind 'source' with store 'none' runs no copy at all")
 
     def _validate_jit(self) -> None:
-        _choice("jit strategy", self.strategy, _strategy_ids())
+        _choice("strategy", self.strategy, _strategy_ids())
         if not 64 <= self.block <= 1 << 20 or self.block % 64:
             raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
         defaults = Experiment.__dataclass_fields__

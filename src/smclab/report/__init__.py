@@ -113,3 +113,25 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     for name, reason in events.items():
         c.add_row(name, Text("available", style="green") if reason is None else Text(reason))
     return Group(t, c)
+
+
+def missing_reason(missing: list[str]) -> str | None:
+    return f"cpu lacks {', '.join(missing)}" if missing else None
+
+
+def catalog_table(variants: list[Any], flags: frozenset[str]) -> Table:
+    t = Table(title=f"smclab catalog: {len(variants)} variants")
+    for col in ("id", "workload", "what it does", "needs", "here"):
+        t.add_column(
+            col, overflow="fold", no_wrap=col == "id", ratio=3 if col == "what it does" else None
+        )
+    for v in variants:
+        reason = missing_reason(v.missing(flags))
+        t.add_row(
+            v.id,
+            v.workload,
+            v.summary,
+            " ".join(v.features) or "-",
+            Text(reason, style="yellow") if reason else Text("yes", style="green"),
+        )
+    return t

@@ -1,0 +1,175 @@
+"""The jit-block workload: every iteration writes a block of code with a strategy, calls it.
+
+The block is a straight line of ``add rax, 1`` ending in ``ret`` (optionally a ``ud2`` guard),
+``block`` bytes long. The template lives in the code region; the strategy
+(:class:`smclab.strategies.Strategy`) says how it gets into the executable region.
+"""
+
+from __future__ import annotations
+
+from iced_x86 import Instruction, RepPrefixKind
+
+from ..spec import Experiment
+from ..strategies import STRATEGIES, Strategy
+from . import PAGE, Layout, Program, align, assemble, barriers, copy, timed_function
+from .asm import Asm, C, R, mem
+
+LINE = 64
+INT3 = 0xCC
+# registers of the jit loop (callee-saved; syscall clobbers rcx/r11, cpuid rbx)
+BASE, CUR, END = R.R12, R.R13, R.R14
+SYS_MMAP, SYS_MUNMAP = 9, 11
+PROT_RWX = 7
+MAP_PRIVATE_ANON_FIXED = 0x02 | 0x20 | 0x10
+
+FLUSH_CODE = {"clflush": C.CLFLUSH_M8, "clflushopt": C.CLFLUSHOPT_M8, "clwb": C.CLWB_M8}
+PREFETCH_CODE = {"prefetchw": C.PREFETCHW_M8, "prefetcht1": C.PREFETCHT1_M8}
+
+
+def strategy(exp: Experiment) -> Strategy:
+    return STRATEGIES[exp.strategy]
+
+
+def stride(exp: Experiment) -> int:
+    """Distance between regions (a fresh mapping needs whole pages)."""
+    return align(exp.block, PAGE) if strategy(exp).mapping == "remap" else exp.block
+
+
+def layout_for(exp: Experiment, base: int) -> Layout:
+    s = strategy(exp)
+    code = align(64 * 1024 + 5 * exp.block + s.evict, PAGE)
+    regions = align(s.regions * stride(exp), PAGE)
+    return Layout(base, code, regions, regions)
+
+
+def block_template(exp: Experiment, address: int) -> bytes:
+    """``add rax, 1`` x n, nop padding, ``ret`` (and ``ud2`` with the guard): ``block`` bytes."""
+    tail = b"\xc3" + (b"\x0f\x0b" if strategy(exp).guard else b"")
+    a = Asm()
+    for _ in range((exp.block - len(tail)) // 4):
+        a.ri(C.ADD_RM64_IMM8, R.RAX, 1)
+    body = a.encode(address)
+    return body + b"\x90" * (exp.block - len(tail) - len(body)) + tail
+
+
+def evict_chain(size: int, address: int) -> bytes:
+    """``size`` bytes of 64-byte lines, each a ``jmp`` to the next; the last line returns."""
+    out = b""
+    for line in range(address, address + size - LINE, LINE):
+        jmp = Asm().branch(C.JMP_REL32_64, line + LINE).encode(line)
+        out += jmp + bytes([INT3]) * (LINE - len(jmp))
+    return out + b"\xc3" + bytes([INT3]) * (LINE - 1)
+
+
+def _lines(exp: Experiment, order: str = "forward") -> list[int]:
+    n = exp.block // LINE
+    if order == "scattered":  # a fixed permutation that jumps around the block
+        step = next(k for k in (7, 11, 13, 17, 19, 23, 29, 31, 1) if n % k or k == 1)
+        return [(i * step) % n * LINE for i in range(n)]
+    return [i * LINE for i in range(n)]
+
+
+def _write_ptr(a: Asm, delta: int) -> None:
+    """rdi = the writable address of the current region."""
+    a.rm(C.LEA_R64_M, R.RDI, mem(CUR, delta))
+
+
+def _clear(a: Asm, exp: Experiment, kind: str) -> None:
+    if kind in ("byte-per-line", "scattered", "two-bytes-per-line"):
+        for off in _lines(exp, kind):
+            a.mi(C.MOV_RM8_IMM8, mem(R.RDI, off), INT3 - 256)
+            if kind == "two-bytes-per-line":
+                a.mi(C.MOV_RM8_IMM8, mem(R.RDI, off + LINE - 1), INT3 - 256)
+    elif kind == "rep-stosb":
+        a.emit(Instruction.create_reg_u32(C.MOV_R32_IMM32, R.EAX, INT3))
+        a.ri(C.MOV_RM64_IMM32, R.RCX, exp.block)
+        a.emit(Instruction.create_stosb(64, rep_prefix=RepPrefixKind.REPE))
+    elif kind == "nt":
+        a.ri(C.MOV_R64_IMM64, R.RAX, int.from_bytes(bytes([INT3]) * 8, "little"))
+        for off in range(0, exp.block, 8):
+            a.mr(C.MOVNTI_M64_R64, mem(R.RDI, off), R.RAX)
+    elif kind == "clzero":  # clzero zeroes the line that rax points into
+        for off in _lines(exp):
+            a.rm(C.LEA_R64_M, R.RAX, mem(R.RDI, off))
+            a.op(C.CLZEROQ)
+    else:
+        raise ValueError(f"unknown clear {kind!r}")
+
+
+def _each_line(a: Asm, exp: Experiment, code: int) -> None:
+    for off in _lines(exp):
+        a.emit(Instruction.create_mem(code, mem(R.RDI, off)))
+
+
+def _remap(a: Asm, size: int) -> None:
+    """munmap + mmap(MAP_FIXED) the current region: a fresh RWX mapping every iteration."""
+    a.ri(C.MOV_R32_IMM32, R.EAX, SYS_MUNMAP)
+    a.rr(C.MOV_R64_RM64, R.RDI, CUR)
+    a.ri(C.MOV_R32_IMM32, R.ESI, size)
+    a.op(C.SYSCALL)
+    a.ri(C.MOV_R32_IMM32, R.EAX, SYS_MMAP)
+    a.rr(C.MOV_R64_RM64, R.RDI, CUR)
+    a.ri(C.MOV_R32_IMM32, R.ESI, size)
+    a.ri(C.MOV_R32_IMM32, R.EDX, PROT_RWX)
+    a.ri(C.MOV_R32_IMM32, R.R10D, MAP_PRIVATE_ANON_FIXED)
+    a.ri(C.MOV_RM64_IMM32, R.R8, -1)
+    a.rr(C.XOR_R32_RM32, R.R9D, R.R9D)
+    a.op(C.SYSCALL)
+
+
+def build(exp: Experiment, lay: Layout) -> Program:
+    s = strategy(exp)
+    template_addr = lay.code
+    chain_addr = lay.code + align(exp.block, LINE)
+    template = block_template(exp, template_addr)
+    chain = evict_chain(s.evict, chain_addr) if s.evict else b""
+    region = stride(exp)
+    delta = lay.far_buf - lay.exec_buf if s.mapping == "dual" else 0
+
+    def setup(a: Asm) -> None:
+        a.ri(C.MOV_R64_IMM64, BASE, lay.exec_buf)
+        a.rr(C.MOV_R64_RM64, CUR, BASE)
+        a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + s.regions * region)
+
+    def body(a: Asm) -> None:
+        if s.evict:
+            a.branch(C.CALL_REL32_64, chain_addr)
+        if s.mapping == "remap":
+            _remap(a, region)
+        if s.write is not None:
+            _write_ptr(a, delta)
+            if s.prefetch:
+                _each_line(a, exp, PREFETCH_CODE[s.prefetch])
+            if s.flush and not s.flush_after:
+                _each_line(a, exp, FLUSH_CODE[s.flush])
+            if s.clear:
+                _clear(a, exp, s.clear)
+                _write_ptr(a, delta)
+            a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, template_addr))
+            copy.emit_copy(a, s.write, exp.block, s.reverse)
+            if s.flush and s.flush_after:
+                _write_ptr(a, delta)
+                _each_line(a, exp, FLUSH_CODE[s.flush])
+            barriers.emit(a, s.barrier)
+        a.r(C.CALL_RM64, CUR)
+        nxt = a.new_label()
+        a.rm(C.LEA_R64_M, CUR, mem(CUR, region))
+        a.rr(C.CMP_R64_RM64, CUR, END)
+        a.branch(C.JB_REL32_64, nxt)
+        a.rr(C.MOV_R64_RM64, CUR, BASE)
+        a.bind(nxt)
+
+    fn = timed_function(setup, body, vzeroupper=bool(s.write) and copy.uses_wide_vectors(s.write))
+    parts = [("block", template, False)]
+    if chain:
+        parts.append(("evict-chain", chain, False))
+    return assemble(
+        exp,
+        lay,
+        parts,
+        fn,
+        source_addr=template_addr,
+        source=template,
+        prefill=tuple(i * region for i in range(s.regions)),
+        mapping=s.mapping,
+    )

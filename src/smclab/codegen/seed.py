@@ -1,0 +1,151 @@
+"""The seed workload: copy a payload into an executable buffer, call it, move on."""
+
+from __future__ import annotations
+
+from ..spec import Experiment
+from . import Layout, Program, assemble, barriers, copy, timed_function
+from .asm import Asm, C, R, mem
+
+CODE_RESERVE = 64 * 1024
+OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
+PAD_BYTES = {"nop": b"\x90", "int3": b"\xcc", "ud2": b"\x0f\x0b"}
+
+# registers of the seed loop (callee-saved: they survive cpuid and the call)
+BUF, POS, END, WPTR = R.R12, R.R13, R.R14, R.RBP
+
+
+def layout_for(exp: Experiment, base: int) -> Layout:
+    return Layout(base, CODE_RESERVE, exp.buffer, exp.buffer)
+
+
+def payload_bytes(exp: Experiment) -> bytes:
+    """The seed's payload: one instruction (``ret``) padded (``nop`` as the seed) to its size."""
+    op = OP_BYTES[exp.op]
+    pad = PAD_BYTES[exp.pad] * exp.payload
+    return (op + pad)[: max(exp.payload, len(op))]
+
+
+def slot_offsets(exp: Experiment) -> list[int]:
+    """Offsets in the exec buffer the loop calls, in order (one lap)."""
+    if exp.step == 0:
+        return [exp.origin]
+    return list(range(0, exp.buffer, exp.step))
+
+
+def _tracks_ahead(exp: Experiment) -> bool:
+    """Write-ahead with a moving slot: the write pointer is its own register."""
+    return exp.store == "exec" and exp.ahead != 0 and exp.step != 0
+
+
+def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
+    """The seed's copy: rdi = destination, rsi = payload, then the copy method."""
+    method = copy.METHODS[exp.copy]
+    if method.load is None:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
+        a.ri(C.MOV_RM64_IMM32, R.RCX, exp.payload // method.width)
+    if exp.store == "far":  # the same offset in a data buffer far from any code
+        a.rm(C.LEA_R64_M, R.RDI, mem(POS, lay.far_buf - lay.exec_buf))
+    elif _tracks_ahead(exp):
+        a.rr(C.MOV_R64_RM64, R.RDI, WPTR)
+    elif exp.ahead:
+        a.rm(C.LEA_R64_M, R.RDI, mem(POS, exp.ahead))
+    else:
+        a.rr(C.MOV_R64_RM64, R.RDI, POS)
+    a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
+    if method.load is None:
+        a.rep_movs(method.width)
+    else:
+        copy.emit_copy(a, exp.copy, exp.payload)
+
+
+def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int) -> None:
+    """Transfer to the slot (or the source payload) so that its ``ret`` comes back here."""
+    kind = exp.call
+    if kind == "indirect":
+        a.r(C.CALL_RM64, POS)
+    elif kind == "direct":
+        a.branch(C.CALL_REL32_64, lay.exec_buf + exp.origin)
+    elif kind == "source":  # the original payload, never the copy (the seed's baseline)
+        a.branch(C.CALL_REL32_64, payload_addr)
+    elif kind == "retpoline":
+        a.branch(C.CALL_REL32_64, thunk)
+    else:  # jmp / push-ret: push the return address by hand, then jump or return to the slot
+        back = a.new_label()
+        a.rm(C.LEA_R64_M, R.RAX, mem(R.RIP, back))
+        a.r(C.PUSH_R64, R.RAX)
+        if kind == "jmp":
+            a.r(C.JMP_RM64, POS)
+        else:
+            a.r(C.PUSH_R64, POS)
+            a.op(C.RETNQ)
+        a.bind(back)
+
+
+def _retpoline_thunk(a: Asm, thunk: int) -> None:
+    """The retpoline thunk for r13: speculation is captured in a pause/lfence loop."""
+    capture, setup = a.new_label(), a.new_label()
+    a.bind(thunk)
+    a.branch(C.CALL_REL32_64, setup)
+    a.bind(capture)
+    a.op(C.PAUSE).op(C.LFENCE)
+    a.branch(C.JMP_REL32_64, capture)
+    a.bind(setup)
+    a.mr(C.MOV_RM64_R64, mem(R.RSP), POS)
+    a.op(C.RETNQ)
+
+
+def _loop_body(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int) -> None:
+    if exp.store == "none":
+        barriers.emit(a, exp.barrier)
+    else:
+        if exp.placement in ("before-store", "both"):
+            barriers.emit(a, exp.barrier)
+        _store(a, exp, lay, payload_addr)
+        if exp.placement in ("after-store", "both"):
+            barriers.emit(a, exp.barrier)
+    _call(a, exp, lay, payload_addr, thunk)
+
+
+def build(exp: Experiment, lay: Layout) -> Program:
+    payload = payload_bytes(exp)
+    payload_addr = lay.code  # the first part laid out by assemble()
+    thunk = 0
+
+    def setup(a: Asm) -> None:
+        a.ri(C.MOV_R64_IMM64, BUF, lay.exec_buf)
+        a.rm(C.LEA_R64_M, POS, mem(BUF, exp.origin))
+        a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + exp.buffer)
+        if _tracks_ahead(exp):
+            a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
+
+    def body(a: Asm) -> None:  # the seed's loop, instruction for instruction (registers renamed)
+        nonlocal thunk
+        thunk = thunk or a.new_label()
+        _loop_body(a, exp, lay, payload_addr, thunk)
+        nxt = a.new_label()
+        a.rm(C.LEA_R64_M, POS, mem(POS, exp.step))
+        a.rr(C.CMP_R64_RM64, POS, END)
+        a.branch(C.JB_REL32_64, nxt)
+        a.rr(C.MOV_R64_RM64, POS, BUF)
+        a.bind(nxt)
+        if _tracks_ahead(exp):  # the write pointer runs A bytes ahead, modulo the buffer
+            wrapped = a.new_label()
+            a.rm(C.LEA_R64_M, WPTR, mem(WPTR, exp.step))
+            a.rr(C.CMP_R64_RM64, WPTR, END)
+            a.branch(C.JB_REL32_64, wrapped)
+            a.ri(C.SUB_RM64_IMM32, WPTR, exp.buffer)
+            a.bind(wrapped)
+
+    def trailer(a: Asm) -> None:
+        if exp.call == "retpoline":
+            _retpoline_thunk(a, thunk)
+
+    fn = timed_function(setup, body, trailer, copy.uses_wide_vectors(exp.copy))
+    return assemble(
+        exp,
+        lay,
+        [("payload", payload, True)],
+        fn,
+        source_addr=payload_addr,
+        source=payload,
+        prefill=tuple(slot_offsets(exp)),
+    )

@@ -1,0 +1,101 @@
+"""Every catalog variant: generated, listed, and (where this CPU can) run."""
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from smclab import codegen, machine
+from smclab.catalog import VARIANTS
+from smclab.codegen import jit
+from smclab.codegen.asm import decode_listing
+from smclab.spec import Experiment, SpecError
+from smclab.suites import check_experiment
+from smclab.worker import Runner
+
+FLAGS = machine.cpu_flags()
+RUNNABLE = [v for v in VARIANTS.values() if not v.missing(FLAGS)]
+MISSING = [v for v in VARIANTS.values() if v.missing(FLAGS)]
+
+
+def test_catalog_is_large_and_covers_both_workloads():
+    assert len(VARIANTS) >= 40
+    assert {v.workload for v in VARIANTS.values()} == {"seed", "jit-block"}
+    assert {"plain", "reverse", "call-only", "dual-map", "remap", "rotate-64"} <= set(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=lambda v: v.id)
+def test_listing_has_the_promised_instructions(variant):
+    text = codegen.build(variant.experiment()).listing_text()
+    assert variant.expects
+    for needle in variant.expects:
+        assert needle in text, (variant.id, needle)
+
+
+def test_block_template_is_adds_then_ret():
+    exp = Experiment(workload="jit-block", strategy="ud2-guard", block=256)
+    raw = jit.block_template(exp, 0x1000)
+    assert len(raw) == 256
+    texts = [line.text for line in decode_listing(raw, 0x1000)]
+    assert texts[0] == "add     rax,1"
+    assert texts[-2:] == ["ret", "ud2"]
+    plain = jit.block_template(Experiment(workload="jit-block", block=256), 0x1000)
+    assert plain.endswith(b"\xc3") and plain.count(bytes.fromhex("4883c001")) == 63
+
+
+def test_evict_chain_jumps_line_to_line():
+    chain = jit.evict_chain(256, 0x10000)
+    lines = decode_listing(chain, 0x10000)
+    jumps = [ln for ln in lines if ln.text.startswith("jmp")]
+    assert [j.address for j in jumps] == [0x10000, 0x10040, 0x10080]
+    assert jumps[0].text.endswith("0x0000000000010040")
+    assert lines[-1].text == "int3" and chain[192] == 0xC3
+
+
+def test_variants_this_cpu_lacks_are_rejected_before_running():
+    cpu = machine.cpu_id()
+    for v in MISSING:
+        with pytest.raises(SpecError, match="which this CPU lacks"):
+            check_experiment(v.experiment(), cpu, FLAGS)
+    for v in RUNNABLE:
+        check_experiment(v.experiment(), cpu, FLAGS)
+
+
+def test_every_runnable_variant_runs():
+    with Runner() as runner:
+        host = machine.host_facts(runner.tsc_hz())
+        for v in RUNNABLE:
+            r = runner.measure(v.experiment(iterations=2000, repeats=1, events=()), host)
+            assert r.error is None, (v.id, r.error)
+            assert r.ticks_per_iter.median > 0
+        assert runner.workers_started == 1
+
+
+def test_catalog_cli_json():
+    p = run_cli("catalog", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["id"]: r for r in json.loads(p.stdout)}
+    assert set(rows) == set(VARIANTS)
+    for v in MISSING:
+        assert rows[v.id]["runnable"] is False
+        assert rows[v.id]["reason"].startswith("cpu lacks ")
+    assert rows["plain"]["runnable"] is True and rows["plain"]["reason"] is None
+
+
+FAST = {"repeats": 3, "min_ms": 5.0, "events": ()}
+
+
+def test_call_only_is_faster_than_plain():
+    with Runner() as runner:
+        host = machine.host_facts(runner.tsc_hz())
+        plain = runner.measure(VARIANTS["plain"].experiment(**FAST), host)
+        floor = runner.measure(VARIANTS["call-only"].experiment(**FAST), host)
+    assert floor.ticks_per_iter.median < plain.ticks_per_iter.median
+
+
+def test_writing_1k_ahead_is_at_least_2x_faster_than_at_the_executed_slot():
+    with Runner() as runner:
+        host = machine.host_facts(runner.tsc_hz())
+        at = runner.measure(Experiment(step=64, **FAST), host)
+        ahead = runner.measure(Experiment(step=64, ahead=1024, **FAST), host)
+    assert at.ticks_per_iter.median >= 2 * ahead.ticks_per_iter.median
