@@ -32,7 +32,7 @@ def test_seed_loop_bytes():
 
 
 def test_rip_relative_payload_and_direct_targets():
-    p = codegen.build(Experiment(call="direct"))
+    p = codegen.build(Experiment(call="direct", layout="near"))
     lines = {line.text for _, line in p.listing()}
     assert f"lea     rsi,[{p.source_addr:#x}]" in lines
     assert f"call    {p.layout.exec_buf:#018x}" in lines
@@ -82,3 +82,18 @@ def test_listing_text_has_addresses_bytes_and_labels():
     assert "run:" in text
     assert "f3 a4" in text and "rep movsb" in text
     assert f"{codegen.NOMINAL_BASE:016x}  c3" in text
+
+
+def test_direct_call_with_a_step_unrolls_over_the_ring():
+    p = codegen.build(Experiment(buffer=4096, step=1024, call="direct", layout="near"))
+    texts = [t.text for _, t in p.listing()]
+    targets = [f"call    {p.layout.exec_buf + off:#018x}" for off in (0, 1024, 2048, 3072)]
+    assert [t for t in texts if t.startswith("call")] == targets
+    assert sum(t == "dec     r15" for t in texts) == 4
+
+
+def test_layout_far_puts_the_buffer_terabytes_from_the_code():
+    far = codegen.build(Experiment()).layout
+    near = codegen.build(Experiment(layout="near")).layout
+    assert far.exec_buf - far.code >= 1 << 42
+    assert near.exec_buf - near.code < 1 << 21

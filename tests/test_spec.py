@@ -22,8 +22,8 @@ def test_format_size():
         ({"buffer": 4096, "step": 8192}, "step (8192) must be smaller than the buffer"),
         ({"barrier": "fence"}, "unknown barrier 'fence'"),
         (
-            {"call": "direct", "step": 64},
-            "call kind 'direct' (call rel32 to the copy) needs step 0",
+            {"call": "direct", "step": 100, "layout": "near"},
+            "the step must divide the buffer into at most 512 slots",
         ),
         ({"payload": 0}, "payload must be between 1 byte"),
         ({"step": 4000, "payload": 200}, "overruns the 4096-byte buffer"),

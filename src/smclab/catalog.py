@@ -125,7 +125,7 @@ def _seed_variants() -> list[Variant]:
                 f"seed-call-{k}",
                 "seed",
                 f"reach the copy with call kind '{k}'",
-                {"call": k},
+                {"call": k, **({"layout": "near"} if k == "direct" else {})},
                 CALL_MNEMONICS[k],
             )
         )

@@ -68,7 +68,7 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def field_option(name: str, extra_help: str = "") -> Callable[[Any], Any]:
+def field_option(name: str) -> Callable[[Any], Any]:
     """The option of Experiment field ``name`` (text value, None when not given)."""
     meta = field_meta(name)
     default = field_default(name)
@@ -76,7 +76,6 @@ def field_option(name: str, extra_help: str = "") -> Callable[[Any], Any]:
     text = meta["help"]
     if meta["choices"]:
         text += f" One of: {', '.join(meta['choices'])}."
-    text += extra_help
     if shown is not None:
         text += f" [default: {shown}]"
     opt = "--" + name.replace("_", "-")
@@ -269,8 +268,7 @@ def sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(axes=axes, **kw)
 
     for name in reversed(names):
-        more = "" if name == "events" else " Comma-separated values to sweep."
-        wrapper = field_option(name, more)(wrapper)
+        wrapper = field_option(name)(wrapper)
     return wrapper
 
 
@@ -296,6 +294,7 @@ class _SweepProgress:
             TextColumn("{task.description}"),
             console=err_console,
             transient=True,
+            disable=not err_console.is_terminal,
         )
         self.task = self.bar.add_task("", total=None, errors=0)
 
@@ -333,6 +332,7 @@ def sweep(
 ) -> None:
     """Run every combination of a grid of knobs (comma-separated values or --grid FILE).
 
+    Every knob option takes comma-separated values (--events: one list of counters).
     Invalid or unsupported combinations are skipped (counted by reason). Results are stored
     under the sweep's id; re-running the same grid, or --resume ID, runs only what is missing.
     Ctrl-C or SIGTERM stops after the experiment in flight.
@@ -382,7 +382,9 @@ def sweep(
             progress = _SweepProgress(stop)
             with progress.bar:
                 run = sw.run_sweep(s, plan, progress)
-        rows = sw.export_rows(s.store.rows(sweep_id=plan.sweep_id))
+        keys = {e.code_key() for e in plan.experiments}
+        stored = [r for r in s.store.rows(sweep_id=plan.sweep_id) if r["exp_key"] in keys]
+        rows = sw.export_rows(stored)
     summary = run.summary(rows)
     if as_json:
         _print_json({"sweep": summary, "rows": rows})
@@ -436,10 +438,9 @@ def results(
         if list_sweeps:
             data: Any = store.sweeps()
         else:
-            if sweep_id is not None and store.sweep(sweep_id) is None:
-                if not any(True for _ in store.rows(sweep_id=sweep_id)):
-                    raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
             data = sw.export_rows(store.rows(suite, sweep_id))
+            if sweep_id is not None and not data and store.sweep(sweep_id) is None:
+                raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
     if as_json or as_csv:
         buf = io.StringIO()
         if as_json:

@@ -42,6 +42,7 @@ PLACEMENTS = ("after-store", "before-store", "both")
 CALL_KINDS = ("indirect", "direct", "source", "jmp", "push-ret", "retpoline")
 STORE_TARGETS = ("exec", "far", "none")
 PADS = ("nop", "int3", "ud2")
+LAYOUTS = ("far", "near")
 PAYLOAD_OPS = ("ret", "ud2")
 
 #: CPU flags (as in /proc/cpuinfo) a knob value needs.
@@ -57,6 +58,8 @@ REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULT_EVENTS = ("smc-clears",)
+#: most slots a direct-call loop is unrolled over
+MAX_UNROLL = 512
 
 
 class SpecError(ValueError):
@@ -127,6 +130,13 @@ class Experiment:
     placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS)
     call: str = knob("indirect", "choice", "Call kind.", CALL_KINDS)
     pad: str = knob("nop", "choice", "What pads the payload after its ret.", PADS)
+    layout: str = knob(
+        "far",
+        "choice",
+        "Code-to-buffer distance: far (4 TiB, as a C program's"
+        " .text and its mmap) or near (1 MiB; direct calls need it).",
+        LAYOUTS,
+    )
     op: str = knob(
         "ret", "choice", "The payload's instruction (ud2 faults).", PAYLOAD_OPS, hidden=True
     )
@@ -173,7 +183,7 @@ class Experiment:
             raise SpecError(f"step ({s}) must be smaller than the buffer ({b} bytes)")
         if not 1 <= p <= min(b, 1 << 20):
             raise SpecError(f"payload must be between 1 byte and the buffer size, got {p}")
-        for name in ("copy", "store", "barrier", "placement", "call", "pad", "op"):
+        for name in ("copy", "store", "barrier", "placement", "call", "pad", "layout", "op"):
             _choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
         width = COPY_WIDTH[self.copy]
         if p % width:
@@ -221,8 +231,13 @@ class Experiment:
                         f"'{self.copy}' stores need {width}-byte aligned destinations:"
                         f" {what} {v} is not a multiple of {width}"
                     )
-        if self.call == "direct" and s != 0:
-            raise SpecError("call kind 'direct' (call rel32 to the copy) needs step 0")
+        if self.call == "direct" and self.layout != "near":
+            raise SpecError("call kind 'direct' needs layout 'near' (a call rel32 reaches 2 GiB)")
+        if self.call == "direct" and s and (b % s or b // s > MAX_UNROLL):
+            raise SpecError(
+                f"call kind 'direct' with a step unrolls the loop over the ring: the"
+                f" step must divide the buffer into at most {MAX_UNROLL} slots"
+            )
         if self.call == "source" and self.store == "none":
             raise SpecError("call kind 'source' with store 'none' runs no copy at all")
 
@@ -235,23 +250,24 @@ class Experiment:
         if seed_only:
             raise SpecError(f"{', '.join(seed_only)} only apply to the seed workload")
 
-    def required_flags(self) -> tuple[str, ...]:
-        """CPU flags this experiment needs to run without a SIGILL."""
+    def _needs(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(knob value, the CPU flags it needs) for this experiment."""
         if self.workload == "jit-block":
             from .strategies import STRATEGIES
 
-            return STRATEGIES[self.strategy].features
-        flags: list[str] = []
-        for value in (self.barrier, self.copy):
-            flags += REQUIRED_FLAGS.get(value, ())
-        return tuple(flags)
+            return [(self.strategy, STRATEGIES[self.strategy].features)]
+        return [(v, REQUIRED_FLAGS.get(v, ())) for v in (self.barrier, self.copy)]
+
+    def required_flags(self) -> tuple[str, ...]:
+        """CPU flags this experiment needs to run without a SIGILL."""
+        return tuple(f for _, flags in self._needs() for f in flags)
 
     def check_host(self, cpu_flags: set[str] | frozenset[str]) -> None:
         """Reject, before running, what this CPU cannot execute."""
-        for flag in self.required_flags():
-            if flag not in cpu_flags:
-                what = self.strategy if self.workload == "jit-block" else self.label()
-                raise SpecError(f"'{what}' needs the CPU flag '{flag}', which this CPU lacks")
+        for value, flags in self._needs():
+            for flag in flags:
+                if flag not in cpu_flags:
+                    raise SpecError(f"'{value}' needs the CPU flag '{flag}', which this CPU lacks")
 
     # -- identity ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -278,7 +294,7 @@ class Experiment:
             return f"jit {self.strategy} {format_size(self.block)}"
         parts = [f"{format_size(self.buffer)}/{self.step}"]
         defaults = Experiment.__dataclass_fields__
-        for name in ("payload", "ahead", "origin", "copy", "store", "call", "pad", "op"):
+        for name in ("payload", "ahead", "origin", "copy", "store", "call", "pad", "layout", "op"):
             value = getattr(self, name)
             if value != defaults[name].default:
                 parts.append(f"{name}={value}")
@@ -290,20 +306,7 @@ class Experiment:
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
 #: knobs (not measurement settings), in declaration order
 KNOBS = tuple(n for n, f in _FIELDS.items() if not f.metadata.get("measure"))
-SEED_ONLY = (
-    "buffer",
-    "step",
-    "payload",
-    "ahead",
-    "origin",
-    "copy",
-    "store",
-    "barrier",
-    "placement",
-    "call",
-    "pad",
-    "op",
-)
+SEED_ONLY = tuple(n for n in KNOBS if n not in ("workload", "block", "strategy"))
 
 
 def field_meta(name: str) -> dict[str, Any]:

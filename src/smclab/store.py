@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS results (
     version TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_sweep ON results(sweep_id, exp_key);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    grid TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    skipped TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version TEXT NOT NULL
+);
 """
 
 
@@ -128,6 +139,69 @@ class Store:
             for key in ("experiment", "raw_ticks", "counters", "host"):
                 d[key] = json.loads(d[key])
             yield d
+
+    # -- sweeps ------------------------------------------------------------------------
+    def save_sweep(
+        self,
+        sweep_id: str,
+        name: str | None,
+        grid: dict[str, list[Any]],
+        total: int,
+        skipped: dict[str, int],
+        status: str = "running",
+    ) -> None:
+        """Create or update a sweep (its grid, size and skip counts); ``created`` is kept."""
+        now = time.time()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO sweeps(id, name, created, updated, grid, total, skipped, status,"
+                " version) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                " name=excluded.name, updated=excluded.updated, grid=excluded.grid,"
+                " total=excluded.total, skipped=excluded.skipped, status=excluded.status,"
+                " version=excluded.version",
+                (
+                    sweep_id,
+                    name,
+                    now,
+                    now,
+                    json.dumps(grid),
+                    total,
+                    json.dumps(skipped),
+                    status,
+                    __version__,
+                ),
+            )
+
+    def set_sweep_status(self, sweep_id: str, status: str) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE sweeps SET status=?, updated=? WHERE id=?", (status, time.time(), sweep_id)
+            )
+
+    def sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """One stored sweep with its row counts, or None."""
+        found = self.sweeps(sweep_id)
+        return found[0] if found else None
+
+    def sweeps(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored sweeps, oldest first, with ``rows`` and ``errors`` (stored results) counts."""
+        sql = (
+            "SELECT s.*, COUNT(r.id) AS rows, COUNT(r.error) AS errors FROM sweeps s"
+            " LEFT JOIN results r ON r.sweep_id = s.id WHERE (? IS NULL OR s.id = ?)"
+            " GROUP BY s.id ORDER BY s.created, s.id"
+        )
+        out = []
+        for row in self.db.execute(sql, (sweep_id, sweep_id)):
+            d = dict(row)
+            d["grid"] = json.loads(d["grid"])
+            d["skipped"] = json.loads(d["skipped"])
+            out.append(d)
+        return out
+
+    def done_keys(self, sweep_id: str) -> set[str]:
+        """``Experiment.code_key()`` of every result stored for ``sweep_id`` (errors included)."""
+        sql = "SELECT DISTINCT exp_key FROM results WHERE sweep_id = ?"
+        return {row["exp_key"] for row in self.db.execute(sql, (sweep_id,))}
 
     def close(self) -> None:
         self.db.close()

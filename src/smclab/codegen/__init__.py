@@ -7,7 +7,7 @@ delta, so everything outside the loop (the Python call) is outside the measured 
 Memory layout of one experiment (one reservation, see :class:`Layout`)::
 
     code (RX)     the source bytes (seed payload / jit block template), then the timed function
-    gap           1 MiB, no access
+    gap           no access: 4 TiB (layout 'far', as a C program's .text and its mmap) or 1 MiB
     exec buffer   RWX: where code is written and called (the seed's mmap)
     gap           1 MiB, no access
     far buffer    RW data: the far-store destination (seed) or the RW view of a dual mapping
@@ -25,6 +25,7 @@ from .asm import Asm, C, ListingLine, R, decode_listing, mem
 
 PAGE = 4096
 GAP = 1 << 20
+FAR_GAP = 1 << 42
 #: where `smclab show` pretends the reservation starts (a worker uses the real address)
 NOMINAL_BASE = 0x7F0000000000
 NOP = 0x90
@@ -42,6 +43,7 @@ class Layout:
     code_size: int
     exec_size: int
     far_size: int
+    gap: int = GAP  # between the code and the exec buffer
 
     @property
     def code(self) -> int:
@@ -49,7 +51,7 @@ class Layout:
 
     @property
     def exec_buf(self) -> int:
-        return self.base + self.code_size + GAP
+        return self.base + self.code_size + self.gap
 
     @property
     def far_buf(self) -> int:
@@ -60,7 +62,7 @@ class Layout:
         return self.far_buf + self.far_size - self.base
 
     def at(self, base: int) -> Layout:
-        return Layout(base, self.code_size, self.exec_size, self.far_size)
+        return Layout(base, self.code_size, self.exec_size, self.far_size, self.gap)
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,13 @@ def rdtsc(a: Asm) -> None:
 
 def timed_function(
     setup: Callable[[Asm], None],
-    body: Callable[[Asm], None],
+    body: Callable[[Asm, int], None],
     trailer: Callable[[Asm], None] | None = None,
     vzeroupper: bool = False,
 ) -> Asm:
     """``run(iterations)``: save registers, ``setup``, time ``iterations`` rounds of ``body``
-    with the seed's loop shape (``dec; je`` at the top, ``jmp`` at the bottom)."""
+    with the seed's loop shape (``dec; je`` at the top, ``jmp`` at the bottom). ``body`` gets
+    the exit label, so an unrolled body can count its own iterations."""
     a = Asm()
     for reg in SAVED:
         a.r(C.PUSH_R64, reg)
@@ -143,7 +146,7 @@ def timed_function(
     a.bind(loop)
     a.r(C.DEC_RM64, ITER)
     a.branch(C.JE_REL32_64, done)
-    body(a)
+    body(a, done)
     a.branch(C.JMP_REL32_64, loop)
     a.bind(done)
     rdtsc(a)

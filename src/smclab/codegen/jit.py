@@ -131,7 +131,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
         a.rr(C.MOV_R64_RM64, CUR, BASE)
         a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + s.regions * region)
 
-    def body(a: Asm) -> None:
+    def body(a: Asm, done: int) -> None:
         if s.evict:
             a.branch(C.CALL_REL32_64, chain_addr)
         if s.mapping == "remap":

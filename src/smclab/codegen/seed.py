@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Experiment
-from . import Layout, Program, assemble, barriers, copy, timed_function
+from . import FAR_GAP, GAP, ITER, Layout, Program, assemble, barriers, copy, timed_function
 from .asm import Asm, C, R, mem
 
 CODE_RESERVE = 64 * 1024
@@ -15,7 +15,8 @@ BUF, POS, END, WPTR = R.R12, R.R13, R.R14, R.RBP
 
 
 def layout_for(exp: Experiment, base: int) -> Layout:
-    return Layout(base, CODE_RESERVE, exp.buffer, exp.buffer)
+    gap = FAR_GAP if exp.layout == "far" else GAP
+    return Layout(base, CODE_RESERVE, exp.buffer, exp.buffer, gap)
 
 
 def payload_bytes(exp: Experiment) -> bytes:
@@ -57,13 +58,13 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
         copy.emit_copy(a, exp.copy, exp.payload)
 
 
-def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int) -> None:
+def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int) -> None:
     """Transfer to the slot (or the source payload) so that its ``ret`` comes back here."""
     kind = exp.call
     if kind == "indirect":
         a.r(C.CALL_RM64, POS)
-    elif kind == "direct":
-        a.branch(C.CALL_REL32_64, lay.exec_buf + exp.origin)
+    elif kind == "direct":  # the slot's address is known: the loop is unrolled over the ring
+        a.branch(C.CALL_REL32_64, lay.exec_buf + exp.origin + slot)
     elif kind == "source":  # the original payload, never the copy (the seed's baseline)
         a.branch(C.CALL_REL32_64, payload_addr)
     elif kind == "retpoline":
@@ -93,7 +94,9 @@ def _retpoline_thunk(a: Asm, thunk: int) -> None:
     a.op(C.RETNQ)
 
 
-def _loop_body(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int) -> None:
+def _loop_body(
+    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int
+) -> None:
     if exp.store == "none":
         barriers.emit(a, exp.barrier)
     else:
@@ -102,7 +105,7 @@ def _loop_body(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: i
         _store(a, exp, lay, payload_addr)
         if exp.placement in ("after-store", "both"):
             barriers.emit(a, exp.barrier)
-    _call(a, exp, lay, payload_addr, thunk)
+    _call(a, exp, lay, payload_addr, thunk, slot)
 
 
 def build(exp: Experiment, lay: Layout) -> Program:
@@ -117,10 +120,10 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if _tracks_ahead(exp):
             a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
 
-    def body(a: Asm) -> None:  # the seed's loop, instruction for instruction (registers renamed)
+    def one(a: Asm, slot: int) -> None:  # the seed's loop body (registers renamed)
         nonlocal thunk
         thunk = thunk or a.new_label()
-        _loop_body(a, exp, lay, payload_addr, thunk)
+        _loop_body(a, exp, lay, payload_addr, thunk, slot)
         nxt = a.new_label()
         a.rm(C.LEA_R64_M, POS, mem(POS, exp.step))
         a.rr(C.CMP_R64_RM64, POS, END)
@@ -134,6 +137,14 @@ def build(exp: Experiment, lay: Layout) -> Program:
             a.branch(C.JB_REL32_64, wrapped)
             a.ri(C.SUB_RM64_IMM32, WPTR, exp.buffer)
             a.bind(wrapped)
+
+    def body(a: Asm, done: int) -> None:
+        slots = slot_offsets(exp) if exp.call == "direct" else [exp.origin]
+        for i, off in enumerate(slots):
+            if i:  # unrolled: one copy of the body per slot, each with its own exit check
+                a.r(C.DEC_RM64, ITER)
+                a.branch(C.JE_REL32_64, done)
+            one(a, off - exp.origin)
 
     def trailer(a: Asm) -> None:
         if exp.call == "retpoline":

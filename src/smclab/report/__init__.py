@@ -51,7 +51,7 @@ def result_table(results: list[tuple[str, Result]], title: str | None = None) ->
     return t
 
 
-ROW_LEGEND = ("baseline", "no-store", "far-store", "direct")
+ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 
 
 def seed_table(table: Any) -> Group:

@@ -1,0 +1,365 @@
+"""Does smclab measure what a plain C build of the seed's loop measures?
+
+Builds ``benchmarks/ref/seed_ref.c`` (the seed's smc.asm loop, instruction for instruction, in
+GNU as) into ``benchmarks/build/``, then for each configuration runs, interleaved in rounds, the
+reference and ``smclab run --json`` with the same iterations, repeats and CPU, and compares the
+medians of ns/iter.  The reference runs in two buffer placements:
+
+* ``ref``: the seed's own: the RWX buffer wherever ``mmap`` puts it (far from the PIE's .text);
+* ``ref@smclab``: the buffer 1 MiB + 64 KiB after the code, where smclab's reservation puts it.
+
+Last, it times a full ``smclab seed`` and reads the largest row spread from ``smclab seed --json``.
+
+    python benchmarks/fidelity.py [--configs 4K/0,baseline] [--rounds N] [--json]
+
+A benchmark, not a test: exit 0 unless the reference does not build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "ref" / "seed_ref.c"
+BUILD = HERE / "build"
+BINARY = BUILD / "seed_ref"
+
+RATIO_TARGET = (0.95, 1.05)
+SEED_WALL_TARGET_S = 10.0
+SEED_SPREAD_TARGET = 0.03
+#: rounds of one side disagreeing by more than this (max - min over median) mark the cell noisy
+NOISY_ROUNDS = 0.05
+#: smclab's exec buffer starts CODE_RESERVE (64 KiB) + GAP (1 MiB) after its code
+SMCLAB_BUFFER_DELTA = 0x110000
+TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    buffer: int
+    step: int
+    variant: str  # seed_ref -v
+    smclab_args: tuple[str, ...]
+
+
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in (
+        Config("4K/0", 4096, 0, "seed", ()),
+        Config("4K/64", 4096, 64, "seed", ()),
+        Config("1M/2048", 1 << 20, 2048, "seed", ()),
+        Config("1M/4096", 1 << 20, 4096, "seed", ()),
+        Config("baseline", 4096, 0, "baseline", ("--barrier", "mfence", "--call", "source")),
+        Config("far-store", 4096, 0, "far", ("--store", "far")),
+    )
+}
+
+
+@dataclass
+class Measured:
+    """Per-round medians of one side of a comparison."""
+
+    ns: list[float] = field(default_factory=list)
+    ticks: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ns_median(self) -> float | None:
+        return statistics.median(self.ns) if self.ns else None
+
+    @property
+    def ticks_median(self) -> float | None:
+        return statistics.median(self.ticks) if self.ticks else None
+
+    @property
+    def round_spread(self) -> float | None:
+        """(max - min) / median of the per-round ns/iter."""
+        med = self.ns_median
+        return (max(self.ns) - min(self.ns)) / med if med else None
+
+    @property
+    def noisy(self) -> bool:
+        spread = self.round_spread
+        return spread is not None and spread > NOISY_ROUNDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ns_per_iter": self.ns_median,
+            "ticks_per_iter": self.ticks_median,
+            "rounds_ns": self.ns,
+            "rounds_ticks": self.ticks,
+            "round_spread": self.round_spread,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class Row:
+    config: Config
+    ref: Measured = field(default_factory=Measured)
+    ref_smclab_layout: Measured = field(default_factory=Measured)
+    smclab: Measured = field(default_factory=Measured)
+
+    @staticmethod
+    def _ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    @property
+    def ratio(self) -> float | None:
+        return self._ratio(self.smclab.ns_median, self.ref.ns_median)
+
+    @property
+    def ratio_ticks(self) -> float | None:
+        return self._ratio(self.smclab.ticks_median, self.ref.ticks_median)
+
+    @property
+    def ratio_smclab_layout(self) -> float | None:
+        return self._ratio(self.smclab.ns_median, self.ref_smclab_layout.ns_median)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.name,
+            "knobs": asdict(self.config),
+            "ref": self.ref.to_dict(),
+            "ref_smclab_layout": self.ref_smclab_layout.to_dict(),
+            "smclab": self.smclab.to_dict(),
+            "ratio": self.ratio,
+            "ratio_ticks": self.ratio_ticks,
+            "ratio_smclab_layout": self.ratio_smclab_layout,
+            "within_target": within(self.ratio),
+            "within_target_smclab_layout": within(self.ratio_smclab_layout),
+        }
+
+
+def within(ratio: float | None) -> bool | None:
+    return None if ratio is None else RATIO_TARGET[0] <= ratio <= RATIO_TARGET[1]
+
+
+def build() -> str | None:
+    """Compile the reference; the compiler's message on failure."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(BINARY), str(SOURCE)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{' '.join(cmd)}: {e}"
+    return None if proc.returncode == 0 else f"{' '.join(cmd)}:\n{proc.stderr.strip()}"
+
+
+def default_smclab() -> str:
+    exe = shutil.which("smclab", path=str(Path(sys.executable).parent)) or shutil.which("smclab")
+    return shlex.quote(exe) if exe else f"{shlex.quote(sys.executable)} -m smclab"
+
+
+def run_json(cmd: list[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """Run ``cmd``, parse its stdout as JSON: (object, None) or (None, reason)."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        return None, f"exit {proc.returncode}: {tail[0]}"
+    return data, None
+
+
+def run_ref(c: Config, iterations: int, repeats: int, cpu: int, delta: int, into: Measured) -> None:
+    cmd = [str(BINARY), "-j", "-b", str(c.buffer), "-s", str(c.step), "-v", c.variant]
+    cmd += ["-n", str(iterations), "-r", str(repeats), "-c", str(cpu), "-d", hex(delta)]
+    data, err = run_json(cmd)
+    if data is None:
+        into.errors.append(err or "no output")
+        return
+    into.ns.append(float(data["median_ns"]))
+    into.ticks.append(float(data["median_ticks"]))
+
+
+def run_smclab(
+    smclab: list[str], c: Config, iterations: int, repeats: int, cpu: int, db: str, into: Measured
+) -> None:
+    cmd = smclab + ["run", "--json", "--db", db, "--buffer", str(c.buffer)]
+    cmd += ["--step", str(c.step), *c.smclab_args, "--iterations", str(iterations)]
+    cmd += ["--repeats", str(repeats), "--cpu", str(cpu)]
+    data, err = run_json(cmd)
+    if data is None or data.get("error") or not data.get("ns_per_iter"):
+        into.errors.append(err or str((data or {}).get("error") or "no ns_per_iter"))
+        return
+    into.ns.append(float(data["ns_per_iter"]["median"]))
+    into.ticks.append(float(data["ticks_per_iter"]["median"]))
+
+
+def seed_check(smclab: list[str], db: str) -> dict[str, Any]:
+    """Wall time of ``smclab seed`` and the largest row spread of ``smclab seed --json``."""
+    out: dict[str, Any] = {"wall_s": None, "max_spread": None, "max_spread_row": None}
+    cmd = smclab + ["seed", "--db", db]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        out["exit_code"] = proc.returncode
+        if proc.returncode == 0:
+            out["wall_s"] = time.perf_counter() - t0
+        else:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+            out["error"] = f"exit {proc.returncode}: {tail[0]}"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out["error"] = str(e)
+    t0 = time.perf_counter()
+    data, err = run_json(cmd + ["--json"])
+    out["json_wall_s"] = time.perf_counter() - t0
+    if data is None:
+        out["error"] = out.get("error") or err
+    else:
+        spreads = [
+            (float(r["ticks_per_iter"]["spread"]), str(r["name"]))
+            for r in data.get("rows", [])
+            if r.get("ticks_per_iter")
+        ]
+        if spreads:
+            out["max_spread"], out["max_spread_row"] = max(spreads)
+    wall, spread = out["wall_s"], out["max_spread"]
+    out["wall_within_target"] = None if wall is None else wall <= SEED_WALL_TARGET_S
+    out["spread_within_target"] = None if spread is None else spread <= SEED_SPREAD_TARGET
+    return out
+
+
+def fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def cell(m: Measured) -> str:
+    return fmt(m.ns_median) + ("[yellow]*[/]" if m.noisy else " ")
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else "[green]yes[/]" if ok else "[red]no[/]"
+
+
+def print_table(rows: list[Row], seed: dict[str, Any], meta: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(
+        title=f"smclab vs the C reference (cpu {meta['cpu']}, {meta['iterations']:,} iterations"
+        f" x {meta['repeats']} repeats, median of {meta['rounds']} rounds)"
+    )
+    for col in ("config", "ref ns/it", "smclab ns/it", "smclab/ref", "0.95-1.05"):
+        table.add_column(col, justify="left" if col == "config" else "right")
+    for col in ("ticks ratio", "ref@smclab ns/it", "smclab/ref@smclab"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r.config.name,
+            cell(r.ref),
+            cell(r.smclab),
+            fmt(r.ratio, ".3f"),
+            verdict(within(r.ratio)),
+            fmt(r.ratio_ticks, ".3f"),
+            cell(r.ref_smclab_layout),
+            fmt(r.ratio_smclab_layout, ".3f"),
+        )
+    console.print(table)
+    console.print(
+        "ref: the seed's build (buffer wherever mmap puts it); ref@smclab: the same binary with"
+        f" the buffer {SMCLAB_BUFFER_DELTA:#x} bytes after its code, as smclab lays it out;"
+        " ticks ratio: smclab/ref in TSC ticks (no clock conversion);"
+        f" *: its rounds disagree by more than {NOISY_ROUNDS:.0%} (other load on the CPU?)"
+    )
+    for r in rows:
+        for side, m in (("ref", r.ref), ("ref@smclab", r.ref_smclab_layout), ("smclab", r.smclab)):
+            for e in m.errors:
+                console.print(f"[red]{r.config.name} {side}: {e}[/]")
+    if seed.get("error"):
+        console.print(f"[red]smclab seed: {seed['error']}[/]")
+    console.print(
+        f"smclab seed: wall {fmt(seed['wall_s'])} s (target <= {SEED_WALL_TARGET_S:g} s:"
+        f" {verdict(seed['wall_within_target'])}); max row spread"
+        f" {fmt(None if seed['max_spread'] is None else seed['max_spread'] * 100, '.1f')}%"
+        f" ({seed['max_spread_row'] or '-'}; target <= {SEED_SPREAD_TARGET:.0%}:"
+        f" {verdict(seed['spread_within_target'])})"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated, from: {', '.join(CONFIGS)} (default: all)",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--iterations", type=int, default=1_000_000, help="per repeat (default 1M)")
+    p.add_argument("--repeats", type=int, default=5, help="per run (default 5)")
+    p.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="default: last")
+    p.add_argument(
+        "--smclab",
+        default=default_smclab(),
+        help="command that runs smclab (default: %(default)s)",
+    )
+    p.add_argument("--no-seed", action="store_true", help="skip timing `smclab seed`")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown or not names:
+        p.error(f"unknown config(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    if args.rounds < 1 or args.iterations < 1 or args.repeats < 1:
+        p.error("--rounds, --iterations and --repeats must be >= 1")
+    args.config_list = [CONFIGS[n] for n in names]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    err = build()
+    if err:
+        print(f"fidelity: building the reference failed: {err}", file=sys.stderr)
+        return 1
+    rows = [Row(c) for c in args.config_list]
+    n, r, cpu, smclab = args.iterations, args.repeats, args.cpu, shlex.split(args.smclab)
+    with tempfile.TemporaryDirectory(prefix="smclab-fidelity-") as tmp:
+        db = str(Path(tmp) / "fidelity.sqlite")
+        for _ in range(args.rounds):
+            for row in rows:
+                run_ref(row.config, n, r, cpu, 0, row.ref)
+                run_smclab(smclab, row.config, n, r, cpu, db, row.smclab)
+                run_ref(row.config, n, r, cpu, SMCLAB_BUFFER_DELTA, row.ref_smclab_layout)
+        seed: dict[str, Any] = {"wall_s": None, "max_spread": None, "max_spread_row": None}
+        seed |= {"wall_within_target": None, "spread_within_target": None, "skipped": True}
+        if not args.no_seed:
+            seed = seed_check(smclab, str(Path(tmp) / "seed.sqlite"))
+    meta = {"cpu": cpu, "iterations": n, "repeats": r, "rounds": args.rounds, "smclab": args.smclab}
+    if args.json:
+        out = {
+            **meta,
+            "targets": {
+                "ratio": list(RATIO_TARGET),
+                "seed_wall_s": SEED_WALL_TARGET_S,
+                "seed_spread": SEED_SPREAD_TARGET,
+            },
+            "rows": [row.to_dict() for row in rows],
+            "seed": seed,
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print_table(rows, seed, meta)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Rendering of sweeps and of exported results (flat rows, see ``suites.sweep.export_rows``)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..measure import NOISY_SPREAD
+from ..spec import SpecError, field_meta, format_size
+
+MAX_REASONS = 8
+
+
+def _num(v: float | None, digits: int) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _spread(v: float | None) -> Text:
+    if v is None:
+        return Text("-")
+    return Text(f"{v:.1%}", style="bold red" if v > NOISY_SPREAD else "")
+
+
+def _knob(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        if field_meta(name)["kind"] == "size":
+            return format_size(int(value))
+    except (KeyError, SpecError, ValueError, TypeError):
+        pass
+    return str(value)
+
+
+def _counter(row: dict[str, Any], name: str) -> str:
+    v = row.get(f"{name}.per_iter")
+    if v is not None:
+        return f"{v:.3g}"
+    return "n/a" if row.get(f"{name}.reason") else "-"
+
+
+def _counters(rows: list[dict[str, Any]]) -> list[str]:
+    first = rows[0] if rows else {}
+    return [k.removesuffix(".per_iter") for k in first if k.endswith(".per_iter")]
+
+
+def sweep_table(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Group:
+    """The table ``smclab sweep`` prints: one line per stored experiment of the sweep."""
+    name = f" ({summary['name']})" if summary["name"] and summary["name"] != summary["id"] else ""
+    t = Table(title=f"sweep {summary['id']}{name}")
+    for col in ("experiment", "ticks/iter", "ns/iter", "spread", "error"):
+        t.add_column(col, justify="left" if col in ("experiment", "error") else "right")
+    for r in rows:
+        t.add_row(
+            r["label"],
+            _num(r["ticks_median"], 1),
+            _num(r["ns_median"], 2),
+            _spread(r["ticks_spread"]),
+            Text(r["error"] or "", style="red"),
+        )
+    return Group(t, *sweep_notes(summary))
+
+
+def sweep_notes(summary: dict[str, Any]) -> list[Text]:
+    s = summary
+    line = (
+        f"{s['total']} combinations: {s['ran']} ran now, {s['already_done']} already stored,"
+        f" {sum(s['skipped'].values())} skipped, {s['remaining']} left; {s['errors']} error(s)"
+    )
+    notes = [Text(line, style="dim")]
+    reasons = sorted(s["skipped"].items(), key=lambda kv: -kv[1])
+    for reason, n in reasons[:MAX_REASONS]:
+        notes.append(Text(f"skipped {n}x: {reason}", style="dim"))
+    if len(reasons) > MAX_REASONS:
+        more = sum(n for _, n in reasons[MAX_REASONS:])
+        notes.append(
+            Text(
+                f"skipped {more}x for {len(reasons) - MAX_REASONS} other reasons (see --json)",
+                style="dim",
+            )
+        )
+    return notes
+
+
+def results_table(rows: list[dict[str, Any]], knobs: list[str], title: str | None = None) -> Table:
+    """Stored results with the knobs that vary between them as columns."""
+    t = Table(title=title)
+    extra = [c for c in ("sweep_id", "suite") if len({r[c] for r in rows}) > 1]
+    lead = [*extra, *knobs] or ["label"]
+    for col in lead:
+        t.add_column(col.replace("_id", ""), justify="left")
+    counters = _counters(rows)
+    for col in ("iterations", "ticks/iter", "ns/iter", "spread", *(f"{c}/iter" for c in counters)):
+        t.add_column(col, justify="right")
+    t.add_column("error", style="red")
+    for r in rows:
+        t.add_row(
+            *(str(r[c]) if c in extra or c == "label" else _knob(c, r[c]) for c in lead),
+            str(r["iterations"] or "-"),
+            _num(r["ticks_median"], 1),
+            _num(r["ns_median"], 2),
+            _spread(r["ticks_spread"]),
+            *(_counter(r, c) for c in counters),
+            r["error"] or "",
+        )
+    return t
+
+
+def sweeps_table(sweeps: list[dict[str, Any]]) -> Table:
+    t = Table(title="Stored sweeps")
+    numeric = ("combinations", "skipped", "stored", "errors")
+    for col in ("id", "name", "updated", *numeric, "status"):
+        t.add_column(col, justify="right" if col in numeric else "left")
+    for s in sweeps:
+        updated = datetime.datetime.fromtimestamp(s["updated"]).strftime("%Y-%m-%d %H:%M")
+        t.add_row(
+            s["id"],
+            s["name"] or "",
+            updated,
+            str(s["total"]),
+            str(sum(s["skipped"].values())),
+            str(s["rows"]),
+            str(s["errors"]),
+            s["status"],
+        )
+    return t

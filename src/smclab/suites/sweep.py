@@ -1,0 +1,447 @@
+"""Sweeps: a grid of knob values, expanded, filtered and run in one worker, resumable.
+
+A :class:`Grid` maps Experiment fields to the values to try; it comes from command-line options
+(comma-separated lists) or a TOML file. :func:`plan` expands the cartesian product, drops what
+:class:`~smclab.spec.Experiment` rejects or this host cannot run (counted by reason), and names
+the sweep. :func:`run_sweep` runs what the store does not hold yet for that sweep (matched on
+``Experiment.code_key()``), storing each result in its own transaction, so an interrupted
+sweep resumes where it stopped without duplicated rows. :func:`export_rows` flattens stored
+results (knobs as columns) for JSON, CSV and tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import re
+import signal
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from .. import machine
+from ..measure import Result
+from ..spec import KNOBS, Experiment, SpecError, field_default, field_meta, parse_value
+from . import Session, check_experiment
+
+SUITE = "sweep"
+FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
+#: fields whose one value is itself a list: set once per sweep, never an axis
+LIST_FIELDS = ("events",)
+MAX_COMBINATIONS = 100_000
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise SpecError(
+            f"sweep name '{name}' must be 1-64 letters, digits, '.', '_', ':' or '-'"
+            " (starting with a letter or digit)"
+        )
+    return name
+
+
+def _field(name: str) -> str:
+    key = name.replace("-", "_")
+    if key not in FIELDS:
+        raise SpecError(f"unknown knob '{name}' (knobs: {', '.join(FIELDS)})")
+    return key
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    meta = field_meta(name)
+    if meta["kind"] == "strategy":
+        from ..strategies import STRATEGIES
+
+        return tuple(STRATEGIES)
+    return tuple(meta["choices"]) if meta["kind"] == "choice" else ()
+
+
+def parse_one(name: str, text: str) -> Any:
+    """One value of field ``name``; a name that is no choice of the field is bad input here,
+    not a combination to skip."""
+    value = parse_value(name, text)
+    allowed = _choices(name)
+    if allowed and value not in allowed:
+        raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
+    return value
+
+
+def parse_list(name: str, text: str) -> tuple[Any, ...]:
+    """The values of option ``--name a,b,c`` (for ``events`` the whole list is one value)."""
+    name = _field(name)
+    if name in LIST_FIELDS:
+        return (parse_value(name, text),)
+    items = [t.strip() for t in str(text).split(",")]
+    if not all(items):
+        raise SpecError(f"empty value in the {name} list '{text}'")
+    return tuple(parse_one(name, t) for t in items)
+
+
+def _toml_values(name: str, value: Any) -> tuple[Any, ...]:
+    name = _field(name)
+    if name in LIST_FIELDS:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return (tuple(value),)
+        if isinstance(value, str):
+            return (parse_value(name, value),)
+        raise SpecError(f"{name} must be a list of names or one comma-separated string")
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SpecError(f"{name} has an empty list of values")
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, str | int | float):
+            raise SpecError(f"{name} values must be strings or numbers, got {v!r}")
+    return tuple(parse_one(name, str(v)) for v in items)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Experiment field -> the values to try (one value: a fixed setting).
+
+    Axes are kept in the Experiment's field order, values deduplicated, and an axis that only
+    holds the field's default is dropped, so equal grids compare (and hash) equal.
+    """
+
+    axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        axes = {}
+        for key in FIELDS:
+            if key in self.axes:
+                values = tuple(dict.fromkeys(self.axes[key]))
+                if values != (field_default(key),):
+                    axes[key] = values
+        unknown = set(self.axes) - set(FIELDS)
+        if unknown:
+            raise SpecError(f"unknown knob '{sorted(unknown)[0]}' (knobs: {', '.join(FIELDS)})")
+        object.__setattr__(self, "axes", axes)
+        if self.name is not None:
+            check_name(self.name)
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_options(cls, options: dict[str, str | None], name: str | None = None) -> Grid:
+        """From option texts (``{'step': '0,64'}``; None: not given)."""
+        return cls({k: parse_list(k, v) for k, v in options.items() if v is not None}, name)
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "the grid") -> Grid:
+        """``name = "..."``, fixed settings at the top level, lists of values under ``[grid]``."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"bad TOML in {source}: {' '.join(str(e).split())}") from None
+        name = data.pop("name", None)
+        if name is not None and not isinstance(name, str):
+            raise SpecError(f"name in {source} must be a string")
+        table = data.pop("grid", {})
+        if not isinstance(table, dict):
+            raise SpecError(f"[grid] in {source} must be a table of knob = [values]")
+        axes: dict[str, tuple[Any, ...]] = {}
+        try:
+            for key, value in [*data.items(), *table.items()]:
+                fname = _field(key)
+                if fname in axes:
+                    raise SpecError(f"{key} is given twice")
+                if fname in LIST_FIELDS and key in table:
+                    raise SpecError(f"{key} is one list of counters: set it outside [grid]")
+                axes[fname] = _toml_values(key, value)
+            return cls(axes, name)
+        except SpecError as e:
+            raise SpecError(f"{source}: {e}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Grid:
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError(f"cannot read the grid file {path}: {e}") from None
+        return cls.from_toml(text, str(path))
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[Any]], name: str | None = None) -> Grid:
+        axes = {
+            k: tuple(tuple(v) if isinstance(v, list) else v for v in vs) for k, vs in data.items()
+        }
+        return cls(axes, name)
+
+    def merged(self, other: Grid) -> Grid:
+        """This grid with ``other``'s axes (and name, if set) taking precedence."""
+        return Grid({**self.axes, **other.axes}, other.name or self.name)
+
+    def named(self, name: str | None) -> Grid:
+        return self if name is None else Grid(self.axes, name)
+
+    # -- identity ---------------------------------------------------------------------
+    def to_json(self) -> dict[str, list[Any]]:
+        return {k: [_jsonable(v) for v in vs] for k, vs in self.axes.items()}
+
+    def key(self) -> str:
+        """A hash of the grid (not of its name or the order of values): equal grids, equal keys."""
+        canon = {k: sorted(vs, key=json.dumps) for k, vs in self.to_json().items()}
+        text = json.dumps(canon, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    @property
+    def id(self) -> str:
+        """The sweep id: the name if given, else derived from the grid's hash."""
+        return self.name or f"sweep-{self.key()}"
+
+    def size(self) -> int:
+        return math.prod(len(v) for v in self.axes.values())
+
+    def varying(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self.axes.items() if len(v) > 1)
+
+    def combinations(self) -> Iterator[dict[str, Any]]:
+        keys = list(self.axes)
+        for values in itertools.product(*(self.axes[k] for k in keys)):
+            yield dict(zip(keys, values, strict=True))
+
+
+@dataclass
+class Plan:
+    """What a sweep runs: the valid, supported experiments, and why the others were dropped."""
+
+    grid: Grid
+    sweep_id: str
+    experiments: list[Experiment]
+    skipped: dict[str, int]  # reason -> number of combinations
+    total: int  # combinations in the grid
+
+    @property
+    def name(self) -> str | None:
+        return self.grid.name
+
+
+def plan(
+    grid: Grid,
+    cpu: machine.CpuId | None = None,
+    flags: frozenset[str] | None = None,
+    sweep_id: str | None = None,
+) -> Plan:
+    """Expand ``grid``; raises SpecError if it is too large or nothing in it can run here."""
+    total = grid.size()
+    if total > MAX_COMBINATIONS:
+        raise SpecError(f"the grid has {total} combinations (at most {MAX_COMBINATIONS})")
+    cpu = cpu or machine.cpu_id()
+    flags = machine.cpu_flags() if flags is None else flags
+    skipped: Counter[str] = Counter()
+    experiments: dict[str, Experiment] = {}
+    for combo in grid.combinations():
+        try:
+            exp = Experiment(**combo)
+            check_experiment(exp, cpu, flags)
+        except SpecError as e:
+            skipped[str(e)] += 1
+            continue
+        experiments.setdefault(exp.code_key(), exp)
+    if not experiments:
+        reasons = "; ".join(f"{r} ({n}x)" for r, n in skipped.most_common(3))
+        more = f"; {len(skipped) - 3} more reasons" if len(skipped) > 3 else ""
+        raise SpecError(
+            f"no experiment of the grid can run: all {total} combination(s) dropped:"
+            f" {reasons}{more}".replace("\n", " ")
+        )
+    return Plan(grid, sweep_id or grid.id, list(experiments.values()), dict(skipped), total)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+class Observer:
+    """Hooks :func:`run_sweep` calls (a progress bar); the defaults do nothing."""
+
+    def begin(self, total: int, done: int) -> None:
+        """``total`` runnable experiments, ``done`` of them already stored."""
+
+    def start(self, exp: Experiment) -> None: ...
+
+    def finish(self, result: Result) -> None: ...
+
+    def stop(self) -> int | None:
+        """A signal number to stop before the next experiment, or None to go on."""
+        return None
+
+
+@dataclass
+class SweepRun:
+    plan: Plan
+    already_done: int
+    results: list[Result] = field(default_factory=list)
+    remaining: int = 0
+    interrupted: int | None = None  # the signal that stopped the sweep
+
+    @property
+    def ran(self) -> int:
+        return len(self.results)
+
+    def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The ``sweep`` object of ``smclab sweep --json`` (``errors`` counts ``rows``)."""
+        errors = sum(1 for r in rows if r["error"]) if rows is not None else None
+        if errors is None:
+            errors = sum(1 for r in self.results if r.error)
+        return {
+            "id": self.plan.sweep_id,
+            "name": self.plan.name,
+            "total": self.plan.total,
+            "skipped": self.plan.skipped,
+            "already_done": self.already_done,
+            "ran": self.ran,
+            "errors": errors,
+            "remaining": self.remaining,
+            "interrupted": signal.Signals(self.interrupted).name if self.interrupted else None,
+        }
+
+
+def pending(session: Session, p: Plan) -> list[Experiment]:
+    """The planned experiments not stored yet for this sweep."""
+    done = session.store.done_keys(p.sweep_id)
+    return [e for e in p.experiments if e.code_key() not in done]
+
+
+def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> SweepRun:
+    """Run what is not stored yet for ``p.sweep_id``; every result is stored as it comes."""
+    obs = observer or Observer()
+    todo = pending(session, p)
+    run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
+    session.store.save_sweep(p.sweep_id, p.name, p.grid.to_json(), p.total, p.skipped)
+    obs.begin(len(p.experiments), run.already_done)
+    for exp in todo:
+        signum = obs.stop()
+        if signum:
+            run.interrupted = signum
+            break
+        obs.start(exp)
+        result = session.run(exp, SUITE, exp.label(), p.sweep_id)
+        run.results.append(result)
+        run.remaining -= 1
+        obs.finish(result)
+    status = "interrupted" if run.remaining else "done"
+    session.store.set_sweep_status(p.sweep_id, status)
+    return run
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM ask to stop after the experiment in flight.
+
+    Call the object to read the first signal received (or None). A second signal stops at
+    once: KeyboardInterrupt for SIGINT, SystemExit(143) for SIGTERM.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.signum = signum
+
+    def __call__(self) -> int | None:
+        return self.signum
+
+    def __enter__(self) -> StopSignals:
+        for s in self.SIGNALS:
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+HEAD_COLUMNS = ("id", "sweep_id", "suite", "name", "label", "exp_key")
+STAT_COLUMNS = (
+    "repeats",
+    "iterations",
+    "ticks_median",
+    "ticks_min",
+    "ticks_spread",
+    "ns_median",
+    "ns_min",
+    "ns_spread",
+)
+HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
+TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
+
+
+def _label(row: dict[str, Any]) -> str:
+    try:
+        return Experiment.from_dict(row["experiment"]).label()
+    except (SpecError, TypeError, KeyError):  # a row from another smclab version
+        return row.get("name") or row["exp_key"]
+
+
+def export_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One stored result (from :meth:`Store.rows`) as a flat dict, knobs as columns."""
+    exp, host = row["experiment"], row["host"]
+    out: dict[str, Any] = {k: row.get(k) for k in HEAD_COLUMNS if k != "label"}
+    out["label"] = _label(row)
+    out.update({k: exp.get(k) for k in KNOBS})
+    out["repeats"] = exp.get("repeats")
+    out.update({k: row.get(k) for k in STAT_COLUMNS if k != "repeats"})
+    for name, c in row["counters"].items():
+        out[f"{name}.per_iter"] = c.get("per_iter")
+        out[f"{name}.reason"] = c.get("reason")
+    out["error"] = row.get("error")
+    for k in HOST_COLUMNS:
+        out[k] = host.get(k.removeprefix("host_"))
+    out["created"] = row.get("created")
+    out["version"] = row.get("version")
+    return out
+
+
+def export_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Every column, in a stable order: head, knobs, statistics, counters, error and host."""
+    counters = sorted(
+        {k.rsplit(".", 1)[0] for r in rows for k in r if k.endswith((".per_iter", ".reason"))}
+    )
+    return [
+        *HEAD_COLUMNS,
+        *KNOBS,
+        *STAT_COLUMNS,
+        *(f"{c}.{part}" for c in counters for part in ("per_iter", "reason")),
+        *TAIL_COLUMNS,
+    ]
+
+
+def export_rows(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored results as flat rows that all have the same columns (absent: None)."""
+    rows = [export_row(r) for r in stored]
+    cols = export_columns(rows)
+    return [{c: r.get(c) for c in cols} for r in rows]
+
+
+def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
+    cols = list(rows[0]) if rows else export_columns([])
+    w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if v is None else v for k, v in r.items()})
+
+
+def varying_knobs(rows: list[dict[str, Any]]) -> list[str]:
+    """The knobs (and measurement settings) whose value differs between ``rows``."""
+    keys = [*KNOBS, "repeats"]
+    return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
