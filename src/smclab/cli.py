@@ -464,6 +464,105 @@ def results(
         console.print(results_table(data, sw.varying_knobs(data)))
 
 
+def _observed(s: Any, run: Callable[[Any], Any]) -> Any:
+    """Run ``run(observer)`` with a progress bar and SIGINT/SIGTERM stopping after the point."""
+    from .suites import sweep as sw
+
+    with sw.StopSignals() as stop:
+        progress = _SweepProgress(stop)
+        with progress.bar:
+            out = run(progress)
+    signum = stop()
+    if signum:
+        click.echo("smclab: interrupted; the points measured so far are stored", err=True)
+        sys.exit(128 + signum)
+    return out
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="Trimmed grids, 3 short repeats (about 10 s).")
+@click.option(
+    "--probe",
+    "only",
+    multiple=True,
+    type=click.Choice(
+        [
+            "penalty",
+            "granularity",
+            "write-ahead",
+            "barriers",
+            "call-kind",
+            "buffer",
+            "cross-modifying",
+        ]
+    ),
+    help="Run only this probe (repeatable).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (plots embedded).",
+)
+@session_options
+def diagnose(
+    quick: bool,
+    only: tuple[str, ...],
+    html_file: str | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
+) -> None:
+    """Run the probes and state what causes the penalty on this host, with the evidence."""
+    from .report.findings import diagnosis
+    from .suites.diagnose import run_diagnose
+
+    with _session(db, cpu, timeout) as s:
+        d = _observed(s, lambda obs: run_diagnose(s, quick, only, obs))
+        advice = None
+        if html_file:
+            from .suites.advise import run_advise
+
+            advice = _observed(s, lambda obs: run_advise(s, "seed", quick=True, observer=obs))
+    if html_file:
+        from .report.html import write_html
+
+        write_html(html_file, d, advice)
+    if as_json:
+        _print_json(d.to_dict())
+    else:
+        console.print(diagnosis(d))
+        if html_file:
+            console.print(f"HTML report: {html_file}")
+
+
+@cli.command()
+@click.option(
+    "--workload",
+    type=click.Choice(["seed", "jit-block"]),
+    default="seed",
+    show_default=True,
+    help="Rank workarounds for this workload.",
+)
+@click.option("--quick", is_flag=True, help="3 short repeats per candidate.")
+@session_options
+def advise(
+    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+) -> None:
+    """Rank workarounds measured here against the naive loop and the floor."""
+    from .report.findings import advice
+    from .suites.advise import run_advise
+
+    with _session(db, cpu, timeout) as s:
+        a = _observed(s, lambda obs: run_advise(s, workload, quick, obs))
+    if as_json:
+        _print_json(a.to_dict())
+    else:
+        console.print(advice(a))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="smclab", standalone_mode=False)

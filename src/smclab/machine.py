@@ -148,3 +148,11 @@ def fingerprint(facts: dict[str, Any]) -> str:
 
 def allowed_cpus() -> set[int]:
     return set(os.sched_getaffinity(0))
+
+
+def online_cpus() -> set[int]:
+    """CPUs this process could be moved to (its affinity mask at start)."""
+    return set(_START_AFFINITY)
+
+
+_START_AFFINITY = frozenset(os.sched_getaffinity(0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import threading
 
 from . import codegen
 from .codegen import GAP, Program
@@ -70,11 +71,12 @@ class Loaded:
     is pre-filled with the source bytes, so loops that do not write call valid code.
     """
 
-    def __init__(self, exp: Experiment) -> None:
+    def __init__(self, exp: Experiment, writer_cpu: int | None = None) -> None:
         nominal = codegen.layout_for(exp)
         base = mmap(nominal.total, PROT_NONE)
         self.layout = lay = nominal.at(base)
         self._fd: int | None = None
+        self._writer = None
         try:
             self.program: Program = codegen.build(exp, lay)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_WRITE)
@@ -93,6 +95,26 @@ class Loaded:
             self.close()
             raise
         self._fn = RunFn(self.program.entry_addr)
+        self._writer: threading.Thread | None = None
+        if self.program.writer_addr:
+            self._start_writer(writer_cpu)
+
+    def _start_writer(self, cpu: int | None) -> None:
+        """Run the cross-modifying writer in a thread pinned to ``cpu`` (ctypes drops the GIL)."""
+        if cpu is None:
+            self.close()
+            raise OSError("a cross-modifying writer needs a second CPU, and none is free")
+        fn = ctypes.CFUNCTYPE(None)(self.program.writer_addr)
+        started = threading.Event()
+
+        def main() -> None:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+            started.set()
+            fn()
+
+        self._writer = threading.Thread(target=main, name="smclab-writer", daemon=True)
+        self._writer.start()
+        started.wait()
 
     def _map_dual(self) -> None:
         """One memfd mapped twice: RX at the exec buffer, RW at the far buffer (W^X)."""
@@ -107,6 +129,10 @@ class Loaded:
         return int(self._fn(iterations))
 
     def close(self) -> None:
+        if self._writer is not None:
+            write(self.program.stop_flag_addr, b"\x01")
+            self._writer.join()
+            self._writer = None
         if self.layout is not None:
             munmap(self.layout.base, self.layout.total)
             self.layout = None  # type: ignore[assignment]

@@ -43,10 +43,13 @@ CALL_KINDS = ("indirect", "direct", "source", "jmp", "push-ret", "retpoline")
 STORE_TARGETS = ("exec", "far", "none")
 PADS = ("nop", "int3", "ud2")
 LAYOUTS = ("far", "near")
+CROSS = ("none", "line", "near")
+PREFETCHES = ("none", "prefetchw", "prefetcht0")
 PAYLOAD_OPS = ("ret", "ud2")
 
 #: CPU flags (as in /proc/cpuinfo) a knob value needs.
 REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
+    "prefetchw": ("3dnowprefetch",),
     "serialize": ("serialize",),
     "sse2": ("sse2",),
     "sse2-nt": ("sse2",),
@@ -124,12 +127,28 @@ class Experiment:
     payload: int = knob(64, "size", "Payload bytes copied each iteration (ret + padding).")
     ahead: int = knob(0, "size", "Write-ahead distance: store to exec+A (mod buffer).")
     origin: int = knob(0, "size", "Offset of the executed slot when step is 0.")
+    batch: int = knob(
+        1,
+        "int",
+        "Write this many consecutive payloads at once, every that many"
+        " iterations (needs step = payload).",
+    )
+    prefetch: str = knob(
+        "none", "choice", "Prefetch the next write destination before each write.", PREFETCHES
+    )
     copy: str = knob("rep-movsb", "choice", "Copy method.", COPY_METHODS)
     store: str = knob("exec", "choice", "Where the copy goes.", STORE_TARGETS)
     barrier: str = knob("none", "choice", "Barrier.", BARRIERS)
     placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS)
     call: str = knob("indirect", "choice", "Call kind.", CALL_KINDS)
     pad: str = knob("nop", "choice", "What pads the payload after its ret.", PADS)
+    cross: str = knob(
+        "none",
+        "choice",
+        "Cross-modifying writer thread on another CPU: stores"
+        " into the executed line, or two lines away (near).",
+        CROSS,
+    )
     layout: str = knob(
         "far",
         "choice",
@@ -183,7 +202,18 @@ class Experiment:
             raise SpecError(f"step ({s}) must be smaller than the buffer ({b} bytes)")
         if not 1 <= p <= min(b, 1 << 20):
             raise SpecError(f"payload must be between 1 byte and the buffer size, got {p}")
-        for name in ("copy", "store", "barrier", "placement", "call", "pad", "layout", "op"):
+        for name in (
+            "copy",
+            "store",
+            "barrier",
+            "placement",
+            "call",
+            "pad",
+            "cross",
+            "layout",
+            "prefetch",
+            "op",
+        ):
             _choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
         width = COPY_WIDTH[self.copy]
         if p % width:
@@ -231,6 +261,19 @@ class Experiment:
                         f"'{self.copy}' stores need {width}-byte aligned destinations:"
                         f" {what} {v} is not a multiple of {width}"
                     )
+        if self.batch != 1:
+            k = self.batch
+            if not 1 <= k <= 64:
+                raise SpecError(f"batch must be between 1 and 64, got {k}")
+            if self.store != "exec" or s != p or b % (k * s) or a % (k * s):
+                raise SpecError(
+                    f"batch {k} writes {k} consecutive slots: it needs store 'exec',"
+                    f" step = payload, and the buffer and ahead multiples of {k * s}"
+                )
+        if self.prefetch != "none" and (self.store != "exec" or not s):
+            raise SpecError("prefetch needs store 'exec' and a step")
+        if self.cross != "none" and s:
+            raise SpecError("a cross-modifying writer needs a fixed executed slot (step 0)")
         if self.call == "direct" and self.layout != "near":
             raise SpecError("call kind 'direct' needs layout 'near' (a call rel32 reaches 2 GiB)")
         if self.call == "direct" and s and (b % s or b // s > MAX_UNROLL):
@@ -256,7 +299,7 @@ class Experiment:
             from .strategies import STRATEGIES
 
             return [(self.strategy, STRATEGIES[self.strategy].features)]
-        return [(v, REQUIRED_FLAGS.get(v, ())) for v in (self.barrier, self.copy)]
+        return [(v, REQUIRED_FLAGS.get(v, ())) for v in (self.barrier, self.copy, self.prefetch)]
 
     def required_flags(self) -> tuple[str, ...]:
         """CPU flags this experiment needs to run without a SIGILL."""
@@ -294,7 +337,20 @@ class Experiment:
             return f"jit {self.strategy} {format_size(self.block)}"
         parts = [f"{format_size(self.buffer)}/{self.step}"]
         defaults = Experiment.__dataclass_fields__
-        for name in ("payload", "ahead", "origin", "copy", "store", "call", "pad", "layout", "op"):
+        for name in (
+            "payload",
+            "ahead",
+            "origin",
+            "batch",
+            "copy",
+            "store",
+            "call",
+            "pad",
+            "cross",
+            "prefetch",
+            "layout",
+            "op",
+        ):
             value = getattr(self, name)
             if value != defaults[name].default:
                 parts.append(f"{name}={value}")

@@ -31,6 +31,13 @@ def _resolve_events(names: tuple[str, ...]) -> list[counters.EventSpec]:
     return [counters.resolve(n, cid.vendor, cid.family, cid.model) for n in names]
 
 
+def _other_cpu() -> int | None:
+    """A CPU other than the one this worker is pinned to (for a second thread), or None."""
+    mine = os.sched_getaffinity(0)
+    others = sorted(machine.online_cpus() - mine)
+    return others[-1] if others else None
+
+
 def _handle(req: dict[str, Any]) -> dict[str, Any]:
     from . import native  # only the worker maps and runs generated code
 
@@ -47,7 +54,7 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
         exp = Experiment.from_dict(req["experiment"])
         with (
             counters.CounterGroup(_resolve_events(exp.events)) as group,
-            native.Loaded(exp) as loaded,
+            native.Loaded(exp, _other_cpu()) as loaded,
         ):
             s = measure.sample(exp, loaded.run, req["tsc_hz"], group, dict(group.unavailable))
         return {"ok": True, "samples": dataclasses.asdict(s)}

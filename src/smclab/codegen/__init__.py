@@ -18,7 +18,7 @@ The workloads live in :mod:`.seed` and :mod:`.jit`; this module holds what they 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..spec import Experiment
 from .asm import Asm, C, ListingLine, R, decode_listing, mem
@@ -84,7 +84,10 @@ class Program:
     prefill: tuple[int, ...]  # exec-buffer offsets pre-filled with ``source``
     sections: tuple[Section, ...]
     mapping: str = "rwx"  # rwx | dual | remap (see smclab.strategies)
-    notes: tuple[str, ...] = field(default=())
+    #: ``void writer(void)``: a cross-modifying store loop for another thread (or 0)
+    writer_addr: int = 0
+    #: the byte that stops the writer when set (in the far buffer)
+    stop_flag_addr: int = 0
 
     def listing(self) -> list[tuple[str | None, ListingLine]]:
         """(label, line) pairs: every code section, decoded."""
@@ -165,16 +168,18 @@ def timed_function(
 def assemble(
     exp: Experiment,
     lay: Layout,
-    parts: list[tuple[str, bytes, bool]],
+    parts: list[tuple[str, bytes | Asm, bool]],
     fn: Asm,
     **program: object,
 ) -> Program:
     """Lay out ``parts`` (label, bytes, listed) at 64-byte aligned offsets, then the function
-    (encoded for the address it lands at); check it fits the code reservation."""
+    (encoded for the address it lands at); check it fits the code reservation. A part whose
+    bytes are an :class:`Asm` is encoded where it lands."""
     code = b""
     sections = []
     for label, raw, listed in parts:
         code += bytes([NOP]) * (align(len(code), 64) - len(code))
+        raw = raw.encode(lay.code + len(code)) if isinstance(raw, Asm) else raw
         sections.append(Section(label, len(code), len(raw), listed))
         code += raw
     code += bytes([NOP]) * (align(len(code), 64) - len(code))

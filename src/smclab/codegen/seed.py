@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from iced_x86 import Instruction
+
 from ..spec import Experiment
 from . import FAR_GAP, GAP, ITER, Layout, Program, assemble, barriers, copy, timed_function
 from .asm import Asm, C, R, mem
@@ -41,8 +45,9 @@ def _tracks_ahead(exp: Experiment) -> bool:
 def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
     """The seed's copy: rdi = destination, rsi = payload, then the copy method."""
     method = copy.METHODS[exp.copy]
+    size = exp.payload * exp.batch
     if method.load is None:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
-        a.ri(C.MOV_RM64_IMM32, R.RCX, exp.payload // method.width)
+        a.ri(C.MOV_RM64_IMM32, R.RCX, size // method.width)
     if exp.store == "far":  # the same offset in a data buffer far from any code
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, lay.far_buf - lay.exec_buf))
     elif _tracks_ahead(exp):
@@ -51,11 +56,14 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, exp.ahead))
     else:
         a.rr(C.MOV_R64_RM64, R.RDI, POS)
+    if exp.prefetch != "none":  # the line the next write will start at
+        code = C.PREFETCHW_M8 if exp.prefetch == "prefetchw" else C.PREFETCHT0_M8
+        a.emit(Instruction.create_mem(code, mem(R.RDI, size)))
     a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
     if method.load is None:
         a.rep_movs(method.width)
     else:
-        copy.emit_copy(a, exp.copy, exp.payload)
+        copy.emit_copy(a, exp.copy, size)
 
 
 def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int) -> None:
@@ -95,9 +103,11 @@ def _retpoline_thunk(a: Asm, thunk: int) -> None:
 
 
 def _loop_body(
-    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int
+    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int, write: bool
 ) -> None:
-    if exp.store == "none":
+    if not write:  # a batched write already placed this slot's payload
+        pass
+    elif exp.store == "none":
         barriers.emit(a, exp.barrier)
     else:
         if exp.placement in ("before-store", "both"):
@@ -120,10 +130,10 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if _tracks_ahead(exp):
             a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
 
-    def one(a: Asm, slot: int) -> None:  # the seed's loop body (registers renamed)
+    def one(a: Asm, slot: int, write: bool) -> None:  # the seed's body (registers renamed)
         nonlocal thunk
         thunk = thunk or a.new_label()
-        _loop_body(a, exp, lay, payload_addr, thunk, slot)
+        _loop_body(a, exp, lay, payload_addr, thunk, slot, write)
         nxt = a.new_label()
         a.rm(C.LEA_R64_M, POS, mem(POS, exp.step))
         a.rr(C.CMP_R64_RM64, POS, END)
@@ -139,24 +149,56 @@ def build(exp: Experiment, lay: Layout) -> Program:
             a.bind(wrapped)
 
     def body(a: Asm, done: int) -> None:
-        slots = slot_offsets(exp) if exp.call == "direct" else [exp.origin]
+        # unrolled over the ring (direct calls name each slot) or over a batch of writes
+        slots = slot_offsets(exp) if exp.call == "direct" else [exp.origin] * exp.batch
         for i, off in enumerate(slots):
-            if i:  # unrolled: one copy of the body per slot, each with its own exit check
+            if i:  # one copy of the body per slot, each with its own exit check
                 a.r(C.DEC_RM64, ITER)
                 a.branch(C.JE_REL32_64, done)
-            one(a, off - exp.origin)
+            one(a, off - exp.origin, i % exp.batch == 0)
 
     def trailer(a: Asm) -> None:
         if exp.call == "retpoline":
             _retpoline_thunk(a, thunk)
 
     fn = timed_function(setup, body, trailer, copy.uses_wide_vectors(exp.copy))
-    return assemble(
+    parts: list[tuple[str, bytes | Asm, bool]] = [("payload", payload * exp.batch, True)]
+    extra: dict[str, int] = {}
+    if exp.cross != "none":
+        stop_flag = lay.far_buf + lay.far_size - 64
+        target = lay.exec_buf + exp.origin + CROSS_OFFSET[exp.cross]
+        parts.append(("writer", _writer(target, stop_flag), True))
+        extra = {"stop_flag_addr": stop_flag}
+    program = assemble(
         exp,
         lay,
-        [("payload", payload, True)],
+        parts,
         fn,
         source_addr=payload_addr,
         source=payload,
         prefill=tuple(slot_offsets(exp)),
+        **extra,
     )
+    writer = [sec for sec in program.sections if sec.label == "writer"]
+    if writer:
+        program = dataclasses.replace(program, writer_addr=lay.code + writer[0].offset)
+    return program
+
+
+#: where the cross-modifying writer stores, from the executed slot: inside its 64-byte line
+#: (a nop byte of the payload, never the ret) or two lines further (same page)
+CROSS_OFFSET = {"line": 32, "near": 160}
+
+
+def _writer(target: int, stop_flag: int) -> Asm:
+    """``void writer(void)``: store a nop byte at ``target`` until ``*stop_flag`` != 0."""
+    a = Asm()
+    loop = a.new_label()
+    a.ri(C.MOV_R64_IMM64, R.RDX, target)
+    a.ri(C.MOV_R64_IMM64, R.RCX, stop_flag)
+    a.bind(loop)
+    a.mi(C.MOV_RM8_IMM8, mem(R.RDX), 0x90 - 256)
+    a.mi(C.CMP_RM8_IMM8, mem(R.RCX), 0)
+    a.branch(C.JE_REL32_64, loop)
+    a.op(C.RETNQ)
+    return a

@@ -222,6 +222,8 @@ class Plan:
     experiments: list[Experiment]
     skipped: dict[str, int]  # reason -> number of combinations
     total: int  # combinations in the grid
+    suite: str = SUITE  # the results' suite column
+    labels: dict[str, str] = field(default_factory=dict)  # code_key -> stored name
 
     @property
     def name(self) -> str | None:
@@ -327,7 +329,8 @@ def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> Sw
             run.interrupted = signum
             break
         obs.start(exp)
-        result = session.run(exp, SUITE, exp.label(), p.sweep_id)
+        name = p.labels.get(exp.code_key(), exp.label())
+        result = session.run(exp, p.suite, name, p.sweep_id)
         run.results.append(result)
         run.remaining -= 1
         obs.finish(result)

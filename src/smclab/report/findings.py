@@ -1,0 +1,116 @@
+"""Rich rendering of `smclab diagnose` findings and `smclab advise` rankings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
+
+
+def host_line(host: dict[str, Any]) -> str:
+    hv = f", under {host['hypervisor']}" if host.get("hypervisor") else ""
+    return (
+        f"{host['model_name']} (family {host['family']:#x}, model {host['model']:#x},"
+        f" microcode {host['microcode']}{hv}); TSC {host['tsc_hz'] / 1e9:.3f} GHz"
+    )
+
+
+def diagnosis(d: Any) -> Group:
+    """A :class:`smclab.suites.diagnose.Diagnosis` as findings grouped by probe."""
+    parts: list[Any] = [
+        Text(f"smclab diagnose on {host_line(d.host)}", style="bold"),
+        Text(f"run {d.run_id}, {'quick' if d.quick else 'full'}, {d.seconds:.0f} s", style="dim"),
+    ]
+    for pr in d.probes:
+        title = Text(f"\n{pr.probe.title}", style="bold")
+        parts.append(title)
+        if pr.skipped:
+            parts.append(Text(f"  skipped: {pr.skipped}", style="yellow"))
+            continue
+        errors = [p for p in pr.points if p.error]
+        found = [f for f in d.findings if f.probe == pr.probe.name]
+        for f in found:
+            parts.append(
+                Text.assemble(
+                    "  • ", f.text, " ", (f"[{f.confidence}]", CONFIDENCE_STYLE[f.confidence])
+                )
+            )
+        if not found:
+            parts.append(Text("  no finding: the data do not support one", style="dim"))
+        ok = [p for p in pr.points if p.ticks]
+        if ok:
+            spread = max(p.ticks.spread for p in ok)
+            reps = ok[0].experiment.repeats
+            parts.append(
+                Text(
+                    f"  {len(ok)} points, {reps} repeats each, max spread"
+                    f" {spread:.1%}" + (f", {len(errors)} failed" if errors else ""),
+                    style="dim",
+                )
+            )
+    return Group(*parts)
+
+
+def advice(a: Any) -> Group:
+    """A :class:`smclab.suites.advise.Advice` as a ranked table."""
+    naive = a.naive.experiment
+    t = Table(title=f"smclab advise ({a.workload}) on {host_line(a.host)}", box=box.SIMPLE)
+    for col in ("#", "workaround", "ns/it", "spread", "x naive", "x floor", "verdict"):
+        t.add_column(
+            col,
+            justify="left" if col in ("workaround", "verdict") else "right",
+            no_wrap=col != "workaround",
+            overflow="fold",
+            min_width=len(col) if col != "workaround" else 12,
+        )
+    rows = [("naive", a.naive), ("floor", a.floor)] + [
+        (str(i + 1), e) for i, e in enumerate(a.entries)
+    ]
+    for rank, e in rows:
+        r = e.result
+        if not e.ok:
+            t.add_row(rank, e.id, "-", "-", "-", "-", Text(f"failed: {r.error}", style="red"))
+            continue
+        style = {"helps": "green", "hurts": "red", "no effect": "yellow"}.get(e.verdict, "")
+        t.add_row(
+            rank,
+            e.id,
+            f"{r.ns_per_iter.median:.2f}",
+            f"{r.ticks_per_iter.spread:.1%}",
+            f"{e.speedup:.2f}",
+            f"{e.to_floor:.2f}",
+            Text(e.verdict if rank not in ("naive", "floor") else rank, style=style),
+        )
+    notes = [
+        Text(
+            f"naive: {a.naive.experiment.label()}; floor: {a.floor.experiment.label()}"
+            f" ({'the same copy into data memory' if a.workload == 'seed' else 'no write'})",
+            style="dim",
+        )
+    ]
+    rec = a.recommended
+    if rec:
+        best = rec[0]
+        notes.append(
+            Text(
+                f"Best: {best.id}: {best.speedup:.1f}x faster than the naive loop,"
+                f" {best.to_floor:.2f}x"
+                f" the floor.",
+                style="bold",
+            )
+        )
+        for e in rec[:3]:
+            notes.append(Text(f"  {e.id}: {e.how_to(naive)}."))
+    else:
+        notes.append(
+            Text("No candidate executing fresh code beats the naive loop here.", style="bold red")
+        )
+    idle = [e.id for e in a.entries if e.verdict == "no effect"]
+    if idle:
+        notes.append(Text(f"No measurable effect: {', '.join(idle)}.", style="yellow"))
+    return Group(t, *notes)
