@@ -14,7 +14,7 @@
  * 2^PAYLOAD_ALIGN bytes (default 6, as the seed).  Both are -D compile-time knobs.
  *
  * Buffer placement: by default wherever mmap puts it, as the seed's main.c (far from the PIE's
- * .text); -d DELTA puts it DELTA bytes after the payload's page (smclab's reservation: 0x110000).
+ * .text); -d DELTA puts it DELTA bytes after the payload's page (smclab --layout near: 0x110000).
  * On the Zen 3 KVM guest this was written on, 4K/0 costs ~74 TSC ticks/iter with the buffer more
  * than ~1 TiB away from the code and ~89 within it; the other configurations do not care.
  *
@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    /* -d DELTA: place the buffer DELTA bytes after the payload's page (smclab: 0x110000) */
+    /* -d DELTA: place the buffer DELTA bytes after the payload's page (smclab --layout near: 0x110000) */
     void *hint = delta ? (void *)(((uintptr_t)seed_payload & ~(uintptr_t)(page - 1)) + delta) : NULL;
     uint8_t *buf = mmap(hint, (size_t)buffer, PROT_READ | PROT_WRITE | PROT_EXEC,
                         MAP_ANONYMOUS | MAP_PRIVATE | (hint ? MAP_FIXED_NOREPLACE : 0), -1, 0);

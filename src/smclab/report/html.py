@@ -87,6 +87,7 @@ def _curve(
         ax.axvline(mark, color="#2a2", ls=":", label=f"granularity: {mark:g} B")
     if logx == "symlog":
         ax.set_xscale("symlog", linthresh=64)
+        ax.set_xlim(left=0)
     elif logx:
         ax.set_xscale(logx, base=2)
     ax.set_xlabel(xlabel)
@@ -134,7 +135,8 @@ def ranking_plot(advice: Any) -> str:
     ax.axvline(advice.naive.result.ns_per_iter.median, color="#c33", ls="--", label="naive")
     ax.axvline(advice.floor.result.ns_per_iter.median, color="#33c", ls=":", label="floor")
     ax.invert_yaxis()
-    ax.set_xlabel("ns per iteration")
+    ax.set_xscale("log")
+    ax.set_xlabel("ns per iteration (log scale; green: helps)")
     ax.set_title(f"Workarounds ranked ({advice.workload} workload)")
     ax.legend(loc="lower right")
     return _png(fig)
