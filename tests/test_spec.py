@@ -81,3 +81,9 @@ def test_seed_knob_combinations():
     with pytest.raises(SpecError, match="aligned destinations"):
         Experiment(copy="sse2-nt", origin=8, payload=16)
     assert Experiment(copy="avx512").required_flags() == ("avx512f",)
+
+
+def test_knob_key_ignores_how_it_was_measured():
+    a, b = Experiment(step=64), Experiment(step=64, iterations=2000, repeats=2, events=())
+    assert a.knob_key() == b.knob_key() and a.code_key() != b.code_key()
+    assert Experiment(step=128).knob_key() != a.knob_key()

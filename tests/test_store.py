@@ -77,3 +77,17 @@ def test_killed_writer_keeps_every_committed_row(tmp_path):
     names = [int(r[0]) for r in con.execute("SELECT name FROM results ORDER BY id")]
     assert len(names) >= 20
     assert names == list(range(len(names)))  # every committed row, in order, none half-written
+
+
+def test_done_keys_per_host(tmp_path):
+    with Store(tmp_path / "h.sqlite") as s:
+        s.add(make_result(64), "sweep", "a", sweep_id="sw")
+        other = make_result(128)
+        other.host = {**HOST, "model_name": "another CPU"}
+        s.add(other, "sweep", "b", sweep_id="sw")
+        mine = s.host_id(HOST)
+        assert s.done_keys("sw") == {
+            Experiment(step=64).code_key(),
+            Experiment(step=128).code_key(),
+        }
+        assert s.done_keys("sw", mine) == {Experiment(step=64).code_key()}

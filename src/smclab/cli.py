@@ -563,6 +563,155 @@ def advise(
         console.print(advice(a))
 
 
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Compare hosts of this one store: SOURCES are then host ids (default: all its hosts).",
+)
+@click.option("--hosts", "list_hosts", is_flag=True, help="List the stored hosts and their ids.")
+@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep, ...).")
+@click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
+@click.option("--common", is_flag=True, help="Only experiments stored on every host.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare(
+    sources: tuple[str, ...],
+    db: str | None,
+    list_hosts: bool,
+    suite: str | None,
+    sweep_id: str | None,
+    common: bool,
+    as_json: bool,
+) -> None:
+    """The same experiments side by side on several hosts.
+
+    SOURCES are stores (every host of each with results is a column), or with --db, host ids
+    of that store (see --hosts). Experiments match on their code key (knobs, iterations and
+    repeats); each host's latest result without error is used. x h1 is ns/iter relative to the
+    first host.
+
+    \b
+      smclab compare a.sqlite b.sqlite
+      smclab merge --into all.sqlite a.sqlite b.sqlite && smclab compare --db all.sqlite 1 2
+    """
+    from .store import Store, default_path
+    from .suites import compare as cmp
+
+    if db is not None or not sources:
+        path = db or str(default_path())
+        if list_hosts and sources:
+            raise SpecError("--hosts lists every host of --db: give no host ids")
+        ids = None if list_hosts or not sources else cmp.parse_host_ids(sources)
+        targets: list[tuple[str, list[int] | None]] = [(path, ids)]
+    else:
+        targets = [(src, None) for src in sources]
+    stores = [(src, Store.open_existing(src), ids) for src, ids in targets]
+    try:
+        if list_hosts:
+            hosts = [h for src, st, _ in stores for h in cmp.list_hosts(st, src)]
+        else:
+            columns = [
+                c
+                for src, st, ids in stores
+                for c in cmp.load_columns(st, src, ids, suite, sweep_id)
+            ]
+            data = cmp.compare(columns, common)
+    finally:
+        for _, st, _ in stores:
+            st.close()
+    if list_hosts:
+        if as_json:
+            _print_json({"hosts": hosts})
+        else:
+            console.print(cmp.hosts_table(hosts) if hosts else "no stored hosts")
+    elif as_json:
+        _print_json(data)
+    else:
+        console.print(cmp.compare_table(data))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--into",
+    "dest",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The store to fold SOURCES into (created if missing).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
+    """Fold result stores into one, without duplicates.
+
+    Hosts are matched on their fingerprint, results on (host, code key, time, raw repeats),
+    so merging the same store twice adds nothing. A sweep whose id is already stored is kept.
+    One transaction per source.
+    """
+    from .suites.compare import merge as merge_stores
+    from .suites.compare import merge_lines
+
+    data = merge_stores(dest, list(sources))
+    if as_json:
+        _print_json(data)
+    else:
+        for line in merge_lines(data):
+            click.echo(line)
+
+
+@cli.command()
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite store.")
+@click.option("--sweep", "sweep_id", required=True, help="The stored sweep to plot.")
+@click.option("--x", "x", required=True, metavar="KNOB", help="The knob on the x axis.")
+@click.option(
+    "--y",
+    type=click.Choice(["ns", "ticks"]),
+    default="ns",
+    show_default=True,
+    help="ns or ticks per iteration.",
+)
+@click.option("--lines", default=None, metavar="KNOB", help="One line per value of this knob.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="PNG file (default: <sweep id>.png).",
+)
+@click.option("--logx", is_flag=True, help="Logarithmic x axis.")
+def plot(
+    db: str | None,
+    sweep_id: str,
+    x: str,
+    y: str,
+    lines: str | None,
+    out: str | None,
+    logx: bool,
+) -> None:
+    """Plot a stored sweep: ns (or ticks) per iteration against a knob, as a PNG.
+
+    Error bars span the IQR. Other knobs that vary in the sweep split the lines further.
+    """
+    from .report import plot as pl
+    from .store import Store, default_path
+
+    xk = pl.knob(x, "--x")
+    lk = pl.knob(lines, "--lines") if lines else None
+    with Store.open_existing(db or default_path()) as store:
+        rows = list(store.rows(sweep_id=sweep_id))
+        if not rows and store.sweep(sweep_id) is None:
+            raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
+    hosts = {r["host"].get("model_name") for r in rows}
+    title = f"sweep {sweep_id}" + (f" on {hosts.pop()}" if len(hosts) == 1 else "")
+    try:
+        fig = pl.sweep_figure(rows, xk, y, lk, logx, title)
+    except SpecError as e:
+        raise SpecError(f"sweep '{sweep_id}': {e}") from None
+    path = out or f"{sweep_id}.png"
+    pl.write_png(fig, path)
+    click.echo(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="smclab", standalone_mode=False)

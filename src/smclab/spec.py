@@ -331,6 +331,11 @@ class Experiment:
         d.pop("events")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+    def knob_key(self) -> str:
+        """A stable hash of the knobs only: the same experiment however it was measured."""
+        d = {k: v for k, v in self.to_dict().items() if k in KNOBS}
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
     def label(self) -> str:
         """A short name listing the knobs that differ from the defaults."""
         if self.workload == "jit-block":

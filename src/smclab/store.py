@@ -60,6 +60,11 @@ class StoreError(RuntimeError):
     """The database cannot be opened or is not an smclab store."""
 
 
+def _names(columns: dict[str, Any]) -> str:
+    """Quoted column names for SQL (they come from another file's schema)."""
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
 def default_path() -> Path:
     env = os.environ.get("SMCLAB_DB")
     if env:
@@ -198,10 +203,108 @@ class Store:
             out.append(d)
         return out
 
-    def done_keys(self, sweep_id: str) -> set[str]:
-        """``Experiment.code_key()`` of every result stored for ``sweep_id`` (errors included)."""
-        sql = "SELECT DISTINCT exp_key FROM results WHERE sweep_id = ?"
-        return {row["exp_key"] for row in self.db.execute(sql, (sweep_id,))}
+    def done_keys(self, sweep_id: str, host_id: int | None = None) -> set[str]:
+        """``Experiment.code_key()`` of every result stored for ``sweep_id`` (errors included),
+        on host ``host_id`` if given (a merged store holds other hosts' rows too)."""
+        sql = (
+            "SELECT DISTINCT exp_key FROM results WHERE sweep_id = ? AND (? IS NULL OR host_id = ?)"
+        )
+        return {row["exp_key"] for row in self.db.execute(sql, (sweep_id, host_id, host_id))}
+
+    # -- hosts, and folding stores together -------------------------------------------------
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Store:
+        """An smclab store that must already exist (nothing is created or changed if not)."""
+        p = Path(path)
+        if not p.is_file():
+            raise StoreError(f"no store file {p}")
+        try:
+            con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the store {p}: {e}") from None
+        if not {"hosts", "results"} <= tables:
+            raise StoreError(f"{p} is not an smclab store (no hosts and results tables)")
+        return cls(p)
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """Stored hosts by id: ``id``, ``fingerprint``, ``facts`` (decoded), and ``rows`` and
+        ``errors`` (stored results) counts."""
+        sql = (
+            "SELECT h.id, h.fingerprint, h.facts, COUNT(r.id) AS rows, COUNT(r.error) AS errors"
+            " FROM hosts h LEFT JOIN results r ON r.host_id = h.id GROUP BY h.id ORDER BY h.id"
+        )
+        out = []
+        for row in self.db.execute(sql):
+            d = dict(row)
+            d["facts"] = json.loads(d["facts"])
+            out.append(d)
+        return out
+
+    def merge_from(self, other: Store) -> dict[str, int]:
+        """Copy ``other``'s hosts, results and sweeps into this store, in one transaction.
+
+        Hosts are matched on their fingerprint (ids are remapped), results on (host
+        fingerprint, exp_key, created, raw_ticks), so merging the same store twice adds
+        nothing; a sweep whose id is already here is kept as it is. Returns the counts
+        ``added``, ``skipped`` (results already here), ``hosts_added``, ``sweeps_added`` and
+        ``sweeps_skipped``.
+        """
+        counts = dict.fromkeys(
+            ("added", "skipped", "hosts_added", "sweeps_added", "sweeps_skipped"), 0
+        )
+        seen_sql = (
+            "SELECT h.fingerprint, r.exp_key, r.created, r.raw_ticks FROM results r"
+            " JOIN hosts h ON h.id = r.host_id"
+        )
+        src_sql = (
+            "SELECT r.*, h.fingerprint AS host_fingerprint FROM results r"
+            " JOIN hosts h ON h.id = r.host_id ORDER BY r.id"
+        )
+        try:
+            with self.db:
+                seen = {tuple(row) for row in self.db.execute(seen_sql)}
+                host_ids: dict[int, int] = {}
+                for h in other.db.execute("SELECT id, fingerprint, facts FROM hosts"):
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO hosts(fingerprint, facts) VALUES (?, ?)",
+                        (h["fingerprint"], h["facts"]),
+                    )
+                    counts["hosts_added"] += cur.rowcount
+                    found = self.db.execute(
+                        "SELECT id FROM hosts WHERE fingerprint=?", (h["fingerprint"],)
+                    ).fetchone()
+                    host_ids[h["id"]] = int(found["id"])
+                for row in other.db.execute(src_sql):
+                    d = dict(row)
+                    fp = d.pop("host_fingerprint")
+                    key = (fp, d["exp_key"], d["created"], d["raw_ticks"])
+                    if key in seen:
+                        counts["skipped"] += 1
+                        continue
+                    seen.add(key)
+                    del d["id"]
+                    d["host_id"] = host_ids[d["host_id"]]
+                    self.db.execute(
+                        f"INSERT INTO results({_names(d)}) VALUES ({', '.join('?' * len(d))})",
+                        tuple(d.values()),
+                    )
+                    counts["added"] += 1
+                for row in other.db.execute("SELECT * FROM sweeps ORDER BY created, id"):
+                    d = dict(row)
+                    cur = self.db.execute(
+                        f"INSERT OR IGNORE INTO sweeps({_names(d)})"
+                        f" VALUES ({', '.join('?' * len(d))})",
+                        tuple(d.values()),
+                    )
+                    counts["sweeps_added"] += cur.rowcount
+                    counts["sweeps_skipped"] += 1 - cur.rowcount
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot merge {other.path} into {self.path}: {e}") from None
+        return counts
 
     def close(self) -> None:
         self.db.close()

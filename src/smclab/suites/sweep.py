@@ -312,7 +312,7 @@ class SweepRun:
 
 def pending(session: Session, p: Plan) -> list[Experiment]:
     """The planned experiments not stored yet for this sweep."""
-    done = session.store.done_keys(p.sweep_id)
+    done = session.store.done_keys(p.sweep_id, session.store.host_id(session.host))
     return [e for e in p.experiments if e.code_key() not in done]
 
 
@@ -389,18 +389,26 @@ HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
 TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
 
 
-def _label(row: dict[str, Any]) -> str:
+def row_label(row: dict[str, Any]) -> str:
     try:
         return Experiment.from_dict(row["experiment"]).label()
     except (SpecError, TypeError, KeyError):  # a row from another smclab version
         return row.get("name") or row["exp_key"]
 
 
+def row_knob_key(row: dict[str, Any]) -> str:
+    """:meth:`Experiment.knob_key` of a stored row (its exp_key if it no longer parses)."""
+    try:
+        return Experiment.from_dict(row["experiment"]).knob_key()
+    except (SpecError, TypeError, KeyError):
+        return row["exp_key"]
+
+
 def export_row(row: dict[str, Any]) -> dict[str, Any]:
     """One stored result (from :meth:`Store.rows`) as a flat dict, knobs as columns."""
     exp, host = row["experiment"], row["host"]
     out: dict[str, Any] = {k: row.get(k) for k in HEAD_COLUMNS if k != "label"}
-    out["label"] = _label(row)
+    out["label"] = row_label(row)
     out.update({k: exp.get(k) for k in KNOBS})
     out["repeats"] = exp.get("repeats")
     out.update({k: row.get(k) for k in STAT_COLUMNS if k != "repeats"})

@@ -1,0 +1,172 @@
+"""PNG plots of a stored sweep: a metric (ns or ticks per iteration) against one knob, one line
+per value of another knob. Error bars are +- half the IQR (spread x median / 2).
+
+Every other knob that varies in the sweep splits the lines further, and so does the host when
+the store holds the sweep for several hosts, so a line never mixes two configurations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..spec import SpecError, field_meta, format_size
+from ..suites.sweep import FIELDS, LIST_FIELDS
+
+METRICS = {
+    "ns": ("ns_median", "ns_spread", "ns/iter"),
+    "ticks": ("ticks_median", "ticks_spread", "ticks/iter (TSC)"),
+}
+#: the fields a plot can use as its x axis or lines
+PLOT_FIELDS = tuple(f for f in FIELDS if f not in LIST_FIELDS)
+MAX_TICKS = 12
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def knob(text: str, option: str) -> str:
+    key = text.replace("-", "_")
+    if key not in PLOT_FIELDS:
+        names = ", ".join(f.replace("_", "-") for f in PLOT_FIELDS)
+        raise SpecError(f"unknown knob '{text}' for {option} (knobs: {names})")
+    return key
+
+
+def _show(name: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            if field_meta(name)["kind"] == "size":
+                return format_size(value)
+        except (KeyError, SpecError):
+            pass
+    return str(value)
+
+
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+@dataclass
+class Series:
+    label: str
+    points: list[tuple[Any, float, float]] = field(default_factory=list)  # x, y, half IQR
+
+
+def series(
+    rows: list[dict[str, Any]], x: str, y: str = "ns", lines: str | None = None
+) -> tuple[list[Series], list[Any]]:
+    """Lines of stored results (from :meth:`Store.rows`), and the x values in order.
+
+    The latest result per host and exp_key is used; error rows are skipped. Raises SpecError
+    when nothing is left or ``x`` does not vary.
+    """
+    value, spread, _ = METRICS[y]
+    latest: dict[tuple[int, str], dict[str, Any]] = {}
+    for r in rows:
+        if r["error"] or r[value] is None:
+            continue
+        old = latest.get((r["host_id"], r["exp_key"]))
+        if old is None or r["created"] >= old["created"]:
+            latest[(r["host_id"], r["exp_key"])] = r
+    ok = list(latest.values())
+    if not ok:
+        raise SpecError("no results without errors to plot")
+    if lines == x:
+        raise SpecError("--lines must name another knob than --x")
+
+    def distinct(name: str) -> list[Any]:
+        seen: dict[str, Any] = {}
+        for r in ok:
+            v = r["experiment"].get(name)
+            seen.setdefault(json.dumps(v), v)
+        return list(seen.values())
+
+    varying = [f for f in PLOT_FIELDS if len(distinct(f)) > 1]
+    xs = distinct(x)
+    if len(xs) < 2:
+        more = ", ".join(f.replace("_", "-") for f in varying) or "nothing"
+        raise SpecError(f"knob '{x}' does not vary in these results (varying: {more})")
+    if _numeric(xs):
+        xs = sorted(xs)
+    split = ([lines] if lines else []) + [f for f in varying if f not in (x, lines)]
+    hosts = {r["host_id"]: r["host"].get("model_name") or f"host {r['host_id']}" for r in ok}
+    by_line: dict[str, Series] = {}
+    for r in ok:
+        exp = r["experiment"]
+        parts = [f"{f}={_show(f, exp.get(f))}" for f in split]
+        if len(hosts) > 1:
+            parts.insert(0, f"{hosts[r['host_id']]} (host {r['host_id']})")
+        label = ", ".join(parts)
+        s = by_line.setdefault(label, Series(label))
+        half = (r[spread] or 0.0) * r[value] / 2
+        s.points.append((exp.get(x), r[value], half))
+    order = {json.dumps(v): i for i, v in enumerate(xs)}
+    for s in by_line.values():
+        s.points.sort(key=lambda p: order[json.dumps(p[0])])
+    return list(by_line.values()), xs
+
+
+def sweep_figure(
+    rows: list[dict[str, Any]],
+    x: str,
+    y: str = "ns",
+    lines: str | None = None,
+    logx: bool = False,
+    title: str | None = None,
+) -> Any:
+    """A matplotlib Figure of ``rows`` (see :func:`series`)."""
+    lines_, xs = series(rows, x, y, lines)
+    numeric = _numeric(xs)
+    if logx and not numeric:
+        raise SpecError(f"--logx needs a numeric knob; '{x}' is not")
+    plt = _pyplot()  # imported only now: bad input fails fast
+    from matplotlib.ticker import NullLocator
+
+    pos = {json.dumps(v): (v if numeric else i) for i, v in enumerate(xs)}
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for s in lines_:
+        ax.errorbar(
+            [pos[json.dumps(p[0])] for p in s.points],
+            [p[1] for p in s.points],
+            yerr=[p[2] for p in s.points],
+            marker="o",
+            capsize=3,
+            label=s.label or None,
+        )
+    if logx:
+        positive = [v for v in xs if v > 0]
+        if len(positive) == len(xs):
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("symlog", linthresh=min(positive) if positive else 1)
+    if not numeric or len(xs) <= MAX_TICKS:
+        ax.set_xticks([pos[json.dumps(v)] for v in xs], [_show(x, v) for v in xs])
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(x.replace("_", "-"))
+    ax.set_ylabel(METRICS[y][2])
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if any(s.label for s in lines_):
+        ax.legend(fontsize="small")
+    return fig
+
+
+def write_png(fig: Any, path: str | Path) -> None:
+    plt = _pyplot()
+    try:
+        fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
+    except OSError as e:
+        raise SpecError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,301 @@
+"""Compare stored results across hosts, and fold stores into one.
+
+A *column* is one host of one store: its latest result (by ``created``) for every experiment,
+error rows skipped. :func:`compare` lines columns up on the experiment's knobs
+(``Experiment.knob_key()``: not iterations or repeats) and gives, per experiment,
+each host's ns/iter, ticks/iter and spread, and its ns/iter relative to the first host (wall
+time: ticks count each host's own TSC, so they do not compare across CPUs). :func:`merge`
+folds stores into one without duplicates (see :meth:`Store.merge_from`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..measure import NOISY_SPREAD
+from ..spec import SpecError
+from ..store import Store
+from .sweep import row_knob_key, row_label
+
+#: the host facts ``compare --json`` lists for each column
+HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")
+
+
+@dataclass
+class Column:
+    """One host of one store and its latest result per knob key (no errors)."""
+
+    source: str
+    host_id: int
+    facts: dict[str, Any]
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.host_id,
+            "source": self.source,
+            **{k: self.facts.get(k) for k in HOST_KEYS},
+        }
+
+
+def _filters(suite: str | None, sweep_id: str | None) -> str:
+    parts = [f"suite '{suite}'" if suite else "", f"sweep '{sweep_id}'" if sweep_id else ""]
+    text = " and ".join(p for p in parts if p)
+    return f" for {text}" if text else ""
+
+
+def parse_host_ids(texts: tuple[str, ...] | list[str]) -> list[int]:
+    ids = []
+    for t in texts:
+        try:
+            ids.append(int(t))
+        except ValueError:
+            raise SpecError(
+                f"'{t}' is not a host id (with --db, give host ids; see --hosts)"
+            ) from None
+    return ids
+
+
+def load_columns(
+    store: Store,
+    source: str,
+    host_ids: list[int] | None = None,
+    suite: str | None = None,
+    sweep_id: str | None = None,
+) -> list[Column]:
+    """The columns of ``store``: the hosts ``host_ids`` (each must have results), or every
+    host with results (at least one must)."""
+    hosts = {h["id"]: h for h in store.hosts()}
+    if host_ids is not None:
+        for i in host_ids:
+            if i not in hosts:
+                known = ", ".join(str(h) for h in hosts) or "none"
+                raise SpecError(f"no host {i} in {source} (hosts: {known})")
+    ids = list(dict.fromkeys(host_ids)) if host_ids is not None else list(hosts)
+    cols = {i: Column(source, i, hosts[i]["facts"]) for i in ids}
+    for row in store.rows(suite, sweep_id):
+        col = cols.get(row["host_id"])
+        if col is None or row["error"] or row["ticks_median"] is None:
+            continue
+        key = row_knob_key(row)  # the same knobs, however many iterations measured them
+        old = col.rows.get(key)
+        if old is None or row["created"] >= old["created"]:
+            col.rows[key] = row  # keeps the first position, holds the latest row
+    where = _filters(suite, sweep_id)
+    if host_ids is not None:
+        for c in cols.values():
+            if not c.rows:
+                raise SpecError(f"host {c.host_id} in {source} has no results{where}")
+        return list(cols.values())
+    found = [c for c in cols.values() if c.rows]
+    if not found:
+        raise SpecError(f"{source} holds no results{where}")
+    return found
+
+
+def _ratio(value: float | None, ref: float | None) -> float | None:
+    if value is None or not ref:
+        return None
+    return value / ref
+
+
+def _value(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    spread = row["ticks_spread"] if row["ticks_spread"] is not None else row["ns_spread"]
+    return {
+        "ns_per_iter": row["ns_median"],
+        "ticks_per_iter": row["ticks_median"],
+        "spread": spread,
+    }
+
+
+def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
+    """``{"hosts": [...], "rows": [...]}`` as ``smclab compare --json`` prints it: one row per
+    knob key stored on any column (on every column with ``common``)."""
+    if len(columns) < 2:
+        got = f"{columns[0].facts.get('model_name')} in {columns[0].source}" if columns else ""
+        raise SpecError(
+            f"compare needs at least two hosts, got {len(columns)}"
+            + (f" ({got})" if got else "")
+            + ": give another store, or --db FILE HOSTID HOSTID"
+        )
+    keys = list(dict.fromkeys(k for c in columns for k in c.rows))
+    rows = []
+    for key in keys:
+        cells = [c.rows.get(key) for c in columns]
+        if common and any(r is None for r in cells):
+            continue
+        ref = next(r for r in cells if r is not None)
+        first = cells[0]["ns_median"] if cells[0] is not None else None
+        rows.append(
+            {
+                "exp_key": ref["exp_key"],
+                "knob_key": key,
+                "label": row_label(ref),
+                "name": ref.get("name"),
+                "experiment": ref["experiment"],
+                "values": [_value(r) for r in cells],
+                "ratio_to_first": [
+                    None if r is None else _ratio(r["ns_median"], first) for r in cells
+                ],
+            }
+        )
+    return {"hosts": [c.to_dict() for c in columns], "rows": rows}
+
+
+# -- merging --------------------------------------------------------------------------------
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
+    except OSError:
+        return False
+
+
+def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
+    """Fold the stores ``sources`` into ``dest`` (created if missing), one transaction per
+    source; all sources are checked before anything is written."""
+    for s in sources:
+        if same_file(s, dest):
+            raise SpecError(f"cannot merge {s} into itself")
+    stores = []
+    try:
+        for s in sources:
+            stores.append(Store.open_existing(s))
+        into = Store.open_existing(dest) if Path(dest).exists() else Store(dest)
+        with into:
+            out = []
+            for s, src in zip(sources, stores, strict=True):
+                out.append({"source": s, **into.merge_from(src)})
+            total = into.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            hosts = len(into.hosts())
+    finally:
+        for st in stores:
+            st.close()
+    return {"into": str(dest), "sources": out, "results": total, "hosts": hosts}
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def host_text(host: dict[str, Any]) -> str:
+    """``AMD EPYC (family 0x19, model 0x1, microcode 0x1000065, KVM)``"""
+    parts = []
+    if host.get("family") is not None:
+        parts.append(f"family {host['family']:#x}")
+    if host.get("model") is not None:
+        parts.append(f"model {host['model']:#x}")
+    if host.get("microcode"):
+        parts.append(f"microcode {host['microcode']}")
+    if host.get("hypervisor"):
+        parts.append(str(host["hypervisor"]))
+    name = host.get("model_name") or "unknown CPU"
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def compare_table(data: dict[str, Any]) -> Any:
+    """The rich table ``smclab compare`` prints, with a legend of the hosts."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    hosts, rows = data["hosts"], data["rows"]
+    t = Table(title=f"{len(rows)} experiment(s) on {len(hosts)} hosts")
+    t.add_column("experiment", justify="left")
+    for i in range(len(hosts)):
+        t.add_column(f"h{i + 1} ns/it", justify="right")
+        t.add_column(f"h{i + 1} ticks/it", justify="right")
+        if i:
+            t.add_column(f"h{i + 1} x h1", justify="right")
+    noisy = partial = 0
+    for r in rows:
+        label = Text(r["label"])
+        if r["name"] and r["name"] != r["label"]:
+            label.append(f" [{r['name']}]", style="dim")
+        cells: list[Any] = [label]
+        for i, (v, ratio) in enumerate(zip(r["values"], r["ratio_to_first"], strict=True)):
+            if v is None:
+                cells += ["-", "-"]
+                partial += 1
+            else:
+                bad = v["spread"] is not None and v["spread"] > NOISY_SPREAD
+                noisy += bad
+                ns = v["ns_per_iter"]
+                cells.append(Text("-" if ns is None else f"{ns:.2f}", "bold red" if bad else ""))
+                cells.append(f"{v['ticks_per_iter']:.1f}")
+            if i:
+                cells.append("-" if ratio is None else f"{ratio:.2f}")
+        t.add_row(*cells)
+    notes = [
+        Text(f"h{i + 1}: {host_text(h)}; host {h['id']} of {h['source']}", style="dim")
+        for i, h in enumerate(hosts)
+    ]
+    notes.append(
+        Text(
+            "x h1 = ns/iter / ns/iter of h1 (wall time; ticks count each host's own TSC)",
+            style="dim",
+        )
+    )
+    if noisy:
+        notes.append(Text(f"red: spread (IQR/median) > {NOISY_SPREAD:.0%}", style="dim"))
+    if partial:
+        missing = sum(1 for r in rows if any(v is None for v in r["values"]))
+        notes.append(
+            Text(f"{missing} experiment(s) not stored on every host (-); --common hides them")
+        )
+    return Group(t, *notes)
+
+
+def hosts_table(hosts: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="Stored hosts")
+    cols = ("source", "id", "cpu", "family", "model", "microcode", "hypervisor", "kernel")
+    for col in (*cols, "results", "errors"):
+        t.add_column(col, justify="right" if col in ("id", "results", "errors") else "left")
+    for h in hosts:
+        t.add_row(
+            h["source"],
+            str(h["id"]),
+            h["model_name"] or "-",
+            "-" if h["family"] is None else f"{h['family']:#x}",
+            "-" if h["model"] is None else f"{h['model']:#x}",
+            h["microcode"] or "-",
+            h["hypervisor"] or "-",
+            h["kernel"] or "-",
+            str(h["rows"]),
+            str(h["errors"]),
+        )
+    return t
+
+
+def merge_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for s in data["sources"]:
+        line = (
+            f"{s['source']}: {s['added']} result(s) added, {s['skipped']} skipped (already"
+            f" there); {s['hosts_added']} host(s) added; {s['sweeps_added']} sweep(s) added"
+        )
+        if s["sweeps_skipped"]:
+            line += f", {s['sweeps_skipped']} kept as stored (same id)"
+        lines.append(line)
+    lines.append(f"{data['into']}: {data['results']} result(s) from {data['hosts']} host(s)")
+    return lines
+
+
+def list_hosts(store: Store, source: str) -> list[dict[str, Any]]:
+    """Every host of ``store`` for ``compare --hosts``."""
+    return [
+        {
+            "id": h["id"],
+            "source": source,
+            **{k: h["facts"].get(k) for k in (*HOST_KEYS, "kernel")},
+            "rows": h["rows"],
+            "errors": h["errors"],
+        }
+        for h in store.hosts()
+    ]

@@ -1,0 +1,195 @@
+"""compare, merge and plot on two small real stores (short runs; no timing assertions)."""
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+from conftest import run_cli
+
+from smclab import machine
+from smclab.store import Store
+
+FAST = ("--iterations", "2000", "--repeats", "2")
+GRID = ("--step", "0,64", "--buffer", "4K,1M", "--name", "s1")
+
+
+def ok(*args: str) -> str:
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def bad(*args: str) -> str:
+    """Bad input: exit 2, one line on stderr, no traceback."""
+    r = run_cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("smclab: error:"), r.stderr
+    return lines[0]
+
+
+def fake_second_host(db) -> None:
+    """Both stores were measured on this machine: give the second one's only host another
+    model name (and the fingerprint that goes with it) so it stands for a second host."""
+    con = sqlite3.connect(db)
+    facts = json.loads(con.execute("SELECT facts FROM hosts").fetchone()[0])
+    facts["model_name"] = "Fake CPU"
+    con.execute(
+        "UPDATE hosts SET facts=?, fingerprint=?", (json.dumps(facts), machine.fingerprint(facts))
+    )
+    con.commit()
+    con.close()
+
+
+def count(db, table: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """a: one run (4K/0) and the sweep s1 (which holds 4K/0 again: the latest row counts);
+    b: the same sweep and a run of 4K/128 that only b holds, on a faked second host."""
+    base = tmp_path_factory.mktemp("compare")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(base / "data"))
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        mp.delenv("SMCLAB_DB", raising=False)
+        a, b = base / "a.sqlite", base / "b.sqlite"
+        ok("run", *FAST, "--db", str(a), "--json")
+        ok("sweep", *GRID, *FAST, "--db", str(a), "--json")
+        ok("sweep", *GRID, *FAST, "--db", str(b), "--json")
+        ok("run", "--step", "128", *FAST, "--db", str(b), "--json")
+    fake_second_host(b)
+    return a, b
+
+
+def latest_ns(db) -> dict[str, float]:
+    with Store(db) as s:
+        out = {}
+        for r in s.rows():  # oldest first: the last one wins
+            out[r["exp_key"]] = r["ns_median"]
+        return out
+
+
+def test_compare_files(stores):
+    a, b = stores
+    data = json.loads(ok("compare", str(a), str(b), "--json"))
+    assert data["hosts"][0]["model_name"] != "Fake CPU" == data["hosts"][1]["model_name"]
+    assert [h["source"] for h in data["hosts"]] == [str(a), str(b)]
+    assert set(data["hosts"][0]) == {
+        "id",
+        "source",
+        "model_name",
+        "family",
+        "model",
+        "microcode",
+        "hypervisor",
+    }
+    ns_a, ns_b = latest_ns(a), latest_ns(b)
+    rows = {r["exp_key"]: r for r in data["rows"]}
+    assert set(rows) == set(ns_a) | set(ns_b) and len(rows) == 5
+    for key, r in rows.items():
+        assert set(r) >= {"exp_key", "label", "experiment", "values", "ratio_to_first"}
+        va, vb = r["values"]
+        if key in ns_a:
+            assert va["ns_per_iter"] == ns_a[key]  # the latest row of host a
+            assert set(va) == {"ns_per_iter", "ticks_per_iter", "spread"}
+            assert r["ratio_to_first"][0] == 1.0
+            assert r["ratio_to_first"][1] == pytest.approx(vb["ns_per_iter"] / va["ns_per_iter"])
+        else:  # only b ran 4K/128
+            assert r["label"] == "4K/128"
+            assert va is None and r["ratio_to_first"] == [None, None]
+            assert vb["ns_per_iter"] == ns_b[key]
+    common = json.loads(ok("compare", str(a), str(b), "--json", "--common"))
+    assert [r["exp_key"] for r in common["rows"]] == [k for k in rows if k in ns_a]
+    assert all(None not in r["values"] for r in common["rows"])
+    swept = json.loads(ok("compare", str(a), str(b), "--json", "--sweep", "s1"))
+    assert len(swept["rows"]) == 4
+    text = ok("compare", str(a), str(b))
+    assert "Fake CPU" in text and "4K/128" in text and "x h1" in text
+
+
+def test_merge(stores, tmp_path):
+    a, b = stores
+    c = tmp_path / "c.sqlite"
+    first = json.loads(ok("merge", "--into", str(c), str(a), str(b), "--json"))
+    added = [s["added"] for s in first["sources"]]
+    assert added == [count(a, "results"), count(b, "results")]
+    assert first["results"] == sum(added) == count(c, "results")
+    assert first["hosts"] == 2 and count(c, "hosts") == 2
+    assert count(c, "sweeps") == 1  # s1 in both: the first one is kept
+    again = json.loads(ok("merge", "--into", str(c), str(a), str(b), "--json"))
+    assert [s["added"] for s in again["sources"]] == [0, 0]
+    assert [s["skipped"] for s in again["sources"]] == added
+    assert again["results"] == first["results"] and count(c, "hosts") == 2
+    assert "added" in ok("merge", "--into", str(c), str(a))  # the text form
+    # the merged store compares like the two files
+    hosts = json.loads(ok("compare", "--db", str(c), "--hosts", "--json"))["hosts"]
+    assert [h["model_name"] for h in hosts][1] == "Fake CPU"
+    ids = [str(h["id"]) for h in hosts]
+    merged = json.loads(ok("compare", "--db", str(c), *ids, "--json"))
+    files = json.loads(ok("compare", str(a), str(b), "--json"))
+    assert [r["values"] for r in merged["rows"]] == [r["values"] for r in files["rows"]]
+    assert json.loads(ok("compare", "--db", str(c), "--json"))["rows"] == merged["rows"]
+
+
+def test_merge_is_transactional_per_source(stores, tmp_path):
+    a, b = stores
+    broken = tmp_path / "broken.sqlite"
+    shutil.copy(b, broken)
+    con = sqlite3.connect(broken)
+    con.execute("ALTER TABLE results ADD COLUMN extra TEXT")  # a column the target lacks
+    con.commit()
+    con.close()
+    c = tmp_path / "c.sqlite"
+    line = bad("merge", "--into", str(c), str(a), str(broken))
+    assert "broken.sqlite" in line
+    assert count(c, "results") == count(a, "results")  # a is in, nothing of broken
+    assert count(c, "hosts") == 1
+    assert "itself" in bad("merge", "--into", str(c), str(c))
+    before = count(c, "results")
+    assert "no store file" in bad("merge", "--into", str(c), str(a), str(tmp_path / "nope"))
+    assert count(c, "results") == before  # sources are checked before anything is written
+
+
+def test_compare_bad_input(stores, tmp_path):
+    a, b = stores
+    assert "two hosts" in bad("compare", str(a))
+    assert "no store file" in bad("compare", str(a), str(tmp_path / "missing.sqlite"))
+    assert "no host 9" in bad("compare", "--db", str(a), "1", "9")
+    assert "not a host id" in bad("compare", "--db", str(a), "one")
+    assert "no results for sweep 'nope'" in bad("compare", str(a), str(b), "--sweep", "nope")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database\n")
+    bad("compare", str(a), str(junk))
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_plot(stores, tmp_path):
+    a, b = stores
+    out = tmp_path / "s1.png"
+    args = ("plot", "--db", str(a), "--sweep", "s1")
+    assert ok(*args, "--x", "step", "--lines", "buffer", "--out", str(out)).strip() == str(out)
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    log = tmp_path / "log.png"
+    ok(*args, "--x", "buffer", "--y", "ticks", "--logx", "--out", str(log))
+    assert log.read_bytes().startswith(b"\x89PNG")
+    assert "unknown knob 'colour'" in bad(*args, "--x", "colour")
+    assert "does not vary" in bad(*args, "--x", "barrier")
+    assert "no sweep 'nope'" in bad("plot", "--db", str(a), "--sweep", "nope", "--x", "step")
+    assert "--lines" in bad(*args, "--x", "step", "--lines", "step")
+    bad(*args, "--x", "step", "--y", "cycles")
+    assert not (tmp_path / "nope.png").exists()
+
+
+def test_plot_default_name(stores, tmp_path, monkeypatch):
+    a, _ = stores
+    monkeypatch.chdir(tmp_path)
+    assert ok("plot", "--db", str(a), "--sweep", "s1", "--x", "step").strip() == "s1.png"
+    assert (tmp_path / "s1.png").read_bytes().startswith(b"\x89PNG")
