@@ -17,8 +17,10 @@ import click
 from rich.console import Console
 
 from . import __version__, codegen, counters, machine, report
-from .spec import Experiment, SpecError, field_default, field_meta, parse_value
+from .measure import MeasurementError
+from .spec import WORKLOADS, Experiment, SpecError, field_default, field_meta, parse_value
 from .store import StoreError
+from .suites.diagnose import FINDINGS as PROBES
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,10 +45,6 @@ METAVARS = {
     "strategy": "ID",
     "events": "LIST",
 }
-
-
-class MeasurementFailed(Exception):
-    """A measurement did not produce a result (exit 1)."""
 
 
 def _events(text: str) -> tuple[str, ...]:
@@ -177,7 +175,7 @@ def run(exp: Experiment, as_json: bool, db: str | None, cpu: int | None, timeout
     else:
         console.print(report.result_table([(exp.label(), result)]))
     if result.error:
-        raise MeasurementFailed(result.error)
+        raise MeasurementError(result.error)
 
 
 @cli.command()
@@ -221,13 +219,13 @@ def seed(
         console.print(report.seed_table(table))
     failed = [row.name for row, res in table.rows if res.error]
     if failed:
-        raise MeasurementFailed(f"rows failed: {', '.join(failed)}")
+        raise MeasurementError(f"rows failed: {', '.join(failed)}")
 
 
 @cli.command()
 @click.option(
     "--workload",
-    type=click.Choice(["seed", "jit-block"]),
+    type=click.Choice(list(WORKLOADS)),
     default=None,
     help="Only this workload's variants.",
 )
@@ -399,7 +397,7 @@ def sweep(
         )
         sys.exit(128 + run.interrupted)
     if summary["errors"]:
-        raise MeasurementFailed(f"{summary['errors']} of {len(rows)} experiments failed")
+        raise MeasurementError(f"{summary['errors']} of {len(rows)} experiments failed")
 
 
 @cli.command()
@@ -485,17 +483,7 @@ def _observed(s: Any, run: Callable[[Any], Any]) -> Any:
     "--probe",
     "only",
     multiple=True,
-    type=click.Choice(
-        [
-            "penalty",
-            "granularity",
-            "write-ahead",
-            "barriers",
-            "call-kind",
-            "buffer",
-            "cross-modifying",
-        ]
-    ),
+    type=click.Choice(list(PROBES)),
     help="Run only this probe (repeatable).",
 )
 @click.option(
@@ -541,7 +529,7 @@ def diagnose(
 @cli.command()
 @click.option(
     "--workload",
-    type=click.Choice(["seed", "jit-block"]),
+    type=click.Choice(list(WORKLOADS)),
     default="seed",
     show_default=True,
     help="Rank workarounds for this workload.",
@@ -727,7 +715,7 @@ def main(argv: list[str] | None = None) -> None:
     except (SpecError, StoreError, counters.UnknownEvent) as e:
         click.echo(f"smclab: error: {e}", err=True)
         sys.exit(2)
-    except MeasurementFailed as e:
+    except MeasurementError as e:
         click.echo(f"smclab: measurement failed: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -20,6 +20,10 @@ CALIBRATE_START = 1000
 MAX_ITERATIONS = 10**9
 
 
+class MeasurementError(RuntimeError):
+    """A measurement a suite depends on failed (the CLI exits 1 with this message)."""
+
+
 class Counters(Protocol):
     def start(self) -> None: ...
     def stop(self) -> dict[str, float | None]: ...

@@ -20,7 +20,7 @@ import tempfile
 from typing import IO, Any
 
 from . import counters, machine, measure
-from .measure import Result, Samples
+from .measure import MeasurementError, Result, Samples
 from .spec import Experiment
 
 # --- child side ----------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def main() -> None:
 # --- parent side ---------------------------------------------------------------------------
 
 
-class WorkerError(RuntimeError):
+class WorkerError(MeasurementError):
     """The worker died or timed out; the message names the signal or the limit."""
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import VARIANTS
-from ..measure import Result
+from ..measure import MeasurementError, Result
 from ..spec import Experiment, SpecError, field_default
 from ..strategies import STRATEGIES
 
@@ -223,7 +223,7 @@ def run_advise(
     n_res, f_res = results[naive.id][2], results[floor.id][2]
     for res, what in ((n_res, "naive loop"), (f_res, "floor")):
         if res.error or res.ticks_per_iter is None:
-            raise RuntimeError(f"the {what} failed: {res.error}")
+            raise MeasurementError(f"the {what} failed: {res.error}")
 
     def entry(cid: str) -> Entry:
         c, e, r = results[cid]

@@ -502,12 +502,13 @@ def call_kind(points: list[Point], host: dict[str, Any]) -> list[Finding]:
                 else "the indirect call is not the cost."
             )
         )
+        if _ok(none_):
+            nums["no_store_ticks"] = none_.ticks.median
+            text += f" Without any store the moving call r13 loop costs {none_.ticks.median:.0f}."
         bm = ind.per_iter.get("branch-misses")
         if bm is not None:
             text += f" Branch misses: {bm:.2f}/iter."
         out.append(Finding("call-kind", text, confidence((ind.ticks, dirm.ticks)), nums))
-    elif _ok(none_) and _ok(ind):
-        pass
     return out
 
 
