@@ -64,7 +64,7 @@ def test_jit_block_validation():
     assert exp.label() == "jit rotate-4 2K"
     with pytest.raises(SpecError, match="unknown strategy 'nope'"):
         Experiment(workload="jit-block", strategy="nope")
-    with pytest.raises(SpecError, match="step only apply to the seed workload"):
+    with pytest.raises(SpecError, match="step only applies to the seed workload"):
         Experiment(workload="jit-block", step=64)
     with pytest.raises(SpecError, match="block must be a multiple of 64"):
         Experiment(workload="jit-block", block=100)

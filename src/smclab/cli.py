@@ -173,7 +173,7 @@ def run(exp: Experiment, as_json: bool, db: str | None, cpu: int | None, timeout
     if as_json:
         _print_json(result.to_dict())
     else:
-        console.print(report.result_table([(exp.label(), result)]))
+        console.print(report.result_table(exp.label(), result))
     if result.error:
         raise MeasurementError(result.error)
 

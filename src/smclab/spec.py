@@ -291,7 +291,8 @@ class Experiment:
         defaults = Experiment.__dataclass_fields__
         seed_only = [n for n in SEED_ONLY if getattr(self, n) != defaults[n].default]
         if seed_only:
-            raise SpecError(f"{', '.join(seed_only)} only apply to the seed workload")
+            verb = "applies" if len(seed_only) == 1 else "apply"
+            raise SpecError(f"{', '.join(seed_only)} only {verb} to the seed workload")
 
     def _needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(knob value, the CPU flags it needs) for this experiment."""

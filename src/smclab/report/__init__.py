@@ -29,26 +29,40 @@ def fmt_counter(c: CounterValue | None, short: bool = False) -> str:
     return f"{c.per_iter:.3g}"
 
 
-def result_table(results: list[tuple[str, Result]], title: str | None = None) -> Table:
-    events = sorted({e for _, r in results for e in r.experiment.events})
-    t = Table(title=title)
-    for col in ("experiment", "iterations", "ticks/iter", "ns/iter", "min ns", "spread"):
-        t.add_column(col, justify="left" if col == "experiment" else "right")
-    for e in events:
-        t.add_column(f"{e}/iter", justify="right", overflow="fold")
-    t.add_column("error", style="red")
-    for name, r in results:
-        t.add_row(
-            name,
-            str(r.iterations or "-"),
-            fmt_stats(r.ticks_per_iter),
-            fmt_stats(r.ns_per_iter, 2),
-            "-" if r.ns_per_iter is None else f"{r.ns_per_iter.min:.2f}",
-            fmt_spread(r.ticks_per_iter),
-            *[fmt_counter(r.counters.get(e)) for e in events],
-            r.error or "",
-        )
-    return t
+def _reasons(results: list[Result], events: list[str]) -> list[Text]:
+    """One line per distinct reason a counter was not available (cells just say n/a)."""
+    reasons = {
+        f"{e}: {c.reason}"
+        for r in results
+        for e in events
+        if (c := r.counters.get(e)) is not None and c.per_iter is None
+    }
+    return [Text(f"n/a: {line}", style="dim") for line in sorted(reasons)]
+
+
+def result_table(label: str, r: Result) -> Group:
+    """One result, one fact per line."""
+    t = Table(title=label, show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value", justify="right")
+    t.add_column("min", justify="right")
+    t.add_row("iterations", str(r.iterations or "-"), "")
+    t.add_row(
+        "ticks/iter",
+        fmt_stats(r.ticks_per_iter),
+        "-" if r.ticks_per_iter is None else f"min {r.ticks_per_iter.min:.1f}",
+    )
+    t.add_row(
+        "ns/iter",
+        fmt_stats(r.ns_per_iter, 2),
+        "-" if r.ns_per_iter is None else f"min {r.ns_per_iter.min:.2f}",
+    )
+    t.add_row("spread (IQR/median)", fmt_spread(r.ticks_per_iter), "")
+    for e in r.experiment.events:
+        t.add_row(f"{e}/iter", fmt_counter(r.counters.get(e), short=True), "")
+    if r.error:
+        t.add_row("error", Text(r.error, style="red"), "")
+    return Group(t, *_reasons([r], list(r.experiment.events)))
 
 
 ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
@@ -75,11 +89,6 @@ def seed_table(table: Any) -> Group:
             "-" if row.published_seconds is None else f"{row.published_seconds:.2f}",
             "-" if row.published_clears is None else f"{row.published_clears / 1e8:.2f}",
         )
-    reasons = {
-        c.reason
-        for _, r in table.rows
-        if (c := r.counters.get("smc-clears")) and c.per_iter is None
-    }
     notes = [
         Text(f"{row.name}: {res.error or row.what}", style="red" if res.error else "dim")
         for row, res in table.rows
@@ -92,7 +101,7 @@ def seed_table(table: Any) -> Group:
             style="dim",
         )
     )
-    notes += [Text(f"SMC/it n/a: {r}", style="dim") for r in sorted(r for r in reasons if r)]
+    notes += _reasons([r for _, r in table.rows], ["smc-clears"])
     notes += [Text("• " + f) for f in table.findings()]
     return Group(t, *notes)
 
