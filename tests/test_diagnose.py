@@ -152,3 +152,15 @@ def test_advise_json_top_entry(tmp_path):
     ranked = [e["ns_per_iter"]["median"] for e in out["entries"] if e["ns_per_iter"]]
     assert ranked == sorted(ranked)
     assert out["floor"]["experiment"]["store"] == "far"
+
+
+def test_penalty_reports_clears_and_marks_a_proxy():
+    seed = point("seed 4K/0", 90.0)
+    seed.per_iter = {"smc-clears": 2.0}
+    pts = [seed, point("far-store", 20.0, store="far")]
+    (f,) = dg.penalty(pts, HOST)
+    assert f.numbers["ticks_per_clear"] == 35.0
+    assert "2.00 SMC clears per iteration, ≈35 ticks each" in f.text
+    seed.notes = {"smc-clears": "smc-clears proxy for resyncs_or_nc_redirects"}
+    (f,) = dg.penalty(pts, HOST)
+    assert "proxy event" in f.text and "smc_clears_note" in f.numbers

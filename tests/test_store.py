@@ -36,7 +36,11 @@ def test_round_trip(tmp_path):
     assert Experiment.from_dict(one["experiment"]) == Experiment(step=64)
     assert one["raw_ticks"] == [100_000, 95_000, 101_000]
     assert one["ticks_median"] == 100.0 and one["ns_spread"] == 0.01
-    assert one["counters"]["smc-clears"] == {"per_iter": None, "reason": "unavailable: test"}
+    assert one["counters"]["smc-clears"] == {
+        "per_iter": None,
+        "reason": "unavailable: test",
+        "note": None,
+    }
     assert one["host"]["model_name"] == "x"
     assert two["error"] == "SIGILL: boom" and two["ticks_median"] is None
     assert one["host_id"] == two["host_id"]

@@ -37,6 +37,8 @@ class Samples:
     ticks: list[int]
     counts: list[dict[str, float | None]]
     unavailable: dict[str, str]
+    #: what an event really counts where it is a proxy or an unverified encoding
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def calibrate(run: Callable[[int], int], target_ticks: float, start: int = CALIBRATE_START) -> int:
@@ -101,10 +103,11 @@ class Stats:
 @dataclass(frozen=True)
 class CounterValue:
     per_iter: float | None
-    reason: str | None = None
+    reason: str | None = None  # why there is no value
+    note: str | None = None  # what the value is, where the event is only a proxy
 
     def to_dict(self) -> dict[str, Any]:
-        return {"per_iter": self.per_iter, "reason": self.reason}
+        return {"per_iter": self.per_iter, "reason": self.reason, "note": self.note}
 
 
 @dataclass
@@ -143,7 +146,9 @@ def summarize(exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples) 
         if any(v is None for v in values):
             counters[name] = CounterValue(None, "unavailable: no value was read")
         else:
-            counters[name] = CounterValue(statistics.median(values) / s.iterations)
+            counters[name] = CounterValue(
+                statistics.median(values) / s.iterations, note=s.notes.get(name)
+            )
     return Result(
         experiment=exp,
         host=host,

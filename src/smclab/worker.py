@@ -52,11 +52,13 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
             native.munmap(addr, size)
     if op == "measure":
         exp = Experiment.from_dict(req["experiment"])
+        specs = _resolve_events(exp.events)
         with (
-            counters.CounterGroup(_resolve_events(exp.events)) as group,
+            counters.CounterGroup(specs) as group,
             native.Loaded(exp, _other_cpu()) as loaded,
         ):
             s = measure.sample(exp, loaded.run, req["tsc_hz"], group, dict(group.unavailable))
+        s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         return {"ok": True, "samples": dataclasses.asdict(s)}
     return {"ok": False, "error": f"unknown request {op!r}"}
 

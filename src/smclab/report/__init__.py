@@ -30,14 +30,17 @@ def fmt_counter(c: CounterValue | None, short: bool = False) -> str:
 
 
 def _reasons(results: list[Result], events: list[str]) -> list[Text]:
-    """One line per distinct reason a counter was not available (cells just say n/a)."""
-    reasons = {
-        f"{e}: {c.reason}"
-        for r in results
-        for e in events
-        if (c := r.counters.get(e)) is not None and c.per_iter is None
-    }
-    return [Text(f"n/a: {line}", style="dim") for line in sorted(reasons)]
+    """One line per distinct reason a counter was not available (cells just say n/a) and per
+    proxy event (what it really counts)."""
+    lines = set()
+    for r in results:
+        for e in events:
+            c = r.counters.get(e)
+            if c is not None and c.per_iter is None:
+                lines.add(f"n/a: {e}: {c.reason}")
+            elif c is not None and c.note:
+                lines.add(f"note: {c.note}")
+    return [Text(line, style="dim") for line in sorted(lines)]
 
 
 def result_table(label: str, r: Result) -> Group:

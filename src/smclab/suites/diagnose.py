@@ -57,11 +57,13 @@ class Point:
     ns: Stats | None
     per_iter: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # counters that are only proxies
 
     @classmethod
     def of(cls, plan: PlanPoint, r: Result) -> Point:
         counts = {k: v.per_iter for k, v in r.counters.items()}
-        return cls(plan, r.experiment, r.ticks_per_iter, r.ns_per_iter, counts, r.error)
+        notes = {k: v.note for k, v in r.counters.items() if v.note}
+        return cls(plan, r.experiment, r.ticks_per_iter, r.ns_per_iter, counts, r.error, notes)
 
 
 @dataclass
@@ -240,9 +242,11 @@ def penalty(points: list[Point], host: dict[str, Any]) -> list[Finding]:
         if clears:
             nums["smc_clears_per_iter"] = clears
             nums["ticks_per_clear"] = lost / clears
-            text += (
-                f" It takes {clears:.2f} SMC clears per iteration, ≈{lost / clears:.0f} ticks each."
-            )
+            note = seed.notes.get("smc-clears")
+            what = "SMC clears" if not note else "counts of the proxy event (see its note)"
+            text += f" It takes {clears:.2f} {what} per iteration, ≈{lost / clears:.0f} ticks each."
+            if note:
+                nums["smc_clears_note"] = note
         out.append(Finding("penalty", text, confidence((seed.ticks, far.ticks)), nums))
     if _ok(base) and _ok(seed):
         nums = {"baseline_ticks": base.ticks.median, "seed_ticks": seed.ticks.median}

@@ -112,7 +112,8 @@ class SeedTable:
         clears = self.result("4K/0").counters.get("smc-clears")
         if clears is not None:
             if clears.per_iter is not None:
-                out.append(f"SMC clears at 4K/0: {clears.per_iter:.2f} per iteration.")
+                what = "SMC clears" if not clears.note else "Proxy SMC events (see the note)"
+                out.append(f"{what} at 4K/0: {clears.per_iter:.2f} per iteration.")
             else:
                 out.append(f"SMC clears were not counted on this host ({clears.reason}).")
         return out
