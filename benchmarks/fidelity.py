@@ -34,6 +34,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from smclab import codegen
+from smclab.spec import Experiment
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "ref" / "seed_ref.c"
 BUILD = HERE / "build"
@@ -44,9 +47,10 @@ SEED_WALL_TARGET_S = 10.0
 SEED_SPREAD_TARGET = 0.03
 #: rounds of one side disagreeing by more than this (max - min over median) mark the cell noisy
 NOISY_ROUNDS = 0.05
-#: with --layout near smclab's exec buffer starts CODE_RESERVE (64 KiB) + GAP (1 MiB) after its
-#: code; its default (far) layout puts it 4 TiB away, as mmap places the seed's buffer
-NEAR_DELTA = 0x110000
+#: with --layout near, where smclab's exec buffer starts after its code (the default, far layout
+#: puts it 4 TiB away, as mmap places the seed's buffer)
+_NEAR = codegen.layout_for(Experiment(layout="near"))
+NEAR_DELTA = _NEAR.exec_buf - _NEAR.code
 TIMEOUT_S = 300.0
 
 

@@ -20,10 +20,14 @@ from smclab.suites.seed import ROW_NAMES
         (["run", "--bogus"], "--bogus"),
         (["show", "--buffer", "1Q"], "'1Q' is not a size"),
         (["run", "--cpu", "999"], "cpu 999 is not available"),
+        (["run", "--timeout", "-1"], "--timeout"),
+        (["diagnose", "--html", "/nonexistent/dir/r.html"], "is not a writable directory"),
+        (["sweep", "--resume", "nope"], "no sweep 'nope'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
-    p = run_cli(*args, "--db", str(tmp_path / "x.sqlite")) if args[0] == "run" else run_cli(*args)
+    needs_db = args[0] in ("run", "diagnose", "sweep")
+    p = run_cli(*args, "--db", str(tmp_path / "x.sqlite")) if needs_db else run_cli(*args)
     assert p.returncode == 2, p.stderr
     assert message in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr

@@ -97,3 +97,20 @@ def test_layout_far_puts_the_buffer_terabytes_from_the_code():
     near = codegen.build(Experiment(layout="near")).layout
     assert far.exec_buf - far.code >= 1 << 42
     assert near.exec_buf - near.code < 1 << 21
+
+
+def test_code_reservation_grows_with_the_code():
+    small = codegen.layout_for(Experiment())
+    big = codegen.layout_for(Experiment(buffer=1 << 20, payload=128 * 1024))
+    unrolled = codegen.layout_for(
+        Experiment(buffer=65536, step=128, payload=128, copy="mov64", call="direct", layout="near")
+    )
+    assert small.code_size == 64 * 1024
+    assert big.code_size > 128 * 1024
+    assert len(codegen.build(Experiment(buffer=1 << 20, payload=128 * 1024)).code) <= big.code_size
+    assert unrolled.code_size > 64 * 1024
+
+
+def test_prefetch_targets_the_next_write():
+    p = codegen.build(Experiment(buffer=16384, step=128, ahead=1024, prefetch="prefetchw"))
+    assert "prefetchw [rdi+0x80]" in p.listing_text()

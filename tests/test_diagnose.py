@@ -51,7 +51,7 @@ def test_granularity_step_at_64_is_one_line():
     assert len(main) == 1
     assert main[0].numbers["after_safe"] == 64
     assert main[0].numbers["span"] == 64
-    assert "one 64-byte cache line" in main[0].text
+    assert "the granularity is one 64-byte cache line" in main[0].text
     assert main[0].confidence == "high"
 
 
@@ -164,3 +164,58 @@ def test_penalty_reports_clears_and_marks_a_proxy():
     seed.notes = {"smc-clears": "smc-clears proxy for resyncs_or_nc_redirects"}
     (f,) = dg.penalty(pts, HOST)
     assert "proxy event" in f.text and "smc_clears_note" in f.numbers
+
+
+def test_stores_before_that_always_hurt_name_no_granularity():
+    pts = [point("far-store", 20.0, None, "control", store="far")]
+    for d in dg.DISTANCES:
+        pts.append(point(f"+{d}", 110.0 if d < 64 else 20.5, d, "after"))
+        if d:
+            pts.append(point(f"-{d}", 110.0, d, "before"))
+    (f, *_) = dg.granularity(pts, HOST)
+    assert "hurt at every distance measured" in f.text
+    assert "granularity is" not in f.text and "span" not in f.numbers
+
+
+def test_write_ahead_needs_every_larger_distance_to_stay_low():
+    curve = {0: 90.0, 64: 50.0, 256: 88.0, 1024: 86.0}
+    pts = [point("far-store", 20.0, None, "control")]
+    pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
+    (f,) = dg.write_ahead(pts, HOST)
+    assert f.numbers["ahead_bytes"] is None
+    assert "but not every larger distance" in f.text
+    flat = [point("far-store", 20.0, None, "control")]
+    flat += [point(f"A={a}", t, a, "ahead") for a, t in {0: 90.0, 128: 70.0, 512: 70.5}.items()]
+    (g,) = dg.write_ahead(flat, HOST)
+    assert g.numbers["ahead_bytes"] == 128 and "removes part of the penalty" in g.text
+
+
+def test_probe_points_sharing_an_experiment_are_measured_once():
+    (gran,) = [p for p in dg.probes(quick=False, cpus=2) if p.name == "granularity"]
+    planned = dg.experiments_of(gran, dg.settings(quick=True))
+    keys = [e.code_key() for _, e in planned]
+    assert len(keys) > len(set(keys))  # +4K is both a distance and an aliased point
+
+
+def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
+    import signal
+
+    import pytest
+
+    from smclab.suites import Session
+    from smclab.suites.advise import run_advise
+    from smclab.suites.sweep import Interrupted, Observer
+
+    class StopAfterOne(Observer):
+        done = 0
+
+        def finish(self, result):
+            self.done += 1
+
+        def stop(self):
+            return signal.SIGINT if self.done else None
+
+    with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted):
+        run_advise(s, "seed", quick=True, observer=StopAfterOne())
+    with Session(tmp_path / "i.sqlite") as s:
+        assert len(list(s.store.rows(suite="advise"))) == 1  # the finished point is kept

@@ -87,3 +87,11 @@ def test_knob_key_ignores_how_it_was_measured():
     a, b = Experiment(step=64), Experiment(step=64, iterations=2000, repeats=2, events=())
     assert a.knob_key() == b.knob_key() and a.code_key() != b.code_key()
     assert Experiment(step=128).knob_key() != a.knob_key()
+
+
+def test_cross_writer_must_store_inside_the_buffer():
+    with pytest.raises(SpecError, match="outside the 4096-byte buffer"):
+        Experiment(cross="line", origin=4095, payload=1)
+    with pytest.raises(SpecError, match="needs a fixed executed slot"):
+        Experiment(cross="near", step=64)
+    Experiment(cross="near", origin=2048)

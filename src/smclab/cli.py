@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -99,7 +100,7 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
     fn = click.option(
         "--timeout",
-        type=float,
+        type=click.FloatRange(min=0.1, max=86400),
         default=120.0,
         show_default=True,
         help="Seconds before a hung experiment is killed.",
@@ -113,6 +114,14 @@ def _session(db: str | None, cpu: int | None, timeout: float) -> Any:
     if cpu is not None and cpu not in machine.allowed_cpus():
         raise SpecError(f"cpu {cpu} is not available (allowed: {sorted(machine.allowed_cpus())})")
     return Session(db, cpu, timeout)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output file whose directory does not exist or is not writable, before
+    anything is measured."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise SpecError(f"cannot write {path}: {parent} is not a writable directory")
 
 
 def _print_json(data: Any) -> None:
@@ -363,6 +372,12 @@ def sweep(
             stored = s.store.sweep(resume_id)
             if stored is None:
                 raise SpecError(f"no sweep '{resume_id}' in {s.store.path}")
+            suite = s.store.sweep_suite(resume_id)
+            if suite not in (None, sw.SUITE):
+                raise SpecError(
+                    f"sweep '{resume_id}' was recorded by `smclab {suite}`, not by"
+                    f" a grid: run `smclab {suite}` again instead"
+                )
             grid, sweep_id = sw.Grid.from_json(stored["grid"], stored["name"]), resume_id
         plan = sw.plan(grid, s.cpu, s.flags, sweep_id)
         if dry_run:
@@ -462,14 +477,18 @@ def results(
         console.print(results_table(data, sw.varying_knobs(data)))
 
 
-def _observed(s: Any, run: Callable[[Any], Any]) -> Any:
+def _observed(run: Callable[[Any], Any]) -> Any:
     """Run ``run(observer)`` with a progress bar and SIGINT/SIGTERM stopping after the point."""
     from .suites import sweep as sw
 
+    out = None
     with sw.StopSignals() as stop:
         progress = _SweepProgress(stop)
-        with progress.bar:
-            out = run(progress)
+        try:
+            with progress.bar:
+                out = run(progress)
+        except sw.Interrupted:
+            pass
     signum = stop()
     if signum:
         click.echo("smclab: interrupted; the points measured so far are stored", err=True)
@@ -478,7 +497,9 @@ def _observed(s: Any, run: Callable[[Any], Any]) -> Any:
 
 
 @cli.command()
-@click.option("--quick", is_flag=True, help="Trimmed grids, 3 short repeats (about 10 s).")
+@click.option(
+    "--quick", is_flag=True, help="Trimmed grids, 3 short repeats (seconds instead of ~15 s)."
+)
 @click.option(
     "--probe",
     "only",
@@ -507,17 +528,24 @@ def diagnose(
     from .report.findings import diagnosis
     from .suites.diagnose import run_diagnose
 
+    if html_file:
+        _check_writable(html_file)
     with _session(db, cpu, timeout) as s:
-        d = _observed(s, lambda obs: run_diagnose(s, quick, only, obs))
+        d = _observed(lambda obs: run_diagnose(s, quick, only, obs))
         advice = None
         if html_file:
             from .suites.advise import run_advise
 
-            advice = _observed(s, lambda obs: run_advise(s, "seed", quick=True, observer=obs))
+            advice = _observed(lambda obs: run_advise(s, "seed", quick=True, observer=obs))
     if html_file:
         from .report.html import write_html
 
-        write_html(html_file, d, advice)
+        try:
+            write_html(html_file, d, advice)
+        except OSError as e:
+            raise MeasurementError(
+                f"measured and stored, but cannot write {html_file}: {e}"
+            ) from None
     if as_json:
         _print_json(d.to_dict())
     else:
@@ -544,7 +572,7 @@ def advise(
     from .suites.advise import run_advise
 
     with _session(db, cpu, timeout) as s:
-        a = _observed(s, lambda obs: run_advise(s, workload, quick, obs))
+        a = _observed(lambda obs: run_advise(s, workload, quick, obs))
     if as_json:
         _print_json(a.to_dict())
     else:
@@ -576,9 +604,9 @@ def compare(
     """The same experiments side by side on several hosts.
 
     SOURCES are stores (every host of each with results is a column), or with --db, host ids
-    of that store (see --hosts). Experiments match on their code key (knobs, iterations and
-    repeats); each host's latest result without error is used. x h1 is ns/iter relative to the
-    first host.
+    of that store (see --hosts). Experiments match on their knobs (however many iterations or
+    repeats measured them); each host's latest result without error is used. x h1 is ns/iter
+    relative to the first host.
 
     \b
       smclab compare a.sqlite b.sqlite

@@ -77,7 +77,7 @@ def boot_id() -> str:
 
 
 def measure_tsc_hz(rdtsc: Callable[[], int], seconds: float = 0.2) -> float:
-    """TSC ticks per second, against CLOCK_MONOTONIC (best of three short windows)."""
+    """TSC ticks per second, against CLOCK_MONOTONIC (the median of three short windows)."""
     estimates = []
     for _ in range(3):
         t0, r0 = time.monotonic_ns(), rdtsc()

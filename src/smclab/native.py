@@ -76,7 +76,7 @@ class Loaded:
         base = mmap(nominal.total, PROT_NONE)
         self.layout = lay = nominal.at(base)
         self._fd: int | None = None
-        self._writer = None
+        self._writer: threading.Thread | None = None
         try:
             self.program: Program = codegen.build(exp, lay)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_WRITE)
@@ -95,7 +95,6 @@ class Loaded:
             self.close()
             raise
         self._fn = RunFn(self.program.entry_addr)
-        self._writer: threading.Thread | None = None
         if self.program.writer_addr:
             self._start_writer(writer_cpu)
 
@@ -106,15 +105,26 @@ class Loaded:
             raise OSError("a cross-modifying writer needs a second CPU, and none is free")
         fn = ctypes.CFUNCTYPE(None)(self.program.writer_addr)
         started = threading.Event()
+        failed: list[BaseException] = []
 
         def main() -> None:
-            os.sched_setaffinity(0, {cpu})  # this thread only
-            started.set()
+            try:
+                os.sched_setaffinity(0, {cpu})  # this thread only
+            except OSError as e:
+                failed.append(e)
+                return
+            finally:
+                started.set()
             fn()
 
         self._writer = threading.Thread(target=main, name="smclab-writer", daemon=True)
         self._writer.start()
         started.wait()
+        if failed:
+            self._writer.join()
+            self._writer = None
+            self.close()
+            raise OSError(f"the cross-modifying writer cannot run on cpu {cpu}: {failed[0]}")
 
     def _map_dual(self) -> None:
         """One memfd mapped twice: RX at the exec buffer, RW at the far buffer (W^X)."""

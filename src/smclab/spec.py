@@ -44,6 +44,9 @@ STORE_TARGETS = ("exec", "far", "none")
 PADS = ("nop", "int3", "ud2")
 LAYOUTS = ("far", "near")
 CROSS = ("none", "line", "near")
+#: where the cross-modifying writer stores, from the executed slot: inside its 64-byte line
+#: (a nop byte of a 64-byte payload, never the ret) or two lines further (same page)
+CROSS_OFFSET = {"line": 32, "near": 160}
 PREFETCHES = ("none", "prefetchw", "prefetcht0")
 PAYLOAD_OPS = ("ret", "ud2")
 
@@ -274,6 +277,11 @@ class Experiment:
             raise SpecError("prefetch needs store 'exec' and a step")
         if self.cross != "none" and s:
             raise SpecError("a cross-modifying writer needs a fixed executed slot (step 0)")
+        if self.cross != "none" and self.origin + CROSS_OFFSET[self.cross] >= b:
+            raise SpecError(
+                f"the '{self.cross}' writer stores {CROSS_OFFSET[self.cross]} bytes"
+                f" past the origin ({self.origin}): outside the {b}-byte buffer"
+            )
         if self.call == "direct" and self.layout != "near":
             raise SpecError("call kind 'direct' needs layout 'near' (a call rel32 reaches 2 GiB)")
         if self.call == "direct" and s and (b % s or b // s > MAX_UNROLL):

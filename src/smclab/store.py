@@ -203,6 +203,13 @@ class Store:
             out.append(d)
         return out
 
+    def sweep_suite(self, sweep_id: str) -> str | None:
+        """The suite that stored a sweep's results (sweep, diagnose, advise), None if empty."""
+        row = self.db.execute(
+            "SELECT suite FROM results WHERE sweep_id = ? LIMIT 1", (sweep_id,)
+        ).fetchone()
+        return row["suite"] if row else None
+
     def done_keys(self, sweep_id: str, host_id: int | None = None) -> set[str]:
         """``Experiment.code_key()`` of every result stored for ``sweep_id`` (errors included),
         on host ``host_id`` if given (a merged store holds other hosts' rows too)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .spec import REQUIRED_FLAGS
+
 
 @dataclass(frozen=True)
 class Strategy:
@@ -37,11 +39,10 @@ CLEARS = {
     "clzero": "clzero every line (AMD)",
 }
 FLUSH_FEATURES = {"clflush": ("clflush",), "clflushopt": ("clflushopt",), "clwb": ("clwb",)}
-COPY_FEATURES = {"sse2": ("sse2",), "avx": ("avx",), "avx512": ("avx512f",)}
 
 
 def _copy_features(method: str) -> tuple[str, ...]:
-    return COPY_FEATURES.get(method.removesuffix("-nt"), ())
+    return REQUIRED_FLAGS.get(method, ())
 
 
 def _catalog() -> list[Strategy]:

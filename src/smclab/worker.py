@@ -57,8 +57,10 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
             counters.CounterGroup(specs) as group,
             native.Loaded(exp, _other_cpu()) as loaded,
         ):
-            s = measure.sample(exp, loaded.run, req["tsc_hz"], group, dict(group.unavailable))
+            # the group's own dict: stop() adds events it finds were never scheduled
+            s = measure.sample(exp, loaded.run, req["tsc_hz"], group, group.unavailable)
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
+        s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
@@ -199,11 +201,13 @@ class Runner:
         return machine.cached_tsc_hz(measure_in_worker)
 
     def measure(self, exp: Experiment, host: dict[str, Any]) -> Result:
-        """Measure one experiment; a crash or error becomes ``Result.error``."""
+        """Measure one experiment; a crash or error becomes ``Result.error``. The time limit
+        grows with what was asked for (repeats of at least ``min_ms`` each, with margin)."""
         tsc_hz = host["tsc_hz"]
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
+        asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
         try:
-            reply = self.request(req)
+            reply = self.request(req, max(self.timeout, asked))
         except WorkerError as e:
             return Result(exp, host, error=str(e))
         if not reply.get("ok"):

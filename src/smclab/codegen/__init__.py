@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..spec import Experiment
 from .asm import Asm, C, ListingLine, R, decode_listing, mem
@@ -27,7 +28,10 @@ PAGE = 4096
 GAP = 1 << 20
 FAR_GAP = 1 << 42
 #: where `smclab show` pretends the reservation starts (a worker uses the real address)
-NOMINAL_BASE = 0x7F0000000000
+NOMINAL_BASE = 0x100000000000
+#: the code reservation is sized from the encoded code: first built against this much room
+MAX_CODE = 64 << 20
+CODE_ALIGN = 64 * 1024
 NOP = 0x90
 
 
@@ -192,17 +196,23 @@ def assemble(
     return Program(exp, lay, code, entry, sections=tuple(sections), **program)  # type: ignore[arg-type]
 
 
-def layout_for(exp: Experiment, base: int = NOMINAL_BASE) -> Layout:
+def _workload(exp: Experiment) -> Any:
     from . import jit, seed
 
-    return (seed if exp.workload == "seed" else jit).layout_for(exp, base)
+    return seed if exp.workload == "seed" else jit
+
+
+def layout_for(exp: Experiment, base: int = NOMINAL_BASE) -> Layout:
+    """The experiment's reservation; the code part is sized from a trial encoding (the code's
+    length does not depend on where it is laid out: every address in it is rel32 or imm64)."""
+    mod = _workload(exp)
+    trial = mod.build(exp, mod.layout_for(exp, base, MAX_CODE))
+    return mod.layout_for(exp, base, align(len(trial.code) + PAGE, CODE_ALIGN))
 
 
 def build(exp: Experiment, lay: Layout | None = None) -> Program:
     """Generate the experiment's code for the reservation ``lay`` (nominal if omitted)."""
-    from . import jit, seed
-
-    return (seed if exp.workload == "seed" else jit).build(exp, lay or layout_for(exp))
+    return _workload(exp).build(exp, lay or layout_for(exp))
 
 
 def build_rdtsc(address: int) -> bytes:

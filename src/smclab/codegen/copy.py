@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..spec import COPY_WIDTH
 from .asm import Asm, C, R, mem
 
 
@@ -15,31 +16,34 @@ from .asm import Asm, C, R, mem
 class CopyMethod:
     width: int
     load: int | None  # None: a rep movs
-    store: int
+    store: int | None  # None: a rep movs
     reg: int = R.RAX
-
-    @property
-    def vector(self) -> bool:
-        return self.reg not in (R.RAX,)
 
     @property
     def wide(self) -> bool:  # needs vzeroupper before returning to SSE code
         return self.reg in (R.YMM0, R.ZMM0)
 
 
+def _method(name: str, load: int | None, store: int | None, reg: int = R.RAX) -> CopyMethod:
+    return CopyMethod(COPY_WIDTH[name], load, store, reg)
+
+
+#: the instructions of each copy method (its width comes from spec.COPY_WIDTH)
 METHODS: dict[str, CopyMethod] = {
-    "rep-movsb": CopyMethod(1, None, 1),
-    "rep-movsq": CopyMethod(8, None, 8),
-    "mov64": CopyMethod(8, C.MOV_R64_RM64, C.MOV_RM64_R64),
-    "mov64-nt": CopyMethod(8, C.MOV_R64_RM64, C.MOVNTI_M64_R64),
-    "sse2": CopyMethod(16, C.MOVDQU_XMM_XMMM128, C.MOVDQU_XMMM128_XMM, R.XMM0),
-    "sse2-nt": CopyMethod(16, C.MOVDQU_XMM_XMMM128, C.MOVNTDQ_M128_XMM, R.XMM0),
-    "avx": CopyMethod(32, C.VEX_VMOVDQU_YMM_YMMM256, C.VEX_VMOVDQU_YMMM256_YMM, R.YMM0),
-    "avx-nt": CopyMethod(32, C.VEX_VMOVDQU_YMM_YMMM256, C.VEX_VMOVNTDQ_M256_YMM, R.YMM0),
-    "avx512": CopyMethod(
-        64, C.EVEX_VMOVDQU64_ZMM_K1Z_ZMMM512, C.EVEX_VMOVDQU64_ZMMM512_K1Z_ZMM, R.ZMM0
+    "rep-movsb": _method("rep-movsb", None, None),
+    "rep-movsq": _method("rep-movsq", None, None),
+    "mov64": _method("mov64", C.MOV_R64_RM64, C.MOV_RM64_R64),
+    "mov64-nt": _method("mov64-nt", C.MOV_R64_RM64, C.MOVNTI_M64_R64),
+    "sse2": _method("sse2", C.MOVDQU_XMM_XMMM128, C.MOVDQU_XMMM128_XMM, R.XMM0),
+    "sse2-nt": _method("sse2-nt", C.MOVDQU_XMM_XMMM128, C.MOVNTDQ_M128_XMM, R.XMM0),
+    "avx": _method("avx", C.VEX_VMOVDQU_YMM_YMMM256, C.VEX_VMOVDQU_YMMM256_YMM, R.YMM0),
+    "avx-nt": _method("avx-nt", C.VEX_VMOVDQU_YMM_YMMM256, C.VEX_VMOVNTDQ_M256_YMM, R.YMM0),
+    "avx512": _method(
+        "avx512", C.EVEX_VMOVDQU64_ZMM_K1Z_ZMMM512, C.EVEX_VMOVDQU64_ZMMM512_K1Z_ZMM, R.ZMM0
     ),
-    "avx512-nt": CopyMethod(64, C.EVEX_VMOVDQU64_ZMM_K1Z_ZMMM512, C.EVEX_VMOVNTDQ_M512_ZMM, R.ZMM0),
+    "avx512-nt": _method(
+        "avx512-nt", C.EVEX_VMOVDQU64_ZMM_K1Z_ZMMM512, C.EVEX_VMOVNTDQ_M512_ZMM, R.ZMM0
+    ),
 }
 
 

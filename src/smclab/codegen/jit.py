@@ -35,11 +35,9 @@ def stride(exp: Experiment) -> int:
     return align(exp.block, PAGE) if strategy(exp).mapping == "remap" else exp.block
 
 
-def layout_for(exp: Experiment, base: int) -> Layout:
-    s = strategy(exp)
-    code = align(64 * 1024 + 5 * exp.block + s.evict, PAGE)
-    regions = align(s.regions * stride(exp), PAGE)
-    return Layout(base, code, regions, regions)
+def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
+    regions = align(strategy(exp).regions * stride(exp), PAGE)
+    return Layout(base, code_size, regions, regions)
 
 
 def block_template(exp: Experiment, address: int) -> bytes:

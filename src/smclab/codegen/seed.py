@@ -6,11 +6,10 @@ import dataclasses
 
 from iced_x86 import Instruction
 
-from ..spec import Experiment
-from . import FAR_GAP, GAP, ITER, Layout, Program, assemble, barriers, copy, timed_function
+from ..spec import CROSS_OFFSET, Experiment
+from . import FAR_GAP, GAP, ITER, PAGE, Layout, Program, assemble, barriers, copy, timed_function
 from .asm import Asm, C, R, mem
 
-CODE_RESERVE = 64 * 1024
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
 PAD_BYTES = {"nop": b"\x90", "int3": b"\xcc", "ud2": b"\x0f\x0b"}
 
@@ -18,9 +17,11 @@ PAD_BYTES = {"nop": b"\x90", "int3": b"\xcc", "ud2": b"\x0f\x0b"}
 BUF, POS, END, WPTR = R.R12, R.R13, R.R14, R.RBP
 
 
-def layout_for(exp: Experiment, base: int) -> Layout:
+def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
+    """The far buffer has one extra page: the cross-modifying writer's stop flag lives there,
+    out of reach of any store the loop makes."""
     gap = FAR_GAP if exp.layout == "far" else GAP
-    return Layout(base, CODE_RESERVE, exp.buffer, exp.buffer, gap)
+    return Layout(base, code_size, exp.buffer, exp.buffer + PAGE, gap)
 
 
 def payload_bytes(exp: Experiment) -> bytes:
@@ -56,9 +57,9 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, exp.ahead))
     else:
         a.rr(C.MOV_R64_RM64, R.RDI, POS)
-    if exp.prefetch != "none":  # the line the next write will start at
+    if exp.prefetch != "none":  # where the next write will start
         code = C.PREFETCHW_M8 if exp.prefetch == "prefetchw" else C.PREFETCHT0_M8
-        a.emit(Instruction.create_mem(code, mem(R.RDI, size)))
+        a.emit(Instruction.create_mem(code, mem(R.RDI, exp.step * exp.batch)))
     a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
     if method.load is None:
         a.rep_movs(method.width)
@@ -105,16 +106,15 @@ def _retpoline_thunk(a: Asm, thunk: int) -> None:
 def _loop_body(
     a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int, write: bool
 ) -> None:
-    if not write:  # a batched write already placed this slot's payload
-        pass
-    elif exp.store == "none":
-        barriers.emit(a, exp.barrier)
-    else:
-        if exp.placement in ("before-store", "both"):
+    if write:  # (a batched write placed this slot's payload already when not)
+        if exp.store == "none":
             barriers.emit(a, exp.barrier)
-        _store(a, exp, lay, payload_addr)
-        if exp.placement in ("after-store", "both"):
-            barriers.emit(a, exp.barrier)
+        else:
+            if exp.placement in ("before-store", "both"):
+                barriers.emit(a, exp.barrier)
+            _store(a, exp, lay, payload_addr)
+            if exp.placement in ("after-store", "both"):
+                barriers.emit(a, exp.barrier)
     _call(a, exp, lay, payload_addr, thunk, slot)
 
 
@@ -165,7 +165,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
     parts: list[tuple[str, bytes | Asm, bool]] = [("payload", payload * exp.batch, True)]
     extra: dict[str, int] = {}
     if exp.cross != "none":
-        stop_flag = lay.far_buf + lay.far_size - 64
+        stop_flag = lay.far_buf + exp.buffer  # the extra page, beyond every store
         target = lay.exec_buf + exp.origin + CROSS_OFFSET[exp.cross]
         parts.append(("writer", _writer(target, stop_flag), True))
         extra = {"stop_flag_addr": stop_flag}
@@ -183,11 +183,6 @@ def build(exp: Experiment, lay: Layout) -> Program:
     if writer:
         program = dataclasses.replace(program, writer_addr=lay.code + writer[0].offset)
     return program
-
-
-#: where the cross-modifying writer stores, from the executed slot: inside its 64-byte line
-#: (a nop byte of the payload, never the ret) or two lines further (same page)
-CROSS_OFFSET = {"line": 32, "near": 160}
 
 
 def _writer(target: int, stop_flag: int) -> Asm:

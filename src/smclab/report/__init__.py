@@ -11,6 +11,23 @@ from rich.text import Text
 from ..measure import CounterValue, Result, Stats
 
 
+def host_line(host: dict[str, Any]) -> str:
+    """``AMD EPYC (family 0x19, model 0x1, microcode 0x1000065, under KVM); TSC 2.445 GHz``
+    (parts the host facts lack are left out)."""
+    parts = []
+    if host.get("family") is not None:
+        parts.append(f"family {host['family']:#x}")
+    if host.get("model") is not None:
+        parts.append(f"model {host['model']:#x}")
+    if host.get("microcode"):
+        parts.append(f"microcode {host['microcode']}")
+    if host.get("hypervisor"):
+        parts.append(f"under {host['hypervisor']}")
+    name = host.get("model_name") or "unknown CPU"
+    text = f"{name} ({', '.join(parts)})" if parts else name
+    return text + (f"; TSC {host['tsc_hz'] / 1e9:.3f} GHz" if host.get("tsc_hz") else "")
+
+
 def fmt_stats(s: Stats | None, digits: int = 1) -> str:
     return "-" if s is None else f"{s.median:.{digits}f}"
 
@@ -75,8 +92,7 @@ def seed_table(table: Any) -> Group:
     """The seed table (a :class:`smclab.suites.seed.SeedTable`) with its findings."""
     h = table.host
     t = Table(
-        title=f"The seed's experiment on {h['model_name']} (family {h['family']:#x},"
-        f" model {h['model']:#x}); TSC {h['tsc_hz'] / 1e9:.3f} GHz",
+        title=f"The seed's experiment on {host_line(h)}",
     )
     for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC/it"):
         t.add_column(col, justify="left" if col == "row" else "right", no_wrap=True)

@@ -9,15 +9,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from . import host_line
+
 CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
-
-
-def host_line(host: dict[str, Any]) -> str:
-    hv = f", under {host['hypervisor']}" if host.get("hypervisor") else ""
-    return (
-        f"{host['model_name']} (family {host['family']:#x}, model {host['model']:#x},"
-        f" microcode {host['microcode']}{hv}); TSC {host['tsc_hz'] / 1e9:.3f} GHz"
-    )
 
 
 def diagnosis(d: Any) -> Group:

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .findings import host_line  # noqa: E402
+from . import host_line  # noqa: E402
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -43,7 +43,7 @@ def _bars(points: list[Any], title: str, ref: str | None = None) -> str:
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(pts) + 1.2))
     labels = [p.plan.label for p in pts]
     med = [p.ticks.median for p in pts]
-    err = [p.ticks.median * p.ticks.spread for p in pts]
+    err = [p.ticks.median * p.ticks.spread / 2 for p in pts]
     ax.barh(labels, med, xerr=err, color="#4a78b0", ecolor="#222", capsize=2)
     if ref:
         ref_pt = next((p for p in pts if p.plan.label == ref), None)
@@ -51,7 +51,7 @@ def _bars(points: list[Any], title: str, ref: str | None = None) -> str:
             ax.axvline(ref_pt.ticks.median, color="#c33", ls="--", label=ref)
             ax.legend(loc="lower right")
     ax.invert_yaxis()
-    ax.set_xlabel("TSC ticks per iteration (error bar: IQR)")
+    ax.set_xlabel("TSC ticks per iteration (error bar: ±½ IQR)")
     ax.set_title(title)
     return _png(fig)
 
@@ -75,7 +75,7 @@ def _curve(
             ax.errorbar(
                 [p.plan.x for p in pts],
                 [p.ticks.median for p in pts],
-                yerr=[p.ticks.median * p.ticks.spread for p in pts],
+                yerr=[p.ticks.median * p.ticks.spread / 2 for p in pts],
                 marker="o",
                 capsize=2,
                 label=g,

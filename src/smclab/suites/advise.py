@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog import VARIANTS
 from ..measure import MeasurementError, Result
-from ..spec import Experiment, SpecError, field_default
+from ..spec import Experiment, SpecError
 from ..strategies import STRATEGIES
 
 K = 1024
@@ -43,7 +43,7 @@ class Candidate:
     fresh: bool = True  # executes freshly copied code every iteration
 
 
-def seed_candidates(flags: frozenset[str]) -> list[Candidate]:
+def seed_candidates() -> list[Candidate]:
     out: list[Candidate] = []
     copies = ["rep-movsb", "mov64", "sse2", "avx", "avx512"]
     for ahead in (64, 256, 1024, 4 * K):
@@ -122,8 +122,6 @@ class Entry:
         for knob, text in HOW_TO.items():
             if knob == "placement" or values[knob] == getattr(naive, knob):
                 continue
-            if knob == "buffer" and values[knob] == field_default("buffer"):
-                continue
             steps.append(text.format(buffer_k=values["buffer"] // K, **values))
         return "; ".join(steps) or "the naive loop"
 
@@ -169,14 +167,12 @@ class Advice:
         }
 
 
-def candidates(
-    workload: str, flags: frozenset[str]
-) -> tuple[Candidate, Candidate, list[Candidate]]:
+def candidates(workload: str) -> tuple[Candidate, Candidate, list[Candidate]]:
     """(naive, floor, the rest) for a workload."""
     if workload == "seed":
         naive = Candidate("naive", {})
         floor = Candidate("floor: far-store", {"store": "far"}, fresh=False)
-        return naive, floor, seed_candidates(flags)
+        return naive, floor, seed_candidates()
     if workload == "jit-block":
         naive = Candidate("naive: plain", {"workload": "jit-block", "strategy": "plain"})
         floor = Candidate(
@@ -195,10 +191,10 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    from .sweep import Grid, Plan, run_sweep
+    from .sweep import Grid, Interrupted, Plan, run_sweep
 
     settings = {"repeats": 3 if quick else 5, "min_ms": 5.0 if quick else 20.0, "events": ()}
-    naive, floor, rest = candidates(workload, session.flags)
+    naive, floor, rest = candidates(workload)
     planned: list[tuple[Candidate, Experiment]] = []
     for cand in [naive, floor, *rest]:
         try:
@@ -218,6 +214,8 @@ def run_advise(
         labels={e.code_key(): c.id for c, e in planned},
     )
     run = run_sweep(session, plan, observer)
+    if run.interrupted:
+        raise Interrupted(run.interrupted)
     by_key = {r.experiment.code_key(): r for r in run.results}
     results = {c.id: (c, e, by_key[e.code_key()]) for c, e in planned if e.code_key() in by_key}
     n_res, f_res = results[naive.id][2], results[floor.id][2]

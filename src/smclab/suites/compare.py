@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..measure import NOISY_SPREAD
+from ..report import host_line
 from ..spec import SpecError
 from ..store import Store
 from .sweep import row_knob_key, row_label
@@ -182,21 +183,6 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
 # -- rendering ------------------------------------------------------------------------------
 
 
-def host_text(host: dict[str, Any]) -> str:
-    """``AMD EPYC (family 0x19, model 0x1, microcode 0x1000065, KVM)``"""
-    parts = []
-    if host.get("family") is not None:
-        parts.append(f"family {host['family']:#x}")
-    if host.get("model") is not None:
-        parts.append(f"model {host['model']:#x}")
-    if host.get("microcode"):
-        parts.append(f"microcode {host['microcode']}")
-    if host.get("hypervisor"):
-        parts.append(str(host["hypervisor"]))
-    name = host.get("model_name") or "unknown CPU"
-    return f"{name} ({', '.join(parts)})" if parts else name
-
-
 def compare_table(data: dict[str, Any]) -> Any:
     """The rich table ``smclab compare`` prints, with a legend of the hosts."""
     from rich.console import Group
@@ -231,7 +217,7 @@ def compare_table(data: dict[str, Any]) -> Any:
                 cells.append("-" if ratio is None else f"{ratio:.2f}")
         t.add_row(*cells)
     notes = [
-        Text(f"h{i + 1}: {host_text(h)}; host {h['id']} of {h['source']}", style="dim")
+        Text(f"h{i + 1}: {host_line(h)}; host {h['id']} of {h['source']}", style="dim")
         for i, h in enumerate(hosts)
     ]
     notes.append(

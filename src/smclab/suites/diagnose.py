@@ -29,6 +29,8 @@ BUFFERS = (4 * K, 16 * K, 64 * K, 256 * K, K * K, 4 * K * K, 16 * K * K)
 SLOW_CPUID_TICKS = 1000
 #: two medians closer than this (relative) are never called different
 MIN_EFFECT = 0.05
+#: a store distance "has a penalty" when it costs this much more than storing into data
+PENALTY_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -291,48 +293,48 @@ def granularity(points: list[Point], host: dict[str, Any]) -> list[Finding]:
     groups: dict[str, list[Point]] = {}
     for p in points:
         groups.setdefault(p.plan.group, []).append(p)
-    after_safe, after_hit = _safe_from(groups.get("after", []), ref.ticks, 1.5)
-    before_safe, before_hit = _safe_from(groups.get("before", []), ref.ticks, 1.5)
+    after_safe, after_hit = _safe_from(groups.get("after", []), ref.ticks, PENALTY_RATIO)
+    before_safe, before_hit = _safe_from(groups.get("before", []), ref.ticks, PENALTY_RATIO)
     out: list[Finding] = []
     if after_safe is not None and any(after_hit.values()):
-        before = before_safe if before_safe is not None else None
-        span = after_safe + (before - 1 if before else 0)
         worst = max((p for p in groups["after"] if _ok(p)), key=lambda p: p.ticks.median)
         nums = {
             "after_safe": after_safe,
-            "before_safe": before,
-            "span": span,
+            "before_safe": before_safe,
             "penalty_ticks": worst.ticks.median,
             "far_store_ticks": ref.ticks.median,
             "penalized_after": sorted(d for d, h in after_hit.items() if h),
             "penalized_before": sorted(d for d, h in before_hit.items() if h),
         }
-        what = {64: "one 64-byte cache line", 1024: "a 1 KB sub-page", 4096: "a 4 KB page"}.get(
-            span, f"{span} bytes"
+        head = (
+            f"Stores {after_safe} bytes or more after the executed byte cost nothing"
+            f" ({ref.ticks.median:.0f} ticks/iter, as storing into data), closer ones cost up to"
+            f" {worst.ticks.median:.0f}"
         )
-        before_txt = (
-            f"from {before} byte(s) before it" if before else "before it at every distance measured"
-        )
-        out.append(
-            Finding(
-                "granularity",
-                (
-                    f"A store hurts only near the executed code: {after_safe} bytes or more after"
-                    " the"
-                    f" executed byte and {before_txt} cost nothing ({ref.ticks.median:.0f}"
-                    " ticks/iter),"
-                    f" closer costs up to {worst.ticks.median:.0f}: the granularity is {what}."
-                ),
-                confidence((worst.ticks, ref.ticks)),
-                nums,
+        if before_safe is not None:
+            span = after_safe + before_safe - 1
+            nums["span"] = span
+            what = {64: "one 64-byte cache line", 1024: "a 1 KB sub-page", 4096: "a 4 KB page"}.get(
+                span, f"{span} bytes"
             )
-        )
+            text = (
+                f"{head}; stores from {before_safe} byte(s) before it cost nothing either:"
+                f" the granularity is {what}."
+            )
+        elif before_hit:
+            text = (
+                f"{head}; stores before it hurt at every distance measured (up to"
+                f" {max(before_hit)} bytes), so no granularity can be named."
+            )
+        else:
+            text = f"{head} (no store before it was measured)."
+        out.append(Finding("granularity", text, confidence((worst.ticks, ref.ticks)), nums))
     aliased = [p for g, ps in groups.items() if g.startswith("aliased") for p in ps if _ok(p)]
     if aliased:
         hurt = [
             p
             for p in aliased
-            if p.ticks.median > ref.ticks.median * 1.5 and differs(p.ticks, ref.ticks)
+            if p.ticks.median > ref.ticks.median * PENALTY_RATIO and differs(p.ticks, ref.ticks)
         ]
         worst = max(aliased, key=lambda p: p.ticks.median)
         nums = {
@@ -368,7 +370,12 @@ def write_ahead(points: list[Point], host: dict[str, Any]) -> list[Finding]:
     if not differs(at0.ticks, best.ticks):
         return []
     tol = 1 + max(0.1, 2 * best.ticks.spread)
-    enough = next(a for a, p in curve if p.ticks.median <= best.ticks.median * tol)
+    # the smallest distance from which every larger one stays within tol of the best
+    enough = None
+    for a, p in reversed(curve):
+        if p.ticks.median > best.ticks.median * tol:
+            break
+        enough = a
     residual = best.ticks.median - far.ticks.median
     nums = {
         "ahead_bytes": enough,
@@ -378,12 +385,19 @@ def write_ahead(points: list[Point], host: dict[str, Any]) -> list[Finding]:
         "residual_ticks": residual,
         "curve": {a: p.ticks.median for a, p in curve},
     }
+    removed = at0.ticks.median - best.ticks.median
+    how_much = "most of" if removed > residual else "part of"
+    where = (
+        f"Writing {enough} bytes or more ahead of the executing code removes {how_much}"
+        if enough is not None
+        else f"Writing {best.plan.x:.0f} bytes ahead (but not every larger distance) removes"
+        f" {how_much}"
+    )
     return [
         Finding(
             "write-ahead",
             (
-                f"Writing {enough} bytes or more ahead of the executing code removes most of the"
-                f" penalty: {at0.ticks.median:.0f} → {best.ticks.median:.0f} ticks/iter"
+                f"{where} the penalty: {at0.ticks.median:.0f} → {best.ticks.median:.0f} ticks/iter"
                 f" ({at0.ticks.median / best.ticks.median:.1f}x faster); what remains is"
                 f" {residual:+.0f} ticks against the same copy into data memory"
                 f" ({far.ticks.median:.0f})."
@@ -437,11 +451,8 @@ def barriers(points: list[Point], host: dict[str, Any]) -> list[Finding]:
                 (
                     f"No barrier helps: of {len(same) + len(hurts)} barrier placements, {len(same)}"
                     f" change nothing measurable and {len(hurts)} make the loop slower"
-                    f" (none: {none_.ticks.median:.0f} ticks/iter). Fences act where instructions"
-                    " issue,"
-                    " not where they are fetched, so they cannot stop the front-end from fetching"
-                    " the"
-                    f" code a store then modifies."
+                    f" (none: {none_.ticks.median:.0f} ticks/iter). That fits fences acting where"
+                    " instructions issue, not where they are fetched."
                 ),
                 "high" if len(same) + len(hurts) >= 3 else "medium",
                 nums,
@@ -500,8 +511,8 @@ def call_kind(points: list[Point], host: dict[str, Any]) -> list[Finding]:
             f" over the ring) costs {dirm.ticks.median:.0f} ticks/iter against"
             f" {ind.ticks.median:.0f} for call r13: "
             + (
-                f"{ind.ticks.median - dirm.ticks.median:.0f} ticks are the indirect call's"
-                f" misprediction."
+                f"naming each slot saves {ind.ticks.median - dirm.ticks.median:.0f} ticks, the"
+                f" cost of predicting a moving indirect target (counters can confirm it)."
                 if faster
                 else "the indirect call is not the cost."
             )
@@ -547,9 +558,7 @@ def buffer_size(points: list[Point], host: dict[str, Any]) -> list[Finding]:
                     f"At {group} the cost moves with the buffer size: {small.ticks.median:.0f}"
                     " ticks/iter"
                     f" at {format_size(int(x0))}, {big.ticks.median:.0f} at {format_size(int(x1))}"
-                    f" (worst {worst.ticks.median:.0f} at {worst.plan.label}): TLB and cache"
-                    " reach, not"
-                    f" only the clear, shape the loop."
+                    f" (worst {worst.ticks.median:.0f} at {worst.plan.label})."
                 ),
                 confidence((small.ticks, big.ticks)),
                 {"curve": {int(x): p.ticks.median for x, p in curve}},
@@ -700,12 +709,14 @@ def run_diagnose(
         for pp, _ in planned:
             for k, v in pp.knobs.items():
                 axes[k] = (*axes.get(k, ()), v)
+        # one experiment per distinct code (±4K is both a distance and an aliased point)
+        unique = list({e.code_key(): e for _, e in planned}.values())
         plan = Plan(
             Grid(axes, sweep_id),
             sweep_id,
-            [e for _, e in planned],
+            unique,
             {},
-            len(planned),
+            len(unique),
             suite="diagnose",
             labels={e.code_key(): f"{probe.name}: {pp.label}" for pp, e in planned},
         )

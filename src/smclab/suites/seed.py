@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..measure import Result
+from ..measure import Result, Stats
 from ..spec import Experiment
 from . import Session
 
@@ -75,39 +75,61 @@ class SeedTable:
         a, b = self.ticks(name), self.ticks("baseline")
         return a / b if a is not None and b else None
 
+    def stats(self, name: str) -> Stats | None:
+        return self.result(name).ticks_per_iter
+
+    def published(self, name: str) -> float | None:
+        return next(row.published_seconds for row, _ in self.rows if row.name == name)
+
     def findings(self) -> list[str]:
-        """Sentences the measurements support (nothing is printed for a missing row)."""
+        """Sentences the measurements support: a difference is only called one when the two
+        medians differ beyond their spreads (nothing is said about a missing row)."""
+        from .diagnose import differs
+
         out = []
-        step0, far, none_ = self.ticks("4K/0"), self.ticks("far-store"), self.ticks("no-store")
-        base, direct = self.ticks("baseline"), self.ticks("direct")
+        step0, far, none_ = self.stats("4K/0"), self.stats("far-store"), self.stats("no-store")
+        base, direct, near = self.stats("baseline"), self.stats("direct"), self.stats("4K/0 near")
         if step0 and far:
-            out.append(
-                f"Copying the payload onto the code it then calls (4K/0) costs {step0:.0f} ticks"
-                f"/iter, {step0 / far:.1f}x the same copy into data memory ({far:.0f}): the"
-                f" penalty is the code modification, not the copy."
+            ratio = step0.median / far.median
+            verdict = (
+                "the penalty is the code modification, not the copy"
+                if differs(step0, far) and ratio > 1
+                else "no penalty for modifying code shows here"
             )
-        near = self.ticks("4K/0 near")
+            out.append(
+                f"Copying the payload onto the code it then calls (4K/0) costs"
+                f" {step0.median:.0f} ticks/iter, {ratio:.1f}x the same copy into data memory"
+                f" ({far.median:.0f}): {verdict}."
+            )
         if near and direct:
+            same = not differs(direct, near)
             out.append(
-                f"Calling the copy with a direct call rel32 costs {direct:.0f} ticks/iter against"
-                f" {near:.0f} for call r13 with the same (near) layout: the indirect-call"
-                f" prediction is {'not ' if direct / near > 0.8 else ''}the main cost."
+                f"Calling the copy with a direct call rel32 costs {direct.median:.0f} ticks/iter"
+                f" against {near.median:.0f} for call r13 with the same (near) layout: "
+                + (
+                    "the indirect-call prediction is not what costs."
+                    if same
+                    else f"the call kind changes the cost by {direct.median - near.median:+.0f}."
+                )
             )
-        if near and step0 and abs(near / step0 - 1) > 0.05:
+        if near and step0 and differs(near, step0):
             out.append(
-                f"Where the buffer lies matters: {step0:.0f} ticks/iter with the buffer terabytes"
-                f" from the code (as the seed's mmap), {near:.0f} with it 1 MiB away."
+                f"Where the buffer lies matters: {step0.median:.0f} ticks/iter with the buffer"
+                f" terabytes from the code (as the seed's mmap), {near.median:.0f} with it 1 MiB"
+                f" away."
             )
-        if base and step0:
+        kbl_seed, kbl_base = self.published("4K/0"), self.published("baseline")
+        if base and step0 and kbl_seed and kbl_base:
             out.append(
                 f"The seed's baseline calls the original payload, never the copy, so it measures"
-                f" the copy and the mfence but no code modification; here it is"
-                f" {step0 / base:.1f}x faster than 4K/0 (Kaby Lake: {14.53 / 1.74:.1f}x)."
+                f" the copy and the mfence but no code modification; here 4K/0 costs"
+                f" {step0.median / base.median:.2f}x the baseline (Kaby Lake:"
+                f" {kbl_seed / kbl_base:.2f}x)."
             )
-        if none_ and far:
+        if none_ and far and differs(none_, far):
             out.append(
-                f"Without any store the loop costs {none_:.0f} ticks/iter; the copy itself"
-                f" adds {far - none_:.0f}."
+                f"Without any store the loop costs {none_.median:.0f} ticks/iter; the copy itself"
+                f" adds {far.median - none_.median:.0f}."
             )
         clears = self.result("4K/0").counters.get("smc-clears")
         if clears is not None:

@@ -265,6 +265,14 @@ def plan(
 # -- running --------------------------------------------------------------------------------
 
 
+class Interrupted(Exception):
+    """A suite stopped by SIGINT/SIGTERM before it had what it needs (its rows are stored)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class Observer:
     """Hooks :func:`run_sweep` calls (a progress bar); the defaults do nothing."""
 
