@@ -387,10 +387,17 @@ def field_default(name: str) -> Any:
     return _FIELDS[name].default
 
 
+def field_name(text: str) -> str:
+    """The Experiment field a knob name means (``min-ms`` -> ``min_ms``), or SpecError."""
+    key = text.replace("-", "_")
+    if key not in _FIELDS:
+        raise SpecError(f"unknown knob '{text}' (knobs: {', '.join(_FIELDS)})")
+    return key
+
+
 def parse_value(name: str, text: str) -> Any:
     """Parse one option value of field ``name`` from text (sizes accept K/M/G)."""
-    if name not in _FIELDS:
-        raise SpecError(f"unknown knob '{name}' (knobs: {', '.join(_FIELDS)})")
+    name = field_name(name)
     kind = _FIELDS[name].metadata["kind"]
     if kind == "size":
         return parse_size(text)

@@ -221,7 +221,9 @@ class Store:
     # -- hosts, and folding stores together -------------------------------------------------
     @classmethod
     def open_existing(cls, path: str | Path) -> Store:
-        """An smclab store that must already exist (nothing is created or changed if not)."""
+        """An smclab store that must already exist (if not, nothing is created). It is then
+        opened like any store: its schema is already there, so only tables a newer smclab added
+        (such as ``sweeps``) can be created in it."""
         p = Path(path)
         if not p.is_file():
             raise StoreError(f"no store file {p}")

@@ -20,6 +20,7 @@ import tempfile
 from typing import IO, Any
 
 from . import counters, machine, measure
+from .codegen.jit import EXIT_REMAP_FAILED
 from .measure import MeasurementError, Result, Samples
 from .spec import Experiment
 
@@ -88,6 +89,10 @@ def main() -> None:
 # --- parent side ---------------------------------------------------------------------------
 
 
+#: exit statuses generated code uses to end the worker on purpose
+EXIT_MEANING = {EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)"}
+
+
 class WorkerError(MeasurementError):
     """The worker died or timed out; the message names the signal or the limit."""
 
@@ -142,6 +147,8 @@ class Worker:
                 return f"{signal.Signals(-rc).name}: the worker was killed by a signal"
             except ValueError:
                 return f"signal {-rc}: the worker was killed"
+        if rc in EXIT_MEANING:
+            return f"worker exited with status {rc}: {EXIT_MEANING[rc]}"
         self._stderr.seek(0)
         tail = self._stderr.read().strip().splitlines()[-1:] or ["no message"]
         return f"worker exited with status {rc}: {tail[0]}"

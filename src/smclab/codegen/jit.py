@@ -18,7 +18,9 @@ LINE = 64
 INT3 = 0xCC
 # registers of the jit loop (callee-saved; syscall clobbers rcx/r11, cpuid rbx)
 BASE, CUR, END = R.R12, R.R13, R.R14
-SYS_MMAP, SYS_MUNMAP = 9, 11
+SYS_MMAP, SYS_MUNMAP, SYS_EXIT_GROUP = 9, 11, 231
+#: the worker's exit status when the remap strategy's mmap fails (see smclab.worker)
+EXIT_REMAP_FAILED = 97
 PROT_RWX = 7
 MAP_PRIVATE_ANON_FIXED = 0x02 | 0x20 | 0x10
 
@@ -113,6 +115,13 @@ def _remap(a: Asm, size: int) -> None:
     a.ri(C.MOV_RM64_IMM32, R.R8, -1)
     a.rr(C.XOR_R32_RM32, R.R9D, R.R9D)
     a.op(C.SYSCALL)
+    ok = a.new_label()  # mmap must return the address asked for, else end the worker, saying so
+    a.rr(C.CMP_R64_RM64, R.RAX, CUR)
+    a.branch(C.JE_REL32_64, ok)
+    a.ri(C.MOV_R32_IMM32, R.EDI, EXIT_REMAP_FAILED)
+    a.ri(C.MOV_R32_IMM32, R.EAX, SYS_EXIT_GROUP)
+    a.op(C.SYSCALL)
+    a.bind(ok)
 
 
 def build(exp: Experiment, lay: Layout) -> Program:

@@ -29,7 +29,15 @@ from typing import IO, Any
 
 from .. import machine
 from ..measure import Result
-from ..spec import KNOBS, Experiment, SpecError, field_default, field_meta, parse_value
+from ..spec import (
+    KNOBS,
+    Experiment,
+    SpecError,
+    field_default,
+    field_meta,
+    field_name,
+    parse_value,
+)
 from . import Session, check_experiment
 
 SUITE = "sweep"
@@ -47,13 +55,6 @@ def check_name(name: str) -> str:
             " (starting with a letter or digit)"
         )
     return name
-
-
-def _field(name: str) -> str:
-    key = name.replace("-", "_")
-    if key not in FIELDS:
-        raise SpecError(f"unknown knob '{name}' (knobs: {', '.join(FIELDS)})")
-    return key
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -77,7 +78,7 @@ def parse_one(name: str, text: str) -> Any:
 
 def parse_list(name: str, text: str) -> tuple[Any, ...]:
     """The values of option ``--name a,b,c`` (for ``events`` the whole list is one value)."""
-    name = _field(name)
+    name = field_name(name)
     if name in LIST_FIELDS:
         return (parse_value(name, text),)
     items = [t.strip() for t in str(text).split(",")]
@@ -87,7 +88,7 @@ def parse_list(name: str, text: str) -> tuple[Any, ...]:
 
 
 def _toml_values(name: str, value: Any) -> tuple[Any, ...]:
-    name = _field(name)
+    name = field_name(name)
     if name in LIST_FIELDS:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return (tuple(value),)
@@ -154,7 +155,7 @@ class Grid:
         axes: dict[str, tuple[Any, ...]] = {}
         try:
             for key, value in [*data.items(), *table.items()]:
-                fname = _field(key)
+                fname = field_name(key)
                 if fname in axes:
                     raise SpecError(f"{key} is given twice")
                 if fname in LIST_FIELDS and key in table:
