@@ -183,7 +183,7 @@ def test_write_ahead_needs_every_larger_distance_to_stay_low():
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
     (f,) = dg.write_ahead(pts, HOST)
     assert f.numbers["ahead_bytes"] is None
-    assert "but not every larger distance" in f.text
+    assert f.text.startswith("Writing exactly 64 bytes ahead removes")
     flat = [point("far-store", 20.0, None, "control")]
     flat += [point(f"A={a}", t, a, "ahead") for a, t in {0: 90.0, 128: 70.0, 512: 70.5}.items()]
     (g,) = dg.write_ahead(flat, HOST)
@@ -219,3 +219,12 @@ def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
         run_advise(s, "seed", quick=True, observer=StopAfterOne())
     with Session(tmp_path / "i.sqlite") as s:
         assert len(list(s.store.rows(suite="advise"))) == 1  # the finished point is kept
+
+
+def test_write_ahead_names_its_exceptions():
+    curve = {0: 90.0, 64: 60.0, 128: 36.0, 256: 35.0, 1024: 35.5, 4096: 50.0, 8192: 35.0}
+    pts = [point("far-store", 20.0, None, "control")]
+    pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
+    (f,) = dg.write_ahead(pts, HOST)
+    assert f.numbers["ahead_bytes"] == 128 and f.numbers["exceptions"] == [4096]
+    assert "128 bytes or more ahead of the executing code (except at 4096)" in f.text

@@ -370,12 +370,11 @@ def write_ahead(points: list[Point], host: dict[str, Any]) -> list[Finding]:
     if not differs(at0.ticks, best.ticks):
         return []
     tol = 1 + max(0.1, 2 * best.ticks.spread)
-    # the smallest distance from which every larger one stays within tol of the best
-    enough = None
-    for a, p in reversed(curve):
-        if p.ticks.median > best.ticks.median * tol:
-            break
-        enough = a
+    within = [a for a, p in curve if p.ticks.median <= best.ticks.median * tol]
+    bad = [a for a, _ in curve if a > within[0] and a not in within]
+    larger = [a for a, _ in curve if a > within[0]]
+    # from `enough` on every distance stays near the best, or all but a few exceptions do
+    enough = within[0] if len(bad) * 2 < max(len(larger), 1) else None
     residual = best.ticks.median - far.ticks.median
     nums = {
         "ahead_bytes": enough,
@@ -387,12 +386,15 @@ def write_ahead(points: list[Point], host: dict[str, Any]) -> list[Finding]:
     }
     removed = at0.ticks.median - best.ticks.median
     how_much = "most of" if removed > residual else "part of"
-    where = (
-        f"Writing {enough} bytes or more ahead of the executing code removes {how_much}"
-        if enough is not None
-        else f"Writing {best.plan.x:.0f} bytes ahead (but not every larger distance) removes"
-        f" {how_much}"
-    )
+    if enough is None:
+        where = f"Writing exactly {', '.join(map(str, within))} bytes ahead removes {how_much}"
+    else:
+        but = f" (except at {', '.join(map(str, bad))})" if bad else ""
+        where = (
+            f"Writing {enough} bytes or more ahead of the executing code{but} removes {how_much}"
+        )
+        if bad:
+            nums["exceptions"] = bad
     return [
         Finding(
             "write-ahead",
