@@ -56,3 +56,22 @@ def test_iterations_are_calibrated_to_min_ms():
     ms = [t / h["tsc_hz"] * 1e3 for t in r.raw_ticks]
     assert all(m >= 10.0 * 0.5 for m in ms), ms  # wide margin: noise may shave a little
     assert r.iterations > 1000
+
+
+def test_a_noisy_set_gets_more_repeats_and_keeps_them_all():
+    from smclab.measure import MAX_REPEAT_FACTOR, sample
+
+    class NoCounters:
+        def start(self):
+            pass
+
+        def stop(self):
+            return {}
+
+    times = iter([1000] + [100, 100, 300, 120, 90] + [100] * 50)  # warm-up, then noise
+    exp = Experiment(iterations=1, repeats=5, events=())
+    s = sample(exp, lambda n: next(times), 1e9, NoCounters(), {})
+    assert 5 < len(s.ticks) <= 5 * MAX_REPEAT_FACTOR
+    assert s.ticks[:5] == [100, 100, 300, 120, 90]  # nothing dropped
+    calm = iter([1000] + [100] * 50)
+    assert len(sample(exp, lambda n: next(calm), 1e9, NoCounters(), {}).ticks) == 5

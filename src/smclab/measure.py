@@ -18,6 +18,8 @@ NOISY_SPREAD = 0.05
 WARMUP_ITERATIONS = 1000
 CALIBRATE_START = 1000
 MAX_ITERATIONS = 10**9
+#: a noisy measurement may take up to this many times the asked-for repeats
+MAX_REPEAT_FACTOR = 3
 
 
 class MeasurementError(RuntimeError):
@@ -66,14 +68,29 @@ def sample(
     counters: Counters,
     unavailable: dict[str, str],
 ) -> Samples:
-    """Warm up, choose iterations, then ``exp.repeats`` timed runs with counters around each."""
+    """Warm up, choose iterations, then ``exp.repeats`` timed runs with counters around each.
+
+    A noisy set (IQR/median above NOISY_SPREAD: a VM steal, an interrupt) gets more repeats,
+    up to MAX_REPEAT_FACTOR times as many, until the spread settles; every repeat is kept.
+    """
     run(min(WARMUP_ITERATIONS, exp.iterations or WARMUP_ITERATIONS))
     n = exp.iterations or calibrate(run, exp.min_ms * 1e-3 * tsc_hz)
-    ticks, counts = [], []
-    for _ in range(exp.repeats):
+    ticks: list[int] = []
+    counts: list[dict[str, float | None]] = []
+
+    def once() -> None:
         counters.start()
         ticks.append(run(n))
         counts.append(counters.stop())
+
+    for _ in range(exp.repeats):
+        once()
+    while (
+        len(ticks) < exp.repeats * MAX_REPEAT_FACTOR
+        and len(ticks) >= 2
+        and Stats.of([float(t) for t in ticks]).noisy
+    ):
+        once()
     return Samples(n, ticks, counts, unavailable)
 
 
