@@ -313,3 +313,18 @@ def test_results_export(tmp_path):
         p = run_cli("results", *args, "--db", db)
         assert p.returncode == 2 and message in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_retry_errors_runs_error_rows_again_and_keeps_them(tmp_path):
+    db = str(tmp_path / "r.sqlite")
+    args = ("sweep", "--op", "ret,ud2", "--iterations", "2000", "--repeats", "2", "--db", db)
+    first = run_cli(*args, "--json")
+    assert first.returncode == 1  # the ud2 row failed
+    assert json.loads(first.stdout)["sweep"]["ran"] == 2
+    again = json.loads(run_cli(*args, "--json").stdout)["sweep"]
+    assert again["ran"] == 0 and again["already_done"] == 2
+    retry = json.loads(run_cli(*args, "--retry-errors", "--json").stdout)["sweep"]
+    assert retry["ran"] == 1 and retry["already_done"] == 1
+    with Store(db) as s:
+        errors = [r for r in s.rows() if r["error"]]
+    assert len(errors) == 2 and all(e["error"].startswith("SIGILL") for e in errors)

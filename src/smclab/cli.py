@@ -325,6 +325,11 @@ class _SweepProgress:
 @click.option("--name", default=None, help="Sweep id (default: derived from the grid's hash).")
 @click.option("--resume", "resume_id", default=None, help="Run the rest of a stored sweep.")
 @click.option("--dry-run", is_flag=True, help="Plan only: counts, nothing run or stored.")
+@click.option(
+    "--retry-errors",
+    is_flag=True,
+    help="Run again experiments stored only as errors (the error rows are kept).",
+)
 @session_options
 def sweep(
     axes: dict[str, str],
@@ -332,6 +337,7 @@ def sweep(
     name: str | None,
     resume_id: str | None,
     dry_run: bool,
+    retry_errors: bool,
     as_json: bool,
     db: str | None,
     cpu: int | None,
@@ -379,7 +385,9 @@ def sweep(
                     f" a grid: run `smclab {suite}` again instead"
                 )
             grid, sweep_id = sw.Grid.from_json(stored["grid"], stored["name"]), resume_id
-        plan = sw.plan(grid, s.cpu, s.flags, sweep_id)
+        plan = dataclasses.replace(
+            sw.plan(grid, s.cpu, s.flags, sweep_id), retry_errors=retry_errors
+        )
         if dry_run:
             todo = sw.pending(s, plan)
             run = sw.SweepRun(plan, len(plan.experiments) - len(todo), remaining=len(todo))

@@ -210,13 +210,16 @@ class Store:
         ).fetchone()
         return row["suite"] if row else None
 
-    def done_keys(self, sweep_id: str, host_id: int | None = None) -> set[str]:
-        """``Experiment.code_key()`` of every result stored for ``sweep_id`` (errors included),
-        on host ``host_id`` if given (a merged store holds other hosts' rows too)."""
+    def done_keys(self, sweep_id: str, host_id: int | None = None, errors: bool = True) -> set[str]:
+        """``Experiment.code_key()`` of every result stored for ``sweep_id`` (error rows too
+        unless ``errors`` is false), on host ``host_id`` if given (a merged store holds other
+        hosts' rows too)."""
         sql = (
             "SELECT DISTINCT exp_key FROM results WHERE sweep_id = ? AND (? IS NULL OR host_id = ?)"
+            " AND (? OR error IS NULL)"
         )
-        return {row["exp_key"] for row in self.db.execute(sql, (sweep_id, host_id, host_id))}
+        args = (sweep_id, host_id, host_id, errors)
+        return {row["exp_key"] for row in self.db.execute(sql, args)}
 
     # -- hosts, and folding stores together -------------------------------------------------
     @classmethod

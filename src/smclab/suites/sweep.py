@@ -225,6 +225,7 @@ class Plan:
     total: int  # combinations in the grid
     suite: str = SUITE  # the results' suite column
     labels: dict[str, str] = field(default_factory=dict)  # code_key -> stored name
+    retry_errors: bool = False  # run again what is stored only as an error row
 
     @property
     def name(self) -> str | None:
@@ -320,8 +321,9 @@ class SweepRun:
 
 
 def pending(session: Session, p: Plan) -> list[Experiment]:
-    """The planned experiments not stored yet for this sweep."""
-    done = session.store.done_keys(p.sweep_id, session.store.host_id(session.host))
+    """The planned experiments not stored yet for this sweep (on this host)."""
+    host = session.store.host_id(session.host)
+    done = session.store.done_keys(p.sweep_id, host, errors=not p.retry_errors)
     return [e for e in p.experiments if e.code_key() not in done]
 
 
