@@ -620,6 +620,7 @@ def compare(
       smclab compare a.sqlite b.sqlite
       smclab merge --into all.sqlite a.sqlite b.sqlite && smclab compare --db all.sqlite 1 2
     """
+    from .report import compare as compare_report
     from .store import Store, default_path
     from .suites import compare as cmp
 
@@ -649,11 +650,11 @@ def compare(
         if as_json:
             _print_json({"hosts": hosts})
         else:
-            console.print(cmp.hosts_table(hosts) if hosts else "no stored hosts")
+            console.print(compare_report.hosts_table(hosts) if hosts else "no stored hosts")
     elif as_json:
         _print_json(data)
     else:
-        console.print(cmp.compare_table(data))
+        console.print(compare_report.compare_table(data))
 
 
 @cli.command()

@@ -1,0 +1,84 @@
+"""Rich rendering of `smclab compare` (hosts side by side) and its host list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..measure import NOISY_SPREAD
+from . import host_line
+
+
+def compare_table(data: dict[str, Any]) -> Any:
+    """The rich table ``smclab compare`` prints, with a legend of the hosts."""
+
+    hosts, rows = data["hosts"], data["rows"]
+    t = Table(title=f"{len(rows)} experiment(s) on {len(hosts)} hosts")
+    t.add_column("experiment", justify="left")
+    for i in range(len(hosts)):
+        t.add_column(f"h{i + 1} ns/it", justify="right")
+        t.add_column(f"h{i + 1} ticks/it", justify="right")
+        if i:
+            t.add_column(f"h{i + 1} x h1", justify="right")
+    noisy = partial = 0
+    for r in rows:
+        label = Text(r["label"])
+        if r["name"] and r["name"] != r["label"]:
+            label.append(f" [{r['name']}]", style="dim")
+        cells: list[Any] = [label]
+        for i, (v, ratio) in enumerate(zip(r["values"], r["ratio_to_first"], strict=True)):
+            if v is None:
+                cells += ["-", "-"]
+                partial += 1
+            else:
+                bad = v["spread"] is not None and v["spread"] > NOISY_SPREAD
+                noisy += bad
+                ns = v["ns_per_iter"]
+                cells.append(Text("-" if ns is None else f"{ns:.2f}", "bold red" if bad else ""))
+                cells.append(f"{v['ticks_per_iter']:.1f}")
+            if i:
+                cells.append("-" if ratio is None else f"{ratio:.2f}")
+        t.add_row(*cells)
+    notes = [
+        Text(f"h{i + 1}: {host_line(h)}; host {h['id']} of {h['source']}", style="dim")
+        for i, h in enumerate(hosts)
+    ]
+    notes.append(
+        Text(
+            "x h1 = ns/iter / ns/iter of h1 (wall time; ticks count each host's own TSC)",
+            style="dim",
+        )
+    )
+    if noisy:
+        notes.append(Text(f"red: spread (IQR/median) > {NOISY_SPREAD:.0%}", style="dim"))
+    if partial:
+        missing = sum(1 for r in rows if any(v is None for v in r["values"]))
+        notes.append(
+            Text(f"{missing} experiment(s) not stored on every host (-); --common hides them")
+        )
+    return Group(t, *notes)
+
+
+def hosts_table(hosts: list[dict[str, Any]]) -> Any:
+
+    t = Table(title="Stored hosts")
+    cols = ("source", "id", "cpu", "family", "model", "microcode", "hypervisor", "kernel")
+    for col in (*cols, "results", "errors"):
+        t.add_column(col, justify="right" if col in ("id", "results", "errors") else "left")
+    for h in hosts:
+        t.add_row(
+            h["source"],
+            str(h["id"]),
+            h["model_name"] or "-",
+            "-" if h["family"] is None else f"{h['family']:#x}",
+            "-" if h["model"] is None else f"{h['model']:#x}",
+            h["microcode"] or "-",
+            h["hypervisor"] or "-",
+            h["kernel"] or "-",
+            str(h["rows"]),
+            str(h["errors"]),
+        )
+    return t
