@@ -228,3 +228,9 @@ def test_write_ahead_names_its_exceptions():
     (f,) = dg.write_ahead(pts, HOST)
     assert f.numbers["ahead_bytes"] == 128 and f.numbers["exceptions"] == [4096]
     assert "128 bytes or more ahead of the executing code (except at 4096)" in f.text
+
+
+def test_every_probe_point_is_a_valid_experiment():
+    for quick in (True, False):
+        for probe in dg.probes(quick, cpus=2):
+            assert len(dg.experiments_of(probe, dg.settings(quick))) == len(probe.points)

@@ -171,14 +171,8 @@ def probes(quick: bool, cpus: int) -> list[Probe]:
 
 
 def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoint, Experiment]]:
-    """The probe's experiments; points this build cannot express are left out."""
-    out = []
-    for p in probe.points:
-        try:
-            out.append((p, Experiment(**p.knobs, **settings)))
-        except (SpecError, TypeError):
-            continue
-    return out
+    """The probe's experiments (an invalid point is a bug in the probe table: it raises)."""
+    return [(p, Experiment(**p.knobs, **settings)) for p in probe.points]
 
 
 # --- comparing measurements ----------------------------------------------------------------
