@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import SpecError, field_meta, format_size
-from ..suites.sweep import FIELDS, LIST_FIELDS
+from ..suites.sweep import FIELDS, LIST_FIELDS, latest_rows
 
 METRICS = {
     "ns": ("ns_median", "ns_spread", "ns/iter"),
@@ -70,14 +70,7 @@ def series(
     when nothing is left or ``x`` does not vary.
     """
     value, spread, _ = METRICS[y]
-    latest: dict[tuple[int, str], dict[str, Any]] = {}
-    for r in rows:
-        if r["error"] or r[value] is None:
-            continue
-        old = latest.get((r["host_id"], r["exp_key"]))
-        if old is None or r["created"] >= old["created"]:
-            latest[(r["host_id"], r["exp_key"])] = r
-    ok = list(latest.values())
+    ok = list(latest_rows(rows, lambda r: (r["host_id"], r["exp_key"]), value).values())
     if not ok:
         raise SpecError("no results without errors to plot")
     if lines == x:

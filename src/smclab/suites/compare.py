@@ -16,7 +16,7 @@ from typing import Any
 
 from ..spec import SpecError
 from ..store import Store
-from .sweep import row_knob_key, row_label
+from .sweep import latest_rows, row_knob_key, row_label
 
 #: the host facts ``compare --json`` lists for each column
 HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")
@@ -74,14 +74,11 @@ def load_columns(
                 raise SpecError(f"no host {i} in {source} (hosts: {known})")
     ids = list(dict.fromkeys(host_ids)) if host_ids is not None else list(hosts)
     cols = {i: Column(source, i, hosts[i]["facts"]) for i in ids}
-    for row in store.rows(suite, sweep_id):
-        col = cols.get(row["host_id"])
-        if col is None or row["error"] or row["ticks_median"] is None:
-            continue
-        key = row_knob_key(row)  # the same knobs, however many iterations measured them
-        old = col.rows.get(key)
-        if old is None or row["created"] >= old["created"]:
-            col.rows[key] = row  # keeps the first position, holds the latest row
+    stored = list(store.rows(suite, sweep_id))
+    for i, col in cols.items():
+        # the same knobs match, however many iterations measured them
+        mine = (r for r in stored if r["host_id"] == i)
+        col.rows = latest_rows(mine, row_knob_key, "ticks_median")
     where = _filters(suite, sweep_id)
     if host_ids is not None:
         for c in cols.values():

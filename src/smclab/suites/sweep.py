@@ -21,7 +21,7 @@ import re
 import signal
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -405,6 +405,22 @@ def row_label(row: dict[str, Any]) -> str:
         return Experiment.from_dict(row["experiment"]).label()
     except (SpecError, TypeError, KeyError):  # a row from another smclab version
         return row.get("name") or row["exp_key"]
+
+
+def latest_rows(
+    rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any], value: str
+) -> dict[Any, dict[str, Any]]:
+    """The latest (by ``created``) stored row per ``key(row)``, skipping error rows and rows
+    without ``value``; a key keeps the position of its first row."""
+    latest: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        if r["error"] or r[value] is None:
+            continue
+        k = key(r)
+        old = latest.get(k)
+        if old is None or r["created"] >= old["created"]:
+            latest[k] = r
+    return latest
 
 
 def row_knob_key(row: dict[str, Any]) -> str:
