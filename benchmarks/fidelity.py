@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smclab import codegen
-from smclab.spec import Experiment
+from smclab.model.experiment import Experiment
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "ref" / "seed_ref.c"

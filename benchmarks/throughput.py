@@ -64,8 +64,8 @@ def run_cli(db: Path, args: list[str]) -> tuple[float, dict[str, Any]]:
 
 
 def run_api(db: Path, args: list[str]) -> tuple[float, int, list[dict[str, Any]]]:
-    from smclab.suites import Session
     from smclab.suites import sweep as sw
+    from smclab.suites.session import Session
 
     it, rep = int(args[args.index("--iterations") + 1]), int(args[args.index("--repeats") + 1])
     grid = sw.Grid.from_options({**GRID, "iterations": str(it), "repeats": str(rep)})

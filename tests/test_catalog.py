@@ -5,13 +5,15 @@ import json
 import pytest
 from conftest import run_cli
 
-from smclab import codegen, machine
-from smclab.catalog import VARIANTS
+from smclab import codegen
 from smclab.codegen import jit
-from smclab.codegen.asm import decode_listing
-from smclab.spec import Experiment, SpecError
-from smclab.suites import check_experiment
-from smclab.worker import Runner
+from smclab.isa.asm import decode_listing
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
+from smclab.run import machine
+from smclab.run.worker import Runner
+from smclab.suites.catalog import VARIANTS
+from smclab.suites.session import check_experiment
 
 FLAGS = machine.cpu_flags()
 RUNNABLE = [v for v in VARIANTS.values() if not v.missing(FLAGS)]
@@ -93,9 +95,10 @@ def test_call_only_is_faster_than_plain():
     assert floor.ticks_per_iter.median < plain.ticks_per_iter.median
 
 
-def test_writing_1k_ahead_is_at_least_2x_faster_than_at_the_executed_slot():
+def test_writing_1k_ahead_is_at_least_1_5x_faster_than_at_the_executed_slot():
+    # Zen 3 ~2x, Zen 4 ~3x, the Intel Xeon 0xCF ~35x (recorded in ../shared/data): 1.5x holds on all
     with Runner() as runner:
         host = machine.host_facts(runner.tsc_hz())
         at = runner.measure(Experiment(step=64, **FAST), host)
         ahead = runner.measure(Experiment(step=64, ahead=1024, **FAST), host)
-    assert at.ticks_per_iter.median >= 2 * ahead.ticks_per_iter.median
+    assert at.ticks_per_iter.median >= 1.5 * ahead.ticks_per_iter.median

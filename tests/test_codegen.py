@@ -4,7 +4,7 @@ import pytest
 
 from smclab import codegen
 from smclab.codegen import seed
-from smclab.spec import Experiment
+from smclab.model.experiment import Experiment
 
 
 def code_of(exp: Experiment) -> bytes:

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from conftest import run_cli
 
-from smclab import machine
+from smclab.run import machine
 from smclab.store import Store
 
 FAST = ("--iterations", "2000", "--repeats", "2")

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from smclab.counters import (
+from smclab.run.counters import (
     CounterGroup,
     EventSpec,
     UnknownEvent,
@@ -23,9 +23,9 @@ from smclab.counters import (
     probe,
     resolve,
 )
-from smclab.counters import events as events_mod
-from smclab.counters import perf as perf_mod
-from smclab.machine import cpu_id
+from smclab.run.counters import events as events_mod
+from smclab.run.counters import perf as perf_mod
+from smclab.run.machine import cpu_id
 
 INTEL = "GenuineIntel"
 AMD = "AuthenticAMD"

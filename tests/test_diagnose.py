@@ -4,9 +4,9 @@ import json
 
 from conftest import run_cli
 
-from smclab.measure import Stats
+from smclab.model.experiment import Experiment
+from smclab.model.result import Stats
 from smclab.report.html import render
-from smclab.spec import Experiment
 from smclab.suites import diagnose as dg
 
 HOST = {
@@ -202,8 +202,8 @@ def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
 
     import pytest
 
-    from smclab.suites import Session
     from smclab.suites.advise import run_advise
+    from smclab.suites.session import Session
     from smclab.suites.sweep import Interrupted, Observer
 
     class StopAfterOne(Observer):

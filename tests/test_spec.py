@@ -1,6 +1,7 @@
 import pytest
 
-from smclab.spec import Experiment, SpecError, format_size, parse_size
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError, format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import sys
 import textwrap
 import time
 
-from smclab.measure import CounterValue, Result, Stats
-from smclab.spec import Experiment
+from smclab.model.experiment import Experiment
+from smclab.model.result import CounterValue, Result, Stats
 from smclab.store import Store, default_path
 
 HOST = {"vendor": "AuthenticAMD", "family": 25, "model": 1, "model_name": "x", "tsc_hz": 2e9}

@@ -13,8 +13,9 @@ import time
 import pytest
 from conftest import run_cli
 
-from smclab import machine
-from smclab.spec import KNOBS, Experiment, SpecError
+from smclab.model.experiment import KNOBS, Experiment
+from smclab.model.knobs import SpecError
+from smclab.run import machine
 from smclab.store import Store
 from smclab.suites import sweep as sw
 

@@ -1,8 +1,8 @@
 """Generated code really runs in a worker: crash isolation and the physics (wide margins)."""
 
-from smclab import machine
-from smclab.spec import Experiment
-from smclab.worker import Runner
+from smclab.model.experiment import Experiment
+from smclab.run import machine
+from smclab.run.worker import Runner
 
 FAST = {"repeats": 3, "min_ms": 5.0, "events": ("page-faults",)}
 
@@ -55,11 +55,13 @@ def test_iterations_are_calibrated_to_min_ms():
         r = runner.measure(Experiment(repeats=2, min_ms=10.0, events=()), h)
     ms = [t / h["tsc_hz"] * 1e3 for t in r.raw_ticks]
     assert all(m >= 10.0 * 0.5 for m in ms), ms  # wide margin: noise may shave a little
-    assert r.iterations > 1000
+    # calibrated, not oversized: a repeat stays within 20x its target on any host (a 2 ns/iter
+    # loop gets millions of iterations, a 20 us/iter one a few hundred)
+    assert max(ms) <= 10.0 * 20, ms
 
 
 def test_a_noisy_set_gets_more_repeats_and_keeps_them_all():
-    from smclab.measure import MAX_REPEAT_FACTOR, sample
+    from smclab.run.measure import MAX_REPEAT_FACTOR, sample
 
     class NoCounters:
         def start(self):

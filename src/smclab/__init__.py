@@ -1,3 +1,5 @@
 """smclab: a laboratory for self-modifying and JIT-written machine code on x86-64."""
 
-__version__ = "0.1.0"
+from smclab._version import __version__
+
+__all__ = ["__version__"]

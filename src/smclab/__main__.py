@@ -1,3 +1,3 @@
-from .cli import main
+from smclab.cli import main
 
 main()

@@ -17,11 +17,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from . import __version__, codegen, counters, machine, report
-from .measure import MeasurementError
-from .spec import WORKLOADS, Experiment, SpecError, field_default, field_meta, parse_value
-from .store import StoreError
-from .suites.diagnose import FINDINGS as PROBES
+from smclab import codegen, report
+from smclab._version import __version__
+from smclab.model.experiment import WORKLOADS, Experiment, field_default, field_meta, parse_value
+from smclab.model.knobs import SpecError
+from smclab.model.result import MeasurementError
+from smclab.run import counters, machine
+from smclab.store import StoreError
+from smclab.suites.diagnose import FINDINGS as PROBES
 
 console = Console()
 err_console = Console(stderr=True)
@@ -109,7 +112,7 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _session(db: str | None, cpu: int | None, timeout: float) -> Any:
-    from .suites import Session
+    from smclab.suites.session import Session
 
     if cpu is not None and cpu not in machine.allowed_cpus():
         raise SpecError(f"cpu {cpu} is not available (allowed: {sorted(machine.allowed_cpus())})")
@@ -138,7 +141,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def host(as_json: bool) -> None:
     """Host facts (CPU, microcode, kernel, hypervisor, TSC) and which counters work."""
-    from .worker import Runner
+    from smclab.run.worker import Runner
 
     with Runner() as runner:
         facts = machine.host_facts(runner.tsc_hz())
@@ -207,7 +210,7 @@ def seed(
     timeout: float,
 ) -> None:
     """Reproduce the seed's table on this host, beside the published Kaby Lake numbers."""
-    from .suites.seed import run_seed
+    from smclab.suites.seed import run_seed
 
     evs = _events(events) if events is not None else None
     with _session(db, cpu, timeout) as s:
@@ -241,7 +244,7 @@ def seed(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def catalog(workload: str | None, as_json: bool) -> None:
     """Every variant id: workload, what it does, CPU features, whether this host runs it."""
-    from .catalog import VARIANTS
+    from smclab.suites.catalog import VARIANTS
 
     flags = machine.cpu_flags()
     rows = [v for v in VARIANTS.values() if workload in (None, v.workload)]
@@ -360,8 +363,8 @@ def sweep(
     """
     from rich.console import Group
 
-    from .report.sweep import sweep_notes, sweep_table
-    from .suites import sweep as sw
+    from smclab.report.sweep import sweep_notes, sweep_table
+    from smclab.suites import sweep as sw
 
     if resume_id is not None:
         if axes or grid_file or name:
@@ -444,9 +447,9 @@ def results(
     import io
     from pathlib import Path
 
-    from .report.sweep import results_table, sweeps_table
-    from .store import Store
-    from .suites import sweep as sw
+    from smclab.report.sweep import results_table, sweeps_table
+    from smclab.store import Store
+    from smclab.suites import sweep as sw
 
     if as_json and as_csv:
         raise SpecError("give --json or --csv, not both")
@@ -487,7 +490,7 @@ def results(
 
 def _observed(run: Callable[[Any], Any]) -> Any:
     """Run ``run(observer)`` with a progress bar and SIGINT/SIGTERM stopping after the point."""
-    from .suites import sweep as sw
+    from smclab.suites import sweep as sw
 
     out = None
     with sw.StopSignals() as stop:
@@ -533,8 +536,8 @@ def diagnose(
     timeout: float,
 ) -> None:
     """Run the probes and state what causes the penalty on this host, with the evidence."""
-    from .report.findings import diagnosis
-    from .suites.diagnose import run_diagnose
+    from smclab.report.findings import diagnosis
+    from smclab.suites.diagnose import run_diagnose
 
     if html_file:
         _check_writable(html_file)
@@ -542,11 +545,11 @@ def diagnose(
         d = _observed(lambda obs: run_diagnose(s, quick, only, obs))
         advice = None
         if html_file:
-            from .suites.advise import run_advise
+            from smclab.suites.advise import run_advise
 
             advice = _observed(lambda obs: run_advise(s, "seed", quick=True, observer=obs))
     if html_file:
-        from .report.html import write_html
+        from smclab.report.html import write_html
 
         try:
             write_html(html_file, d, advice)
@@ -576,8 +579,8 @@ def advise(
     workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
 ) -> None:
     """Rank workarounds measured here against the naive loop and the floor."""
-    from .report.findings import advice
-    from .suites.advise import run_advise
+    from smclab.report.findings import advice
+    from smclab.suites.advise import run_advise
 
     with _session(db, cpu, timeout) as s:
         a = _observed(lambda obs: run_advise(s, workload, quick, obs))
@@ -620,9 +623,9 @@ def compare(
       smclab compare a.sqlite b.sqlite
       smclab merge --into all.sqlite a.sqlite b.sqlite && smclab compare --db all.sqlite 1 2
     """
-    from .report import compare as compare_report
-    from .store import Store, default_path
-    from .suites import compare as cmp
+    from smclab.report import compare as compare_report
+    from smclab.store import Store, default_path
+    from smclab.suites import compare as cmp
 
     if db is not None or not sources:
         path = db or str(default_path())
@@ -674,8 +677,8 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
     so merging the same store twice adds nothing. A sweep whose id is already stored is kept.
     One transaction per source.
     """
-    from .suites.compare import merge as merge_stores
-    from .suites.compare import merge_lines
+    from smclab.suites.compare import merge as merge_stores
+    from smclab.suites.compare import merge_lines
 
     data = merge_stores(dest, list(sources))
     if as_json:
@@ -717,8 +720,8 @@ def plot(
 
     Error bars span the IQR. Other knobs that vary in the sweep split the lines further.
     """
-    from .report import plot as pl
-    from .store import Store, default_path
+    from smclab.report import plot as pl
+    from smclab.store import Store, default_path
 
     xk = pl.knob(x, "--x")
     lk = pl.knob(lines, "--lines") if lines else None

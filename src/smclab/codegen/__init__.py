@@ -1,4 +1,4 @@
-"""Code generation: an :class:`~smclab.spec.Experiment` becomes machine code (iced-x86).
+"""Code generation: an :class:`~smclab.model.experiment.Experiment` becomes machine code (iced-x86).
 
 The generated function has the C signature ``uint64_t run(uint64_t iterations)``: it runs the
 experiment's loop ``iterations`` times between two ``lfence; rdtsc`` and returns the tick
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import Experiment
-from .asm import Asm, C, ListingLine, R, decode_listing, mem
+from smclab.isa.asm import Asm, C, ListingLine, R, decode_listing, mem
+from smclab.model.experiment import Experiment
 
 PAGE = 4096
 GAP = 1 << 20
@@ -87,7 +87,7 @@ class Program:
     source: bytes
     prefill: tuple[int, ...]  # exec-buffer offsets pre-filled with ``source``
     sections: tuple[Section, ...]
-    mapping: str = "rwx"  # rwx | dual | remap (see smclab.strategies)
+    mapping: str = "rwx"  # rwx | dual | remap (see smclab.isa.strategies)
     #: ``void writer(void)``: a cross-modifying store loop for another thread (or 0)
     writer_addr: int = 0
     #: the byte that stops the writer when set (in the far buffer)
@@ -197,7 +197,7 @@ def assemble(
 
 
 def _workload(exp: Experiment) -> Any:
-    from . import jit, seed
+    from smclab.codegen import jit, seed
 
     return seed if exp.workload == "seed" else jit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .asm import Asm, C, R, mem
+from smclab.isa.asm import Asm, C, R, mem
 
 BARRIER_CODE: dict[str, Callable[[Asm], object]] = {
     "none": lambda a: None,

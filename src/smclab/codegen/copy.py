@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..spec import COPY_WIDTH
-from .asm import Asm, C, R, mem
+from smclab.isa.asm import Asm, C, R, mem
+from smclab.model.experiment import COPY_WIDTH
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def _method(name: str, load: int | None, store: int | None, reg: int = R.RAX) ->
     return CopyMethod(COPY_WIDTH[name], load, store, reg)
 
 
-#: the instructions of each copy method (its width comes from spec.COPY_WIDTH)
+#: the instructions of each copy method (its width comes from model.experiment.COPY_WIDTH)
 METHODS: dict[str, CopyMethod] = {
     "rep-movsb": _method("rep-movsb", None, None),
     "rep-movsq": _method("rep-movsq", None, None),

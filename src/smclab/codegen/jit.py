@@ -2,24 +2,24 @@
 
 The block is a straight line of ``add rax, 1`` ending in ``ret`` (optionally a ``ud2`` guard),
 ``block`` bytes long. The template lives in the code region; the strategy
-(:class:`smclab.strategies.Strategy`) says how it gets into the executable region.
+(:class:`smclab.isa.strategies.Strategy`) says how it gets into the executable region.
 """
 
 from __future__ import annotations
 
 from iced_x86 import Instruction, RepPrefixKind
 
-from ..spec import Experiment
-from ..strategies import STRATEGIES, Strategy
-from . import PAGE, Layout, Program, align, assemble, barriers, copy, timed_function
-from .asm import Asm, C, R, mem
+from smclab.codegen import PAGE, Layout, Program, align, assemble, barriers, copy, timed_function
+from smclab.isa.asm import Asm, C, R, mem
+from smclab.isa.strategies import STRATEGIES, Strategy
+from smclab.model.experiment import Experiment
 
 LINE = 64
 INT3 = 0xCC
 # registers of the jit loop (callee-saved; syscall clobbers rcx/r11, cpuid rbx)
 BASE, CUR, END = R.R12, R.R13, R.R14
 SYS_MMAP, SYS_MUNMAP, SYS_EXIT_GROUP = 9, 11, 231
-#: the worker's exit status when the remap strategy's mmap fails (see smclab.worker)
+#: the worker's exit status when the remap strategy's mmap fails (see smclab.run.worker)
 EXIT_REMAP_FAILED = 97
 PROT_RWX = 7
 MAP_PRIVATE_ANON_FIXED = 0x02 | 0x20 | 0x10

@@ -6,9 +6,20 @@ import dataclasses
 
 from iced_x86 import Instruction
 
-from ..spec import CROSS_OFFSET, Experiment
-from . import FAR_GAP, GAP, ITER, PAGE, Layout, Program, assemble, barriers, copy, timed_function
-from .asm import Asm, C, R, mem
+from smclab.codegen import (
+    FAR_GAP,
+    GAP,
+    ITER,
+    PAGE,
+    Layout,
+    Program,
+    assemble,
+    barriers,
+    copy,
+    timed_function,
+)
+from smclab.isa.asm import Asm, C, R, mem
+from smclab.model.experiment import CROSS_OFFSET, Experiment
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
 PAD_BYTES = {"nop": b"\x90", "int3": b"\xcc", "ud2": b"\x0f\x0b"}

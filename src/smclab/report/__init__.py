@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..measure import CounterValue, Result, Stats
+from smclab.model.result import CounterValue, Result, Stats
 
 
 def host_line(host: dict[str, Any]) -> str:

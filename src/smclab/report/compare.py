@@ -8,8 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..measure import NOISY_SPREAD
-from . import host_line
+from smclab.model.result import NOISY_SPREAD
+from smclab.report import host_line
 
 
 def compare_table(data: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from . import host_line
+from smclab.report import host_line
 
 CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
 

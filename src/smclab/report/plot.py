@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..spec import SpecError, field_meta, format_size
-from ..suites.sweep import FIELDS, LIST_FIELDS, latest_rows
+from smclab.model.experiment import field_meta
+from smclab.model.knobs import SpecError, format_size
+from smclab.suites.sweep import FIELDS, LIST_FIELDS, latest_rows
 
 METRICS = {
     "ns": ("ns_median", "ns_spread", "ns/iter"),

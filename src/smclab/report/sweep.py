@@ -9,8 +9,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..measure import NOISY_SPREAD
-from ..spec import SpecError, field_meta, format_size
+from smclab.model.experiment import field_meta
+from smclab.model.knobs import SpecError, format_size
+from smclab.model.result import NOISY_SPREAD
 
 MAX_REASONS = 8
 

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import VARIANTS
-from ..measure import MeasurementError, Result
-from ..spec import Experiment, SpecError
-from ..strategies import STRATEGIES
+from smclab.isa.strategies import STRATEGIES
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
+from smclab.model.result import MeasurementError, Result
+from smclab.suites.catalog import VARIANTS
 
 K = 1024
 RING = {"buffer": 16 * K, "step": 64}
@@ -106,7 +107,7 @@ class Entry:
 
     @property
     def verdict(self) -> str:
-        from .diagnose import differs
+        from smclab.suites.diagnose import differs
 
         if not self.ok:
             return "failed"
@@ -191,7 +192,7 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    from .sweep import Grid, Interrupted, Plan, run_sweep
+    from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
 
     settings = {"repeats": 3 if quick else 5, "min_ms": 5.0 if quick else 20.0, "events": ()}
     naive, floor, rest = candidates(workload)

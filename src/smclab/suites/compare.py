@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..spec import SpecError
-from ..store import Store
-from .sweep import latest_rows, row_knob_key, row_label
+from smclab.model.knobs import SpecError
+from smclab.store import Store
+from smclab.suites.sweep import latest_rows, row_knob_key, row_label
 
 #: the host facts ``compare --json`` lists for each column
 HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")

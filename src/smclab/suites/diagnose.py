@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import machine
-from ..measure import Result, Stats
-from ..spec import Experiment, SpecError, format_size
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError, format_size
+from smclab.model.result import Result, Stats
+from smclab.run import machine
 
 K = 1024
 #: the executed slot of the granularity probe: mid-buffer, line- and page-aligned
@@ -681,7 +682,7 @@ def run_diagnose(
     observer: Any = None,
 ) -> Diagnosis:
     """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find."""
-    from .sweep import Grid, Plan, run_sweep
+    from smclab.suites.sweep import Grid, Plan, run_sweep
 
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..measure import Result, Stats
-from ..spec import Experiment
-from . import Session
+from smclab.model.experiment import Experiment
+from smclab.model.result import Result, Stats
+from smclab.suites.session import Session
 
 K, M = 1 << 10, 1 << 20
 SEED_ITERATIONS = 100_000_000  # the seed's loop count, for its published seconds
@@ -84,7 +84,7 @@ class SeedTable:
     def findings(self) -> list[str]:
         """Sentences the measurements support: a difference is only called one when the two
         medians differ beyond their spreads (nothing is said about a missing row)."""
-        from .diagnose import differs
+        from smclab.suites.diagnose import differs
 
         out = []
         step0, far, none_ = self.stats("4K/0"), self.stats("far-store"), self.stats("no-store")

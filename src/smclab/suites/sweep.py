@@ -2,7 +2,7 @@
 
 A :class:`Grid` maps Experiment fields to the values to try; it comes from command-line options
 (comma-separated lists) or a TOML file. :func:`plan` expands the cartesian product, drops what
-:class:`~smclab.spec.Experiment` rejects or this host cannot run (counted by reason), and names
+:class:`Experiment` rejects or this host cannot run (counted by reason), and names
 the sweep. :func:`run_sweep` runs what the store does not hold yet for that sweep (matched on
 ``Experiment.code_key()``), storing each result in its own transaction, so an interrupted
 sweep resumes where it stopped without duplicated rows. :func:`export_rows` flattens stored
@@ -27,18 +27,18 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from .. import machine
-from ..measure import Result
-from ..spec import (
+from smclab.model.experiment import (
     KNOBS,
     Experiment,
-    SpecError,
     field_default,
     field_meta,
     field_name,
     parse_value,
 )
-from . import Session, check_experiment
+from smclab.model.knobs import SpecError
+from smclab.model.result import Result
+from smclab.run import machine
+from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
 FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
@@ -60,7 +60,7 @@ def check_name(name: str) -> str:
 def _choices(name: str) -> tuple[str, ...]:
     meta = field_meta(name)
     if meta["kind"] == "strategy":
-        from ..strategies import STRATEGIES
+        from smclab.isa.strategies import STRATEGIES
 
         return tuple(STRATEGIES)
     return tuple(meta["choices"]) if meta["kind"] == "choice" else ()

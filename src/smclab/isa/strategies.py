@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import REQUIRED_FLAGS
+from smclab.model.experiment import REQUIRED_FLAGS
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Strategy:
     id: str
     summary: str
     features: tuple[str, ...] = ()
-    write: str | None = "mov64"  # a copy method (spec.COPY_METHODS), None: no write
+    write: str | None = "mov64"  # a copy method (model.experiment.COPY_METHODS), None: no write
     reverse: bool = False  # write back to front
     clear: str | None = None  # clear the region first (CLEARS)
     flush: str | None = None  # clflush / clflushopt / clwb every line of the region

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from smclab._version import __version__
 
 
 @dataclass(frozen=True)

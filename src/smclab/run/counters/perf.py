@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterable
 from types import TracebackType
 
-from .events import PERF_TYPE_SOFTWARE, EventSpec
+from smclab.run.counters.events import PERF_TYPE_SOFTWARE, EventSpec
 
 _NR_PERF_EVENT_OPEN = 298  # x86-64
 _PARANOID = "/proc/sys/kernel/perf_event_paranoid"

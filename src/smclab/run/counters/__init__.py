@@ -5,8 +5,8 @@
 cannot be counted here are reported unavailable with a reason, never given a made-up value.
 """
 
-from .events import EventSpec, UnknownEvent, encode_raw, event_names, resolve
-from .perf import CounterGroup, probe
+from smclab.run.counters.events import EventSpec, UnknownEvent, encode_raw, event_names, resolve
+from smclab.run.counters.perf import CounterGroup, probe
 
 __all__ = [
     "CounterGroup",

@@ -10,9 +10,9 @@ import ctypes.util
 import os
 import threading
 
-from . import codegen
-from .codegen import GAP, Program
-from .spec import Experiment
+from smclab import codegen
+from smclab.codegen import GAP, Program
+from smclab.model.experiment import Experiment
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20

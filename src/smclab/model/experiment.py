@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
 
 PAGE = 4096
 
@@ -68,45 +69,8 @@ DEFAULT_EVENTS = ("smc-clears",)
 MAX_UNROLL = 512
 
 
-class SpecError(ValueError):
-    """An invalid experiment; the message is one sentence meant for the user."""
-
-
-_SIZE_RE = re.compile(r"^\s*(-?\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str | int) -> int:
-    """Parse ``4096``, ``4K``, ``1M``, ``2MiB`` (or ``-64``) into bytes."""
-    if isinstance(text, int):
-        return text
-    m = _SIZE_RE.match(str(text))
-    if not m:
-        raise SpecError(f"'{text}' is not a size (use bytes or a K/M/G suffix, e.g. 4K, 1M)")
-    return int(m.group(1)) * _UNITS[m.group(2).lower()]
-
-
-def format_size(n: int) -> str:
-    """The short form used in names: 4096 -> '4K', 1048576 -> '1M'."""
-    for suffix, unit in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if abs(n) >= unit and n % unit == 0:
-            return f"{n // unit}{suffix}"
-    return str(n)
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
-
-
-def knob(default: Any, kind: str, help: str, choices: tuple[str, ...] = (), **kw: Any) -> Any:
-    """A dataclass field with the metadata the CLI and the sweeps read."""
-    meta = {"kind": kind, "help": help, "choices": choices, **kw}
-    return field(default=default, metadata=meta)
-
-
 def _strategy_ids() -> tuple[str, ...]:
-    from .strategies import STRATEGIES
+    from smclab.isa.strategies import STRATEGIES
 
     return tuple(STRATEGIES)
 
@@ -121,7 +85,7 @@ class Experiment:
     the current position with ``call`` and advances it by ``step`` bytes, wrapping at ``buffer``.
 
     jit-block workload: each iteration writes a ``block``-byte block of code with the write
-    ``strategy`` (see :mod:`smclab.strategies`) and calls it.
+    ``strategy`` (see :mod:`smclab.isa.strategies`) and calls it.
     """
 
     workload: str = knob("seed", "choice", "Workload: seed or jit-block.", WORKLOADS)
@@ -181,7 +145,7 @@ class Experiment:
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        _choice("workload", self.workload, WORKLOADS)
+        check_choice("workload", self.workload, WORKLOADS)
         if self.workload == "seed":
             self._validate_seed()
         else:
@@ -217,7 +181,7 @@ class Experiment:
             "prefetch",
             "op",
         ):
-            _choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
+            check_choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
         width = COPY_WIDTH[self.copy]
         if p % width:
             raise SpecError(
@@ -293,7 +257,7 @@ class Experiment:
             raise SpecError("call kind 'source' with store 'none' runs no copy at all")
 
     def _validate_jit(self) -> None:
-        _choice("strategy", self.strategy, _strategy_ids())
+        check_choice("strategy", self.strategy, _strategy_ids())
         if not 64 <= self.block <= 1 << 20 or self.block % 64:
             raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
         defaults = Experiment.__dataclass_fields__
@@ -305,7 +269,7 @@ class Experiment:
     def _needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(knob value, the CPU flags it needs) for this experiment."""
         if self.workload == "jit-block":
-            from .strategies import STRATEGIES
+            from smclab.isa.strategies import STRATEGIES
 
             return [(self.strategy, STRATEGIES[self.strategy].features)]
         return [(v, REQUIRED_FLAGS.get(v, ())) for v in (self.barrier, self.copy, self.prefetch)]

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__, machine
-from .measure import Result
+from smclab._version import __version__
+from smclab.model.result import Result
+from smclab.run import machine
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hosts (

@@ -2,7 +2,7 @@
 
 The parent (:class:`Runner`) sends one JSON request per line on the worker's stdin and reads one
 JSON reply per line from its stdout. A worker that dies (SIGILL, SIGSEGV, ...) or overruns its
-time limit becomes a :class:`~smclab.measure.Result` with ``error`` set; the next experiment
+time limit becomes a :class:`~smclab.model.result.Result` with ``error`` set; the next experiment
 gets a fresh worker. A healthy worker is reused across experiments.
 """
 
@@ -19,10 +19,10 @@ import sys
 import tempfile
 from typing import IO, Any
 
-from . import counters, machine, measure
-from .codegen.jit import EXIT_REMAP_FAILED
-from .measure import MeasurementError, Result, Samples
-from .spec import Experiment
+from smclab.codegen.jit import EXIT_REMAP_FAILED
+from smclab.model.experiment import Experiment
+from smclab.model.result import MeasurementError, Result, Samples
+from smclab.run import counters, machine, measure
 
 # --- child side ----------------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ def _other_cpu() -> int | None:
 
 
 def _handle(req: dict[str, Any]) -> dict[str, Any]:
-    from . import native  # only the worker maps and runs generated code
+    from smclab.run import native  # only the worker maps and runs generated code
 
     op = req.get("op")
     if op == "ping":
@@ -80,7 +80,7 @@ def serve(cpu: int | None, stdin: IO[str], stdout: IO[str]) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m smclab.worker")
+    p = argparse.ArgumentParser(prog="python -m smclab.run.worker")
     p.add_argument("--cpu", type=int, default=None)
     args = p.parse_args()
     serve(args.cpu, sys.stdin, sys.stdout)
@@ -108,7 +108,7 @@ class Worker:
     def __init__(self, cpu: int | None) -> None:
         self.cpu = cpu
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
-        cmd = [sys.executable, "-m", "smclab.worker"]
+        cmd = [sys.executable, "-m", "smclab.run.worker"]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(

@@ -3,7 +3,7 @@
 A :class:`Variant` is an id, a one-line summary, the knobs of its :class:`Experiment`, and the
 instructions its generated code must contain (checked by the tests against the listing).
 Seed variants change one knob of the seed's loop; jit-block variants are the write strategies
-of :mod:`smclab.strategies`.
+of :mod:`smclab.isa.strategies`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codegen.copy import METHODS
-from .spec import BARRIERS, CALL_KINDS, COPY_METHODS, PADS, PLACEMENTS, Experiment
-from .strategies import STRATEGIES, Strategy
+from smclab.codegen.copy import METHODS
+from smclab.isa.strategies import STRATEGIES, Strategy
+from smclab.model.experiment import BARRIERS, CALL_KINDS, COPY_METHODS, PADS, PLACEMENTS, Experiment
 
 #: a mnemonic (or operand text) a copy method's listing shows
 COPY_MNEMONIC = {

@@ -1,0 +1,1 @@
+"""The data model: experiments (knobs, validation, keys) and results (statistics)."""

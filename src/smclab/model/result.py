@@ -1,0 +1,85 @@
+"""Results: raw samples, their statistics, counter values, and one experiment's outcome."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from smclab.model.experiment import Experiment
+
+NOISY_SPREAD = 0.05
+
+
+class MeasurementError(RuntimeError):
+    """A measurement a suite depends on failed (the CLI exits 1 with this message)."""
+
+
+@dataclass
+class Samples:
+    """Raw output of one experiment's measurement (what the worker sends back)."""
+
+    iterations: int
+    ticks: list[int]
+    counts: list[dict[str, float | None]]
+    unavailable: dict[str, str]
+    #: what an event really counts where it is a proxy or an unverified encoding
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stats:
+    median: float
+    min: float
+    spread: float  # IQR / median
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
+
+    def to_dict(self) -> dict[str, float]:
+        return {"median": self.median, "min": self.min, "spread": self.spread}
+
+    @classmethod
+    def of(cls, values: list[float]) -> Stats:
+        med = statistics.median(values)
+        if len(values) >= 2:
+            q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        else:
+            q1 = q3 = values[0]
+        return cls(med, min(values), (q3 - q1) / med if med else 0.0)
+
+
+@dataclass(frozen=True)
+class CounterValue:
+    per_iter: float | None
+    reason: str | None = None  # why there is no value
+    note: str | None = None  # what the value is, where the event is only a proxy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"per_iter": self.per_iter, "reason": self.reason, "note": self.note}
+
+
+@dataclass
+class Result:
+    """One experiment's outcome: statistics per iteration, counters, or an error."""
+
+    experiment: Experiment
+    host: dict[str, Any]
+    iterations: int = 0
+    ticks_per_iter: Stats | None = None
+    ns_per_iter: Stats | None = None
+    counters: dict[str, CounterValue] = field(default_factory=dict)
+    error: str | None = None
+    raw_ticks: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment.to_dict(),
+            "host": self.host,
+            "iterations": self.iterations,
+            "ticks_per_iter": self.ticks_per_iter.to_dict() if self.ticks_per_iter else None,
+            "ns_per_iter": self.ns_per_iter.to_dict() if self.ns_per_iter else None,
+            "counters": {k: v.to_dict() for k, v in self.counters.items()},
+            "error": self.error,
+        }

@@ -1,0 +1,1 @@
+"""Running generated code: host facts, native memory, the worker, counters, the protocol."""

@@ -1,0 +1,64 @@
+"""Suites: a :class:`Session` (worker + host facts + store) and the experiments run through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
+from smclab.model.result import Result
+from smclab.run import counters, machine
+from smclab.run.worker import Runner
+from smclab.store import Store
+
+
+def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:
+    """Reject, before running, what this host cannot run or count (raises SpecError)."""
+    exp.check_host(flags)
+    for name in exp.events:
+        try:
+            counters.resolve(name, cpu.vendor, cpu.family, cpu.model)
+        except counters.UnknownEvent as e:
+            raise SpecError(str(e)) from None
+
+
+class Session:
+    """Runs experiments in a reused worker and stores every result."""
+
+    def __init__(
+        self, db: str | Path | None = None, cpu: int | None = None, timeout: float = 120.0
+    ) -> None:
+        self.store = Store(db)
+        self.runner = Runner(cpu, timeout)
+        self.cpu = machine.cpu_id()
+        self.flags = machine.cpu_flags()
+        self._host: dict[str, Any] | None = None
+
+    @property
+    def host(self) -> dict[str, Any]:
+        if self._host is None:
+            self._host = machine.host_facts(self.runner.tsc_hz())
+        return self._host
+
+    def check(self, exp: Experiment) -> None:
+        check_experiment(exp, self.cpu, self.flags)
+
+    def run(
+        self, exp: Experiment, suite: str, name: str | None = None, sweep_id: str | None = None
+    ) -> Result:
+        """Measure ``exp`` in the worker and store the result (errors included)."""
+        self.check(exp)
+        result = self.runner.measure(exp, self.host)
+        self.store.add(result, suite, name, sweep_id)
+        return result
+
+    def close(self) -> None:
+        self.runner.close()
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
