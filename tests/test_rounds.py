@@ -1,0 +1,94 @@
+"""Statistics of interleaved rounds, on synthetic sequences shaped like real hosts."""
+
+import random
+
+import pytest
+
+from smclab.model.rounds import (
+    Comparison,
+    compare_rounds,
+    median_interval,
+    modes,
+    sign_test,
+)
+
+
+def test_sign_test_exact_values():
+    assert sign_test(5, 0) == pytest.approx(2 / 32)
+    assert sign_test(0, 7) == pytest.approx(2 / 128)
+    assert sign_test(3, 3) == 1.0
+    assert sign_test(0, 0) == 1.0
+
+
+def test_median_interval_is_min_max_for_five_and_narrower_for_more():
+    assert median_interval([5, 1, 4, 2, 3]) == (1, 5)
+    assert median_interval(list(range(1, 10))) == (2, 8)  # n=9: [x2, x8], coverage 96%
+
+
+def test_a_shift_half_way_through_does_not_make_interleaved_points_differ():
+    # the host doubles its cost for the second half of the run (the Intel host did this for
+    # minutes); A and B are the same loop, measured in the same rounds
+    rng = random.Random(1)
+    a, b = [], []
+    for r in range(9):
+        phase = 2.0 if r >= 4 else 1.0
+        a.append(11_000 * phase * rng.uniform(0.98, 1.02))
+        b.append(11_000 * phase * rng.uniform(0.98, 1.02))
+    c = compare_rounds(a, b)
+    assert not c.differs
+    assert c.verdict == "same"
+
+
+def test_the_same_shift_measured_one_after_the_other_would_have_looked_like_a_difference():
+    # the counterfactual that motivated interleaving: A's rounds all in the slow phase
+    a = [22_000.0 + i for i in range(9)]
+    b = [11_000.0 + i for i in range(9)]
+    assert compare_rounds(a, b).verdict == "higher"
+
+
+def test_a_clean_difference_is_found_with_its_confidence():
+    rng = random.Random(2)
+    b = [100 * rng.uniform(0.97, 1.03) for _ in range(9)]
+    a = [x * 0.6 * rng.uniform(0.98, 1.02) for x in b]
+    c = compare_rounds(a, b)
+    assert c.verdict == "lower" and c.confidence == "high"
+    assert 0.55 < c.low <= c.ratio <= c.high < 0.65
+    five = compare_rounds(a[:5], b[:5])
+    assert five.verdict == "lower" and five.confidence == "low"  # p = 1/16: 5 rounds say little
+
+
+def test_a_small_effect_is_not_called_a_difference_however_consistent():
+    b = [100.0] * 9
+    a = [97.0] * 9
+    c = compare_rounds(a, b)
+    assert c.p < 0.01 and not c.differs and c.verdict == "same"
+
+
+def test_a_mixed_result_is_unclear():
+    a = [50, 150, 60, 140, 55, 160, 100]
+    b = [100] * 7
+    assert compare_rounds(a, b).verdict == "unclear"
+
+
+def test_unpaired_input_is_refused():
+    with pytest.raises(ValueError):
+        compare_rounds([1.0, 2.0], [1.0])
+
+
+def test_a_bimodal_set_is_two_modes():
+    # the Intel jit-block 'plain' loop: 11 of 15 repeats near 2.7k, 4 near 30k ticks/iter
+    values = [2700 + i for i in range(11)] + [30_000 + 10 * i for i in range(4)]
+    ms = modes(values)
+    assert [m.count for m in ms] == [11, 4]
+    assert ms[0].value == pytest.approx(2705) and ms[1].value == pytest.approx(30_015)
+
+
+def test_a_unimodal_set_is_one_mode_and_an_outlier_is_not_a_mode():
+    assert len(modes([100, 101, 99, 102, 98])) == 1
+    ms = modes([100, 101, 99, 102, 98, 100, 101, 99, 100, 500])
+    assert len(ms) == 1 and ms[0].count == 10
+
+
+def test_comparison_dict_keys():
+    c = Comparison(5, 0.5, 0.4, 0.6, 5, 0, 0.0625)
+    assert set(c.to_dict()) == {"rounds", "ratio", "low", "high", "p", "verdict", "confidence"}
