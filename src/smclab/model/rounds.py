@@ -125,7 +125,7 @@ class Comparison:
     @property
     def same(self) -> bool:
         """The rounds show no effect: the whole interval lies within MIN_EFFECT of 1."""
-        return 1 - MIN_EFFECT <= self.low and self.high <= 1 + MIN_EFFECT
+        return self.low >= 1 - MIN_EFFECT and self.high <= 1 + MIN_EFFECT
 
     @property
     def verdict(self) -> str:

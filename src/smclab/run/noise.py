@@ -1,0 +1,287 @@
+"""What the host did while a measurement ran, and what would make it quieter.
+
+:class:`NoiseProbe` takes a snapshot of the kernel's CPU accounting (``/proc/stat``) and of the
+worker process (``/proc/<pid>/stat`` and ``status``) before and after a measurement; the
+difference says how much of the measured CPU the hypervisor took (steal), how much went to other
+tasks, how often the worker was preempted, and how busy the other CPUs were. :func:`checks` is the
+``smclab host --check`` list: settings that make timings noisier, each with advice.
+
+The kernel counts CPU time in clock ticks (USER_HZ, usually 100 per second): a share computed
+over less than about a second is coarse, and is reported as measured.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from smclab.run import machine
+
+#: a share of the measured CPU above this is worth one warning line
+NOISY_SHARE = 0.05
+TICK = os.sysconf("SC_CLK_TCK")
+SYS_CPU = Path("/sys/devices/system/cpu")
+
+
+def cpu_times() -> dict[int, list[int]]:
+    """Per CPU: user nice system idle iowait irq softirq steal (ticks), from /proc/stat."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            out[int(name[3:])] = [int(f) for f in fields[:8]] + [0] * (8 - len(fields[:8]))
+    return out
+
+
+def procs_running() -> int:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("procs_running"):
+            return int(line.split()[1])
+    return 0
+
+
+def process_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def preemptions(pid: int) -> int:
+    """Involuntary context switches of every thread of a process."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What the host did during a measurement (shares are of wall time, 0..1)."""
+
+    seconds: float
+    cpu: int
+    steal_pct: float  # the hypervisor ran something else on the measured CPU
+    other_cpu_pct: float  # other tasks (or interrupts) on the measured CPU
+    other_cpus_busy_pct: float  # mean busy share of the other CPUs
+    ctx_switches: int  # involuntary context switches of the worker
+    runnable: int  # runnable tasks at the end (procs_running, this process included)
+
+    @property
+    def noisy(self) -> bool:
+        return max(self.steal_pct, self.other_cpu_pct) / 100 > NOISY_SHARE
+
+    def warning(self) -> str | None:
+        """One line when the run was disturbed, else None."""
+        parts = []
+        if self.steal_pct / 100 > NOISY_SHARE:
+            parts.append(f"the hypervisor took {self.steal_pct:.0f}% of CPU {self.cpu}")
+        if self.other_cpu_pct / 100 > NOISY_SHARE:
+            parts.append(f"other tasks used {self.other_cpu_pct:.0f}% of CPU {self.cpu}")
+        if not parts:
+            return None
+        return (
+            f"noisy: {' and '.join(parts)} during this run ({self.seconds:.1f} s,"
+            f" {self.ctx_switches} preemptions of the worker); see `smclab host --check`"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def combine(cls, parts: list[Noise]) -> Noise | None:
+        """One Noise for several measurements (shares weighted by their durations)."""
+        if not parts:
+            return None
+        total = sum(p.seconds for p in parts) or 1.0
+
+        def mean(attr: str) -> float:
+            return float(sum(getattr(p, attr) * p.seconds for p in parts)) / total
+
+        return cls(
+            sum(p.seconds for p in parts),
+            parts[0].cpu,
+            mean("steal_pct"),
+            mean("other_cpu_pct"),
+            mean("other_cpus_busy_pct"),
+            sum(p.ctx_switches for p in parts),
+            max(p.runnable for p in parts),
+        )
+
+
+class NoiseProbe:
+    """Snapshots around a measurement of process ``pid`` pinned to ``cpu``."""
+
+    def __init__(self, cpu: int, pid: int) -> None:
+        self.cpu, self.pid = cpu, pid
+        self._t = time.monotonic()
+        self._cpus = cpu_times()
+        self._proc = process_ticks(pid)
+        self._switches = preemptions(pid)
+
+    def stop(self) -> Noise:
+        seconds = max(time.monotonic() - self._t, 1e-9)
+        cpus = cpu_times()
+        wall = seconds * TICK
+        proc = process_ticks(self.pid) - self._proc
+
+        def delta(cpu: int) -> list[int]:
+            before = self._cpus.get(cpu, [0] * 8)
+            return [a - b for a, b in zip(cpus.get(cpu, [0] * 8), before, strict=True)]
+
+        mine = delta(self.cpu)
+        busy = mine[0] + mine[1] + mine[2] + mine[5] + mine[6]  # user nice system irq softirq
+        others = [c for c in cpus if c != self.cpu]
+        other_busy = [sum(delta(c)[i] for i in (0, 1, 2, 5, 6)) / wall for c in others]
+        return Noise(
+            seconds=seconds,
+            cpu=self.cpu,
+            steal_pct=min(100.0, 100 * mine[7] / wall),
+            other_cpu_pct=min(100.0, max(0.0, 100 * (busy - proc) / wall)),
+            other_cpus_busy_pct=(
+                min(100.0, 100 * sum(other_busy) / len(other_busy)) if other_busy else 0.0
+            ),
+            ctx_switches=preemptions(self.pid) - self._switches,
+            runnable=procs_running(),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    state: str
+    ok: bool | None  # None: nothing to judge
+    advice: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
+    """What would make this machine quieter for measuring on ``cpu`` (like pyperf's check)."""
+    out = []
+    hv = machine.hypervisor()
+    out.append(
+        Check(
+            "virtualization",
+            hv or "bare metal",
+            None if hv else True,
+            "a guest: the hypervisor can take the CPU (steal) and CPUID traps to it; trust"
+            " ratios measured in one interleaved run, not absolute numbers across runs"
+            if hv
+            else "",
+        )
+    )
+    before = cpu_times()
+    time.sleep(sample_seconds)
+    after = cpu_times()
+    wall = sample_seconds * TICK
+    for c in sorted(after):
+        d = [a - b for a, b in zip(after[c], before.get(c, [0] * 8), strict=True)]
+        steal = 100 * d[7] / wall
+        busy = 100 * sum(d[i] for i in (0, 1, 2, 5, 6)) / wall
+        quiet = steal / 100 <= NOISY_SHARE and busy / 100 <= NOISY_SHARE
+        advice = ""
+        if steal / 100 > NOISY_SHARE:
+            advice = "the hypervisor is running other guests here: measure later or on another host"
+        elif busy / 100 > NOISY_SHARE:
+            advice = "stop other work on this CPU, or measure on a quieter one (--cpu)"
+        out.append(
+            Check(
+                f"cpu {c} over {sample_seconds:g} s" + (" (measured)" if c == cpu else ""),
+                f"{busy:.0f}% busy, {steal:.0f}% steal",
+                quiet,
+                advice,
+            )
+        )
+    load1 = os.getloadavg()[0]
+    ncpu = len(machine.online_cpus())
+    out.append(
+        Check(
+            "load average (1 min)",
+            f"{load1:.2f} on {ncpu} CPUs",
+            load1 < ncpu / 2,
+            "" if load1 < ncpu / 2 else "other processes compete for the CPUs",
+        )
+    )
+    isolated = _read(SYS_CPU / "isolated") or ""
+    out.append(
+        Check(
+            "isolated CPUs",
+            isolated or "none",
+            cpu in _cpu_list(isolated),
+            ""
+            if cpu in _cpu_list(isolated)
+            else f"boot with isolcpus={cpu} nohz_full={cpu} rcu_nocbs={cpu} and measure there",
+        )
+    )
+    governor = _read(SYS_CPU / f"cpu{cpu}" / "cpufreq" / "scaling_governor")
+    out.append(
+        Check(
+            "frequency governor",
+            governor or "not visible (no cpufreq here)",
+            None if governor is None else governor == "performance",
+            "cpupower frequency-set -g performance"
+            if governor not in (None, "performance")
+            else "",
+        )
+    )
+    boost = _read(SYS_CPU / "cpufreq" / "boost")
+    no_turbo = _read(SYS_CPU / "intel_pstate" / "no_turbo")
+    if boost is not None or no_turbo is not None:
+        on = boost == "1" or no_turbo == "0"
+        out.append(
+            Check(
+                "turbo / boost",
+                "on" if on else "off",
+                not on,
+                "turbo makes the core clock vary against the TSC: disable it for stable ticks"
+                if on
+                else "",
+            )
+        )
+    siblings = _read(SYS_CPU / f"cpu{cpu}" / "topology" / "thread_siblings_list") or str(cpu)
+    shared = sorted(_cpu_list(siblings) - {cpu})
+    out.append(
+        Check(
+            "hyperthread sibling",
+            f"cpu {shared[0]}" if shared else "none",
+            not shared,
+            f"keep cpu {shared[0]} idle while measuring (it shares the core)" if shared else "",
+        )
+    )
+    return out
+
+
+def _cpu_list(text: str) -> set[int]:
+    """'0-2,5' -> {0, 1, 2, 5}."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
