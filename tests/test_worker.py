@@ -77,3 +77,20 @@ def test_a_noisy_set_gets_more_repeats_and_keeps_them_all():
     assert s.ticks[:5] == [100, 100, 300, 120, 90]  # nothing dropped
     calm = iter([1000] + [100] * 50)
     assert len(sample(exp, lambda n: next(calm), 1e9, NoCounters(), {}).ticks) == 5
+
+
+def test_calibration_fits_any_loop_speed_from_1ns_to_100us():
+    from smclab.run.measure import calibrate
+
+    target = 20e-3 * 2.3e9  # 20 ms of a 2.3 GHz TSC
+    for ticks_per_iter in (2.3, 46.0, 46_000.0, 230_000.0):  # 1 ns .. 100 us per iteration
+        spent = []
+
+        def run(n, t=ticks_per_iter):
+            spent.append(n * t + 60)  # plus the fixed cost of lfence; rdtsc around the loop
+            return int(spent[-1])
+
+        n = calibrate(run, target)
+        assert target <= n * ticks_per_iter + 60 <= 3 * target, (ticks_per_iter, n)
+        # the probes cost about one target's worth, not a thousand slow iterations up front
+        assert sum(spent) <= 3 * target, (ticks_per_iter, sum(spent))

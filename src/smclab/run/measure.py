@@ -15,7 +15,8 @@ from smclab.model.experiment import Experiment
 from smclab.model.result import CounterValue, Result, Samples, Stats
 
 WARMUP_ITERATIONS = 1000
-CALIBRATE_START = 1000
+#: calibration probes from one iteration up (a 100 us/iter loop must not start at 1000)
+CALIBRATE_START = 1
 MAX_ITERATIONS = 10**9
 #: a noisy measurement may take up to this many times the asked-for repeats
 MAX_REPEAT_FACTOR = 3
@@ -56,8 +57,11 @@ def sample(
     A noisy set (IQR/median above NOISY_SPREAD: a VM steal, an interrupt) gets more repeats,
     up to MAX_REPEAT_FACTOR times as many, until the spread settles; every repeat is kept.
     """
-    run(min(WARMUP_ITERATIONS, exp.iterations or WARMUP_ITERATIONS))
-    n = exp.iterations or calibrate(run, exp.min_ms * 1e-3 * tsc_hz)
+    if exp.iterations:
+        run(min(WARMUP_ITERATIONS, exp.iterations))
+        n = exp.iterations
+    else:  # the calibration probes, growing to about the target, are the warm-up
+        n = calibrate(run, exp.min_ms * 1e-3 * tsc_hz)
     ticks: list[int] = []
     counts: list[dict[str, float | None]] = []
 
