@@ -5,8 +5,9 @@ import subprocess
 import sys
 import time
 
+from smclab.model.noise import Noise
 from smclab.run import noise
-from smclab.run.noise import Noise, NoiseProbe
+from smclab.run.noise import NoiseProbe
 
 SPIN = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < {s}: pass\n"
 

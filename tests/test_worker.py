@@ -86,7 +86,7 @@ def test_calibration_fits_any_loop_speed_from_1ns_to_100us():
     for ticks_per_iter in (2.3, 46.0, 46_000.0, 230_000.0):  # 1 ns .. 100 us per iteration
         spent = []
 
-        def run(n, t=ticks_per_iter):
+        def run(n, t=ticks_per_iter, spent=spent):
             spent.append(n * t + 60)  # plus the fixed cost of lfence; rdtsc around the loop
             return int(spent[-1])
 
