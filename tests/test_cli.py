@@ -65,8 +65,14 @@ def test_run_json_contract_and_store(tmp_path):
         "ns_per_iter",
         "counters",
         "error",
+        "rounds",
+        "modes",
+        "noise",
     }
     assert out["error"] is None and out["iterations"] > 0
+    # one round of (at least) the 3 repeats asked for; the modes account for every repeat
+    assert len(out["rounds"]) == 1 and len(out["rounds"][0]) >= 3
+    assert sum(m["count"] for m in out["modes"]) == len(out["rounds"][0])
     assert set(out["ticks_per_iter"]) == {"median", "min", "spread"}
     assert out["ns_per_iter"]["median"] > 0
     smc = out["counters"]["smc-clears"]

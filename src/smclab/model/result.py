@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smclab.model.experiment import Experiment
+from smclab.model.noise import Noise
+from smclab.model.rounds import Mode
 
 NOISY_SPREAD = 0.05
 
@@ -25,6 +27,8 @@ class Samples:
     unavailable: dict[str, str]
     #: what an event really counts where it is a proxy or an unverified encoding
     notes: dict[str, str] = field(default_factory=dict)
+    #: how many of ``ticks`` each interleaved round contributed (empty: one round)
+    round_sizes: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,21 @@ class Result:
     counters: dict[str, CounterValue] = field(default_factory=dict)
     error: str | None = None
     raw_ticks: list[int] = field(default_factory=list)
+    #: ticks per iteration of every repeat, grouped by the round it ran in (a single
+    #: measurement is one round; an interleaved comparison has one group per round)
+    rounds: list[list[float]] = field(default_factory=list)
+    #: clusters of the repeats (one entry when unimodal)
+    modes: list[Mode] = field(default_factory=list)
+    #: what the host did while this result was measured
+    noise: Noise | None = None
+
+    @property
+    def multimodal(self) -> bool:
+        return len(self.modes) > 1
+
+    def round_values(self) -> list[float]:
+        """One value per round (the median of its repeats): what comparisons pair up."""
+        return [statistics.median(r) for r in self.rounds if r]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,4 +101,7 @@ class Result:
             "ns_per_iter": self.ns_per_iter.to_dict() if self.ns_per_iter else None,
             "counters": {k: v.to_dict() for k, v in self.counters.items()},
             "error": self.error,
+            "rounds": self.rounds,
+            "modes": [m.to_dict() for m in self.modes],
+            "noise": self.noise.to_dict() if self.noise else None,
         }

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import CounterValue, Result, Samples, Stats
+from smclab.model.rounds import modes
 
 WARMUP_ITERATIONS = 1000
 #: calibration probes from one iteration up (a 100 us/iter loop must not start at 1000)
@@ -88,13 +89,15 @@ def summarize(exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples) 
         if name in s.unavailable:
             counters[name] = CounterValue(None, s.unavailable[name])
             continue
-        values = [c.get(name) for c in s.counts]
-        if any(v is None for v in values):
+        values = [v for c in s.counts if (v := c.get(name)) is not None]
+        if len(values) < len(s.counts) or not values:
             counters[name] = CounterValue(None, "unavailable: no value was read")
         else:
             counters[name] = CounterValue(
                 statistics.median(values) / s.iterations, note=s.notes.get(name)
             )
+    sizes = s.round_sizes or [len(per_iter)]
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
     return Result(
         experiment=exp,
         host=host,
@@ -103,4 +106,6 @@ def summarize(exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples) 
         ns_per_iter=Stats.of([t * 1e9 / tsc_hz for t in per_iter]),
         counters=counters,
         raw_ticks=list(s.ticks),
+        rounds=[per_iter[a : a + n] for a, n in zip(starts, sizes, strict=True)],
+        modes=modes(per_iter),
     )
