@@ -21,8 +21,10 @@ from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
 from smclab.model.experiment import Experiment
+from smclab.model.noise import Noise
 from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
+from smclab.run.noise import NoiseProbe
 
 # --- child side ----------------------------------------------------------------------------
 
@@ -207,19 +209,29 @@ class Runner:
 
         return machine.cached_tsc_hz(measure_in_worker)
 
-    def measure(self, exp: Experiment, host: dict[str, Any]) -> Result:
-        """Measure one experiment; a crash or error becomes ``Result.error``. The time limit
-        grows with what was asked for (repeats of at least ``min_ms`` each, with margin)."""
-        tsc_hz = host["tsc_hz"]
+    def samples(self, exp: Experiment, tsc_hz: float) -> tuple[Samples, Noise] | str:
+        """The raw samples of one experiment and what the host did meanwhile, or the error
+        that ended it. The time limit grows with what was asked for (repeats of at least
+        ``min_ms`` each, with margin)."""
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
         asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
+        probe = NoiseProbe(self.cpu, self._get().proc.pid)
         try:
             reply = self.request(req, max(self.timeout, asked))
         except WorkerError as e:
-            return Result(exp, host, error=str(e))
+            return str(e)
         if not reply.get("ok"):
-            return Result(exp, host, error=reply.get("error", "unknown worker error"))
-        return measure.summarize(exp, host, tsc_hz, Samples(**reply["samples"]))
+            return str(reply.get("error", "unknown worker error"))
+        return Samples(**reply["samples"]), probe.stop()
+
+    def measure(self, exp: Experiment, host: dict[str, Any]) -> Result:
+        """Measure one experiment; a crash or error becomes ``Result.error``."""
+        got = self.samples(exp, host["tsc_hz"])
+        if isinstance(got, str):
+            return Result(exp, host, error=got)
+        result = measure.summarize(exp, host, host["tsc_hz"], got[0])
+        result.noise = got[1]
+        return result
 
     def close(self) -> None:
         if self._worker is not None:
