@@ -77,3 +77,14 @@ def test_host_check_names_the_measured_cpu_and_the_virtualization():
     assert names[0] == "virtualization"
     assert any(n.startswith("cpu 0 ") and n.endswith("(measured)") for n in names)
     assert all(set(c.to_dict()) == {"name", "state", "ok", "advice"} for c in out)
+
+
+def test_cache_sizes_come_from_sysfs_and_are_looked_up_by_level():
+    from smclab.run import machine
+
+    cs = machine.caches()
+    for c in cs:
+        assert c["size"] > 0 and c["line"] in (32, 64, 128) and 1 <= c["level"] <= 4
+    facts = {"caches": [{"level": 2, "type": "Unified", "size": 1 << 20, "line": 64, "ways": 16}]}
+    assert machine.cache_size(facts, 2) == 1 << 20
+    assert machine.cache_size(facts, 1, "Instruction") is None

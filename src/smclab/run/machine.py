@@ -111,6 +111,37 @@ def cached_tsc_hz(measure: Callable[[], float]) -> float:
     return hz
 
 
+def caches(cpu: int = 0) -> list[dict[str, Any]]:
+    """The caches ``cpu`` sees, from sysfs (the kernel's reading of CPUID leaf 4 / 0x8000001D):
+    level, type (Data, Instruction, Unified), size in bytes, line size, ways. Empty where the
+    kernel exposes none."""
+    out = []
+    base = Path(f"/sys/devices/system/cpu/cpu{cpu}/cache")
+    for d in sorted(base.glob("index*")):
+        try:
+            size = (d / "size").read_text().strip()
+            out.append(
+                {
+                    "level": int((d / "level").read_text()),
+                    "type": (d / "type").read_text().strip(),
+                    "size": int(size.rstrip("K")) * 1024 if size.endswith("K") else int(size),
+                    "line": int((d / "coherency_line_size").read_text()),
+                    "ways": int((d / "ways_of_associativity").read_text()),
+                }
+            )
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def cache_size(facts: dict[str, Any], level: int, kind: str = "Unified") -> int | None:
+    """The size of one cache level from host facts (kind: Data, Instruction or Unified)."""
+    for c in facts.get("caches", []):
+        if c["level"] == level and c["type"] == kind:
+            return int(c["size"])
+    return None
+
+
 def host_facts(tsc_hz: float) -> dict[str, Any]:
     info = cpuinfo()
     cid = cpu_id()
@@ -124,6 +155,7 @@ def host_facts(tsc_hz: float) -> dict[str, Any]:
         "kernel": platform.release(),
         "hypervisor": hypervisor(),
         "cpus": os.cpu_count(),
+        "caches": caches(),
         "flags": sorted(cpu_flags()),
         "tsc_hz": tsc_hz,
         "smclab_version": __version__,
