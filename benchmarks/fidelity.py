@@ -2,15 +2,17 @@
 
 Builds ``benchmarks/ref/seed_ref.c`` (the seed's smc.asm loop, instruction for instruction, in
 GNU as) into ``benchmarks/build/``, then for each configuration runs, interleaved in rounds, the
-reference and ``smclab run --json`` with the same iterations, repeats and CPU, and compares the
-medians of ns/iter.  The reference runs in two buffer placements:
+reference and ``smclab run --json`` with the same iterations (calibrated per configuration by
+smclab, so a 30 ns and a 20 us loop both take about ``--min-ms`` a repeat), repeats and CPU, every
+side once per round in a fresh random order, and compares them by the median of the per-round
+ratios (with its order-statistic interval).  The reference runs in two buffer placements:
 
 * ``ref``: the seed's own: the RWX buffer wherever ``mmap`` puts it (far from the PIE's .text);
 * ``ref@smclab``: the buffer 1 MiB + 64 KiB after the code, where smclab's reservation puts it.
 
 Last, it times a full ``smclab seed`` and reads the largest row spread from ``smclab seed --json``.
 
-    python benchmarks/fidelity.py [--configs 4K/0,baseline] [--rounds N] [--json]
+    python benchmarks/fidelity.py [--configs 4K/0,baseline] [--rounds N] [--min-ms MS] [--json]
 
 A benchmark, not a test: exit 0 unless the reference does not build.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shlex
 import shutil
 import statistics
@@ -27,7 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,7 @@ from rich.table import Table
 
 from smclab import codegen
 from smclab.model.experiment import Experiment
+from smclab.model.rounds import Comparison, compare_rounds
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "ref" / "seed_ref.c"
@@ -52,6 +58,7 @@ NOISY_ROUNDS = 0.05
 _NEAR = codegen.layout_for(Experiment(layout="near"))
 NEAR_DELTA = _NEAR.exec_buf - _NEAR.code
 TIMEOUT_S = 300.0
+NEAR_ARGS = ("--layout", "near")
 
 
 @dataclass(frozen=True)
@@ -78,11 +85,18 @@ CONFIGS: dict[str, Config] = {
 
 @dataclass
 class Measured:
-    """Per-round medians of one side of a comparison."""
+    """Per-round medians of one side of a comparison (keyed by round, so sides pair up)."""
 
-    ns: list[float] = field(default_factory=list)
-    ticks: list[float] = field(default_factory=list)
+    by_round: dict[int, tuple[float, float]] = field(default_factory=dict)  # (ns, ticks)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def ns(self) -> list[float]:
+        return [v[0] for v in self.by_round.values()]
+
+    @property
+    def ticks(self) -> list[float]:
+        return [v[1] for v in self.by_round.values()]
 
     @property
     def ns_median(self) -> float | None:
@@ -109,6 +123,7 @@ class Measured:
             "ticks_per_iter": self.ticks_median,
             "rounds_ns": self.ns,
             "rounds_ticks": self.ticks,
+            "rounds": sorted(self.by_round),
             "round_spread": self.round_spread,
             "errors": self.errors,
         }
@@ -122,21 +137,38 @@ class Row:
     ref_near: Measured = field(default_factory=Measured)
     smclab_near: Measured = field(default_factory=Measured)
 
+    iterations: int = 0
+
     @staticmethod
-    def _ratio(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
+    def paired(a: Measured, b: Measured, unit: int = 0) -> Comparison | None:
+        """a / b over the rounds where both sides measured (median and its interval)."""
+        rounds = sorted(set(a.by_round) & set(b.by_round))
+        if not rounds:
+            return None
+        return compare_rounds(
+            [a.by_round[r][unit] for r in rounds], [b.by_round[r][unit] for r in rounds]
+        )
+
+    @property
+    def versus(self) -> Comparison | None:
+        return self.paired(self.smclab, self.ref)
+
+    @property
+    def versus_near(self) -> Comparison | None:
+        return self.paired(self.smclab_near, self.ref_near)
 
     @property
     def ratio(self) -> float | None:
-        return self._ratio(self.smclab.ns_median, self.ref.ns_median)
+        return self.versus.ratio if self.versus else None
 
     @property
     def ratio_ticks(self) -> float | None:
-        return self._ratio(self.smclab.ticks_median, self.ref.ticks_median)
+        c = self.paired(self.smclab, self.ref, unit=1)
+        return c.ratio if c else None
 
     @property
     def ratio_near(self) -> float | None:
-        return self._ratio(self.smclab_near.ns_median, self.ref_near.ns_median)
+        return self.versus_near.ratio if self.versus_near else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,9 +178,14 @@ class Row:
             "smclab": self.smclab.to_dict(),
             "ref_near": self.ref_near.to_dict(),
             "smclab_near": self.smclab_near.to_dict(),
+            "iterations": self.iterations,
             "ratio": self.ratio,
+            "ratio_interval": [self.versus.low, self.versus.high] if self.versus else None,
             "ratio_ticks": self.ratio_ticks,
             "ratio_near": self.ratio_near,
+            "ratio_near_interval": (
+                [self.versus_near.low, self.versus_near.high] if self.versus_near else None
+            ),
             "within_target": within(self.ratio),
             "within_target_near": within(self.ratio_near),
         }
@@ -188,15 +225,16 @@ def run_json(cmd: list[str]) -> tuple[dict[str, Any] | None, str | None]:
     return data, None
 
 
-def run_ref(c: Config, iterations: int, repeats: int, cpu: int, delta: int, into: Measured) -> None:
+def run_ref(
+    c: Config, iterations: int, repeats: int, cpu: int, delta: int, into: Measured, rnd: int
+) -> None:
     cmd = [str(BINARY), "-j", "-b", str(c.buffer), "-s", str(c.step), "-v", c.variant]
     cmd += ["-n", str(iterations), "-r", str(repeats), "-c", str(cpu), "-d", hex(delta)]
     data, err = run_json(cmd)
     if data is None:
         into.errors.append(err or "no output")
         return
-    into.ns.append(float(data["median_ns"]))
-    into.ticks.append(float(data["median_ticks"]))
+    into.by_round[rnd] = (float(data["median_ns"]), float(data["median_ticks"]))
 
 
 def run_smclab(
@@ -207,6 +245,7 @@ def run_smclab(
     cpu: int,
     db: str,
     into: Measured,
+    rnd: int,
     extra: tuple[str, ...] = (),
 ) -> None:
     cmd = smclab + ["run", "--json", "--db", db, "--buffer", str(c.buffer), *extra]
@@ -216,8 +255,10 @@ def run_smclab(
     if data is None or data.get("error") or not data.get("ns_per_iter"):
         into.errors.append(err or str((data or {}).get("error") or "no ns_per_iter"))
         return
-    into.ns.append(float(data["ns_per_iter"]["median"]))
-    into.ticks.append(float(data["ticks_per_iter"]["median"]))
+    into.by_round[rnd] = (
+        float(data["ns_per_iter"]["median"]),
+        float(data["ticks_per_iter"]["median"]),
+    )
 
 
 def seed_check(smclab: list[str], db: str) -> dict[str, Any]:
@@ -269,19 +310,21 @@ def verdict(ok: bool | None) -> str:
 def print_table(rows: list[Row], seed: dict[str, Any], meta: dict[str, Any]) -> None:
     console = Console()
     table = Table(
-        title=f"smclab vs the C reference (cpu {meta['cpu']}, {meta['iterations']:,} iterations"
-        f" x {meta['repeats']} repeats, median of {meta['rounds']} rounds)"
+        title=f"smclab vs the C reference (cpu {meta['cpu']}, {meta['repeats']} repeats a run,"
+        f" {meta['rounds']} interleaved rounds; ratios: median of the per-round ratios)"
     )
-    for col in ("config", "ref ns/it", "smclab ns/it", "smclab/ref", "0.95-1.05"):
+    for col in ("config", "iterations", "ref ns/it", "smclab ns/it", "smclab/ref", "interval"):
         table.add_column(col, justify="left" if col == "config" else "right")
-    for col in ("ticks ratio", "near: ref", "smclab", "smclab/ref", "0.95-1.05"):
+    for col in ("0.95-1.05", "ticks ratio", "near: ref", "smclab", "smclab/ref", "0.95-1.05"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             r.config.name,
+            f"{r.iterations:,}" if r.iterations else "-",
             cell(r.ref),
             cell(r.smclab),
             fmt(r.ratio, ".3f"),
+            f"{r.versus.low:.3f}-{r.versus.high:.3f}" if r.versus else "-",
             verdict(within(r.ratio)),
             fmt(r.ratio_ticks, ".3f"),
             cell(r.ref_near),
@@ -326,7 +369,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated, from: {', '.join(CONFIGS)} (default: all)",
     )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    p.add_argument("--iterations", type=int, default=1_000_000, help="per repeat (default 1M)")
+    p.add_argument(
+        "--iterations", type=int, default=None, help="per repeat (default: calibrated per config)"
+    )
+    p.add_argument(
+        "--min-ms", type=float, default=20.0, help="calibrate a repeat to this (default 20)"
+    )
     p.add_argument("--repeats", type=int, default=5, help="per run (default 5)")
     p.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="default: last")
     p.add_argument(
@@ -341,10 +389,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [n for n in names if n not in CONFIGS]
     if unknown or not names:
         p.error(f"unknown config(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
-    if args.rounds < 1 or args.iterations < 1 or args.repeats < 1:
+    if args.rounds < 1 or (args.iterations is not None and args.iterations < 1) or args.repeats < 1:
         p.error("--rounds, --iterations and --repeats must be >= 1")
     args.config_list = [CONFIGS[n] for n in names]
     return args
+
+
+def calibrate(smclab: list[str], c: Config, cpu: int, db: str, min_ms: float) -> int | str:
+    """The iteration count smclab calibrates for ``c`` (a repeat of at least ``min_ms``)."""
+    cmd = smclab + ["run", "--json", "--db", db, "--buffer", str(c.buffer), "--step", str(c.step)]
+    cmd += [*c.smclab_args, "--repeats", "1", "--min-ms", str(min_ms), "--cpu", str(cpu)]
+    data, err = run_json(cmd)
+    if data is None or data.get("error") or not data.get("iterations"):
+        return f"calibration: {err or (data or {}).get('error') or 'no iterations'}"
+    return int(data["iterations"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,20 +412,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fidelity: building the reference failed: {err}", file=sys.stderr)
         return 1
     rows = [Row(c) for c in args.config_list]
-    n, r, cpu, smclab = args.iterations, args.repeats, args.cpu, shlex.split(args.smclab)
+    r, cpu, smclab = args.repeats, args.cpu, shlex.split(args.smclab)
+    rng = random.Random()
     with tempfile.TemporaryDirectory(prefix="smclab-fidelity-") as tmp:
         db = str(Path(tmp) / "fidelity.sqlite")
-        for _ in range(args.rounds):
-            for row in rows:
-                run_ref(row.config, n, r, cpu, 0, row.ref)
-                run_smclab(smclab, row.config, n, r, cpu, db, row.smclab)
-                run_ref(row.config, n, r, cpu, NEAR_DELTA, row.ref_near)
-                run_smclab(smclab, row.config, n, r, cpu, db, row.smclab_near, ("--layout", "near"))
+        for row in rows:
+            n = args.iterations or calibrate(smclab, row.config, cpu, db, args.min_ms)
+            if isinstance(n, str):
+                row.smclab.errors.append(n)
+            else:
+                row.iterations = n
+        for rnd in range(args.rounds):
+            # every side of every config once per round, in a fresh random order: a slow phase
+            # of the host then hits both sides of a ratio alike
+            jobs: list[Callable[[], None]] = []
+            for row in (row for row in rows if row.iterations):
+                c, n = row.config, row.iterations
+                jobs += [
+                    partial(run_ref, c, n, r, cpu, 0, row.ref, rnd),
+                    partial(run_smclab, smclab, c, n, r, cpu, db, row.smclab, rnd),
+                    partial(run_ref, c, n, r, cpu, NEAR_DELTA, row.ref_near, rnd),
+                    partial(run_smclab, smclab, c, n, r, cpu, db, row.smclab_near, rnd, NEAR_ARGS),
+                ]
+            rng.shuffle(jobs)
+            for job in jobs:
+                job()
         seed: dict[str, Any] = {"wall_s": None, "max_spread": None, "max_spread_row": None}
         seed |= {"wall_within_target": None, "spread_within_target": None, "skipped": True}
         if not args.no_seed:
             seed = seed_check(smclab, str(Path(tmp) / "seed.sqlite"))
-    meta = {"cpu": cpu, "iterations": n, "repeats": r, "rounds": args.rounds, "smclab": args.smclab}
+    meta = {
+        "cpu": cpu,
+        "iterations": args.iterations or f"calibrated per config (>= {args.min_ms:g} ms a repeat)",
+        "repeats": r,
+        "rounds": args.rounds,
+        "smclab": args.smclab,
+    }
     if args.json:
         out = {
             **meta,
