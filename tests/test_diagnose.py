@@ -6,8 +6,10 @@ from conftest import run_cli
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import Stats
+from smclab.model.stats import differs
 from smclab.report.html import render
 from smclab.suites import diagnose as dg
+from smclab.suites.diagnose import barriers, granularity, penalty, write_ahead
 
 HOST = {
     "vendor": "AuthenticAMD",
@@ -38,7 +40,7 @@ def point(
 
 def granularity_curve(step_at: int) -> list[dg.Point]:
     pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in dg.DISTANCES:
+    for d in granularity.DISTANCES:
         pts.append(point(f"+{d}", 110.0 if d < step_at else 20.5, d, "after"))
         if d:
             pts.append(point(f"-{d}", 20.4, d, "before"))
@@ -46,7 +48,7 @@ def granularity_curve(step_at: int) -> list[dg.Point]:
 
 
 def test_granularity_step_at_64_is_one_line():
-    found = dg.granularity(granularity_curve(64), HOST)
+    found = granularity.findings(granularity_curve(64), HOST)
     main = [f for f in found if "granularity" in f.text]
     assert len(main) == 1
     assert main[0].numbers["after_safe"] == 64
@@ -56,17 +58,17 @@ def test_granularity_step_at_64_is_one_line():
 
 
 def test_granularity_step_at_4k_is_a_page():
-    found = dg.granularity(granularity_curve(4096), HOST)
+    found = granularity.findings(granularity_curve(4096), HOST)
     assert [f.numbers["after_safe"] for f in found if "after_safe" in f.numbers] == [4096]
 
 
 def test_overlapping_spreads_give_no_finding():
     pts = [point("seed 4K/0", 100.0, spread=0.3), point("far-store", 90.0, spread=0.3)]
-    assert dg.penalty(pts, HOST) == []
-    assert dg.differs(Stats(100, 99, 0.3), Stats(90, 89, 0.3)) is False
+    assert penalty.findings(pts, HOST) == []
+    assert differs(Stats(100, 99, 0.3), Stats(90, 89, 0.3)) is False
     flat = [point("far-store", 20.0, None, "control")]
-    flat += [point(f"+{d}", 20.0 + (d % 3) * 0.1, d, "after") for d in dg.DISTANCES]
-    assert [f for f in dg.granularity(flat, HOST) if "granularity is" in f.text] == []
+    flat += [point(f"+{d}", 20.0 + (d % 3) * 0.1, d, "after") for d in granularity.DISTANCES]
+    assert [f for f in granularity.findings(flat, HOST) if "granularity is" in f.text] == []
 
 
 def test_penalty_and_baseline_audit():
@@ -76,7 +78,7 @@ def test_penalty_and_baseline_audit():
         point("no-store", 8.0, store="none"),
         point("seed baseline", 70.0, barrier="mfence", call="source"),
     ]
-    found = dg.penalty(pts, HOST)
+    found = penalty.findings(pts, HOST)
     assert found[0].numbers["lost_ticks"] == 70.0
     assert "4.5x" in found[0].text
     assert "never the copy" in found[1].text
@@ -86,7 +88,7 @@ def test_write_ahead_finds_the_distance():
     curve = {0: 90.0, 64: 60.0, 128: 36.0, 256: 34.0, 1024: 34.5, 4096: 35.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] == 128
     assert f.numbers["residual_ticks"] == 14.0
 
@@ -98,7 +100,7 @@ def test_barriers_that_do_not_help_and_slow_cpuid():
         point("lfence@after-store", 120.0),
         point("cpuid@after-store", 2500.0),
     ]
-    texts = [f.text for f in dg.barriers(pts, HOST)]
+    texts = [f.text for f in barriers.findings(pts, HOST)]
     assert texts[0].startswith("No barrier helps: of 3 barrier placements, 1 change nothing")
     assert "traps to the hypervisor (KVM)" in texts[1]
 
@@ -131,7 +133,7 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     names = [pr["name"] for pr in out["probes"]]
-    assert names == list(dg.FINDINGS)
+    assert names == list(dg.PROBES)
     for pr in out["probes"]:
         assert pr["skipped"] or pr["points"], pr["name"]
         assert pr["skipped"] is None or pr["skipped"].startswith("needs")
@@ -158,21 +160,21 @@ def test_penalty_reports_clears_and_marks_a_proxy():
     seed = point("seed 4K/0", 90.0)
     seed.per_iter = {"smc-clears": 2.0}
     pts = [seed, point("far-store", 20.0, store="far")]
-    (f,) = dg.penalty(pts, HOST)
+    (f,) = penalty.findings(pts, HOST)
     assert f.numbers["ticks_per_clear"] == 35.0
     assert "2.00 SMC clears per iteration, ≈35 ticks each" in f.text
     seed.notes = {"smc-clears": "smc-clears proxy for resyncs_or_nc_redirects"}
-    (f,) = dg.penalty(pts, HOST)
+    (f,) = penalty.findings(pts, HOST)
     assert "proxy event" in f.text and "smc_clears_note" in f.numbers
 
 
 def test_stores_before_that_always_hurt_name_no_granularity():
     pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in dg.DISTANCES:
+    for d in granularity.DISTANCES:
         pts.append(point(f"+{d}", 110.0 if d < 64 else 20.5, d, "after"))
         if d:
             pts.append(point(f"-{d}", 110.0, d, "before"))
-    (f, *_) = dg.granularity(pts, HOST)
+    (f, *_) = granularity.findings(pts, HOST)
     assert "hurt at every distance measured" in f.text
     assert "granularity is" not in f.text and "span" not in f.numbers
 
@@ -181,12 +183,12 @@ def test_write_ahead_needs_every_larger_distance_to_stay_low():
     curve = {0: 90.0, 64: 50.0, 256: 88.0, 1024: 86.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] is None
     assert f.text.startswith("Writing exactly 64 bytes ahead removes")
     flat = [point("far-store", 20.0, None, "control")]
     flat += [point(f"A={a}", t, a, "ahead") for a, t in {0: 90.0, 128: 70.0, 512: 70.5}.items()]
-    (g,) = dg.write_ahead(flat, HOST)
+    (g,) = write_ahead.findings(flat, HOST)
     assert g.numbers["ahead_bytes"] == 128 and "removes part of the penalty" in g.text
 
 
@@ -225,7 +227,7 @@ def test_write_ahead_names_its_exceptions():
     curve = {0: 90.0, 64: 60.0, 128: 36.0, 256: 35.0, 1024: 35.5, 4096: 50.0, 8192: 35.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] == 128 and f.numbers["exceptions"] == [4096]
     assert "128 bytes or more ahead of the executing code (except at 4096)" in f.text
 
