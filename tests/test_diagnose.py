@@ -1,13 +1,23 @@
 """diagnose/advise: findings logic on synthetic data, HTML output, one real quick run."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
+import smclab
+from smclab import codegen
 from smclab.model.experiment import Experiment
-from smclab.model.result import Stats
+from smclab.model.result import Result, Stats
 from smclab.model.stats import differs
 from smclab.report.html import render
+from smclab.store import Store
 from smclab.suites import diagnose as dg
 from smclab.suites.diagnose import barriers, granularity, penalty, write_ahead
 
@@ -192,11 +202,37 @@ def test_write_ahead_needs_every_larger_distance_to_stay_low():
     assert g.numbers["ahead_bytes"] == 128 and "removes part of the penalty" in g.text
 
 
-def test_probe_points_sharing_an_experiment_are_measured_once():
-    (gran,) = [p for p in dg.probes(quick=False, cpus=2) if p.name == "granularity"]
-    planned = dg.experiments_of(gran, dg.settings(quick=True))
-    keys = [e.code_key() for _, e in planned]
+class FakeSession:
+    """A Session whose worker is a function: counts what it measures, stores every result."""
+
+    def __init__(self, db):
+        self.store = Store(db)
+        self.host = HOST
+        self.measured = Counter()
+
+    def check(self, exp):
+        pass
+
+    def run(self, exp, suite, name=None, sweep_id=None):
+        self.measured[exp.code_key()] += 1
+        t = 20.0 + len(self.measured)
+        r = Result(exp, self.host, 1000, Stats(t, t * 0.98, 0.01), Stats(t / 2, t / 2, 0.01))
+        self.store.add(r, suite, name, sweep_id)
+        return r
+
+
+def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
+    s = FakeSession(tmp_path / "f.sqlite")
+    d = dg.run_diagnose(s, quick=False, only=("granularity",))
+    (pr,) = d.probes
+    keys = [p.experiment.code_key() for p in pr.points]
     assert len(keys) > len(set(keys))  # +4K is both a distance and an aliased point
+    assert len(pr.points) == len(pr.probe.points)  # every point has its measurement
+    assert set(s.measured) == set(keys) and set(s.measured.values()) == {1}
+    stored = list(s.store.rows(suite="diagnose", sweep_id=pr.sweep_id))
+    assert len(stored) == len(set(keys))
+    pts = {p.plan.label: p for p in pr.points}
+    assert pts["+4096"].ticks == pts["+4K"].ticks and pts["-8192"].ticks == pts["-8K"].ticks
 
 
 def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
@@ -232,7 +268,106 @@ def test_write_ahead_names_its_exceptions():
     assert "128 bytes or more ahead of the executing code (except at 4096)" in f.text
 
 
-def test_every_probe_point_is_a_valid_experiment():
+def test_every_probe_point_builds():
+    """Every point of every probe (quick and full) is a valid Experiment whose code assembles."""
+    built = 0
     for quick in (True, False):
         for probe in dg.probes(quick, cpus=2):
-            assert len(dg.experiments_of(probe, dg.settings(quick))) == len(probe.points)
+            assert probe.points, probe.name
+            for pp, exp in dg.experiments_of(probe, dg.settings(quick)):
+                program = codegen.build(exp)
+                assert program.code and program.experiment == exp, (probe.name, pp.label)
+                built += 1
+    assert built == sum(len(p.points) for q in (True, False) for p in dg.probes(q, cpus=2))
+
+
+DEMO_PROBE = '''"""A probe added by a test: one file, nothing else."""
+
+from __future__ import annotations
+
+from .base import Finding, Host, PlanPoint, Point, ProbeSpec, labelled, pp
+from .plot import Bars
+
+ORDER = {order}
+
+
+def points(quick: bool) -> list[PlanPoint]:
+    return [
+        pp("far-store", None, "control", store="far"),
+        pp("no-store", None, "control", store="none"),
+    ]
+
+
+def findings(points: list[Point], host: Host) -> list[Finding]:
+    n = len(labelled(points))
+    return [Finding("demo", f"The demo probe measured {{n}} points.", "high", {{"n": n}})]
+
+
+PROBE = ProbeSpec("demo", "Demo: a probe in one file", points, findings, Bars(ref="far-store"))
+'''
+
+
+def _with_module(monkeypatch, tmp_path, name, text):
+    """Put module ``name`` on the diagnose package's path (undone after the test)."""
+    (tmp_path / f"{name}.py").write_text(text)
+    monkeypatch.setattr(dg, "__path__", [*dg.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, f"smclab.suites.diagnose.{name}", raising=False)
+    return f"smclab.suites.diagnose.{name}"
+
+
+def test_a_new_probe_module_is_discovered_and_run(monkeypatch, tmp_path):
+    module = _with_module(monkeypatch, tmp_path, "zz_demo", DEMO_PROBE.format(order=65))
+    try:
+        found = dg.discover()
+        assert list(found) == [*list(dg.PROBES)[:-1], "demo", "cross-modifying"]
+        for name, spec in found.items():  # the runner, the CLI and the report read PROBES
+            monkeypatch.setitem(dg.PROBES, name, spec)
+        d = dg.run_diagnose(FakeSession(tmp_path / "f.sqlite"), quick=True, only=("demo",))
+        assert [(pr.probe.name, pr.sweep_id.endswith("-demo")) for pr in d.probes] == [
+            ("demo", True)
+        ]
+        assert [f.text for f in d.findings] == ["The demo probe measured 2 points."]
+        page = render(d)
+        assert "Demo: a probe in one file" in page and "The demo probe measured" in page
+        assert page.count("data:image/png;base64,") == 1
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_a_probe_module_must_declare_itself_and_not_repeat_an_order(monkeypatch, tmp_path):
+    module = _with_module(monkeypatch, tmp_path, "zz_bad", '"""No PROBE here."""\nORDER = 99\n')
+    try:
+        with pytest.raises(TypeError, match="zz_bad must define ORDER"):
+            dg.discover()
+    finally:
+        sys.modules.pop(module, None)
+    (tmp_path / "zz_bad.py").unlink()
+    module = _with_module(monkeypatch, tmp_path, "zz_twice", DEMO_PROBE.format(order=10))
+    try:
+        with pytest.raises(ValueError, match="share a ORDER: 10"):
+            dg.discover()
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_a_new_probe_file_in_a_copy_of_the_package_reaches_the_cli(tmp_path):
+    """Copy the package, add one probe file, change nothing else: `--probe demo` runs it."""
+    src = Path(smclab.__file__).parent
+    copy = tmp_path / "src" / "smclab"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "suites" / "diagnose" / "demo.py").write_text(DEMO_PROBE.format(order=65))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+
+    def smclab_(*args):
+        cmd = [sys.executable, "-m", "smclab", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+    p = smclab_("diagnose", "--help")
+    assert p.returncode == 0 and "demo" in p.stdout, p.stderr
+    db = str(tmp_path / "d.sqlite")
+    p = smclab_("diagnose", "--quick", "--probe", "demo", "--json", "--db", db)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [pr["name"] for pr in out["probes"]] == ["demo"]
+    assert [pt["label"] for pt in out["probes"][0]["points"]] == ["far-store", "no-store"]
+    assert [f["text"] for f in out["findings"]] == ["The demo probe measured 2 points."]

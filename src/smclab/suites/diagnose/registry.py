@@ -1,4 +1,4 @@
-"""Finding the probes: every module of this package that declares ``PROBE`` is one.
+"""Finding the probes: every module of this package but the support modules is one.
 
 A probe module defines ``ORDER`` (an int: where the probe runs and reports, smallest first;
 unique) and ``PROBE`` (a :class:`~smclab.suites.diagnose.base.ProbeSpec`). :func:`discover`
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable
 
 from smclab.suites.diagnose.base import ProbeSpec
 
@@ -19,13 +18,11 @@ PACKAGE = "smclab.suites.diagnose"
 SUPPORT = frozenset({"base", "plot", "registry", "runner"})
 
 
-def discover(path: Iterable[str] | None = None) -> dict[str, ProbeSpec]:
-    """Probe name -> spec, in ``ORDER``; ``path``: where to look (default: the package's
-    ``__path__``). A module without ``PROBE``/``ORDER`` or a repeated order or name raises."""
-    if path is None:
-        path = importlib.import_module(PACKAGE).__path__
+def discover() -> dict[str, ProbeSpec]:
+    """Probe name -> spec, in ``ORDER``, from the modules on the package's ``__path__``.
+    A module without ``PROBE``/``ORDER``, or a repeated order or name, raises."""
     found: list[tuple[int, str, ProbeSpec]] = []
-    for info in pkgutil.iter_modules(list(path)):
+    for info in pkgutil.iter_modules(importlib.import_module(PACKAGE).__path__):
         if info.name in SUPPORT or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{PACKAGE}.{info.name}")
