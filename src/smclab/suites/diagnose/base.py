@@ -1,5 +1,6 @@
 """What every probe module and the runner share: planned points, measured points, findings,
-results, and the declarative description of a probe (:class:`ProbeSpec`) and of its plot."""
+results, and the declarative description of a probe (:class:`ProbeSpec`; its plot kinds are in
+:mod:`.plot`)."""
 
 from __future__ import annotations
 
