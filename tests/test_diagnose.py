@@ -1,13 +1,25 @@
 """diagnose/advise: findings logic on synthetic data, HTML output, one real quick run."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
+import smclab
+from smclab import codegen
 from smclab.model.experiment import Experiment
-from smclab.model.result import Stats
+from smclab.model.result import Result, Stats
+from smclab.model.stats import differs
 from smclab.report.html import render
+from smclab.store import Store
 from smclab.suites import diagnose as dg
+from smclab.suites.diagnose import barriers, granularity, penalty, write_ahead
 
 HOST = {
     "vendor": "AuthenticAMD",
@@ -38,7 +50,7 @@ def point(
 
 def granularity_curve(step_at: int) -> list[dg.Point]:
     pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in dg.DISTANCES:
+    for d in granularity.DISTANCES:
         pts.append(point(f"+{d}", 110.0 if d < step_at else 20.5, d, "after"))
         if d:
             pts.append(point(f"-{d}", 20.4, d, "before"))
@@ -46,7 +58,7 @@ def granularity_curve(step_at: int) -> list[dg.Point]:
 
 
 def test_granularity_step_at_64_is_one_line():
-    found = dg.granularity(granularity_curve(64), HOST)
+    found = granularity.findings(granularity_curve(64), HOST)
     main = [f for f in found if "granularity" in f.text]
     assert len(main) == 1
     assert main[0].numbers["after_safe"] == 64
@@ -56,17 +68,17 @@ def test_granularity_step_at_64_is_one_line():
 
 
 def test_granularity_step_at_4k_is_a_page():
-    found = dg.granularity(granularity_curve(4096), HOST)
+    found = granularity.findings(granularity_curve(4096), HOST)
     assert [f.numbers["after_safe"] for f in found if "after_safe" in f.numbers] == [4096]
 
 
 def test_overlapping_spreads_give_no_finding():
     pts = [point("seed 4K/0", 100.0, spread=0.3), point("far-store", 90.0, spread=0.3)]
-    assert dg.penalty(pts, HOST) == []
-    assert dg.differs(Stats(100, 99, 0.3), Stats(90, 89, 0.3)) is False
+    assert penalty.findings(pts, HOST) == []
+    assert differs(Stats(100, 99, 0.3), Stats(90, 89, 0.3)) is False
     flat = [point("far-store", 20.0, None, "control")]
-    flat += [point(f"+{d}", 20.0 + (d % 3) * 0.1, d, "after") for d in dg.DISTANCES]
-    assert [f for f in dg.granularity(flat, HOST) if "granularity is" in f.text] == []
+    flat += [point(f"+{d}", 20.0 + (d % 3) * 0.1, d, "after") for d in granularity.DISTANCES]
+    assert [f for f in granularity.findings(flat, HOST) if "granularity is" in f.text] == []
 
 
 def test_penalty_and_baseline_audit():
@@ -76,7 +88,7 @@ def test_penalty_and_baseline_audit():
         point("no-store", 8.0, store="none"),
         point("seed baseline", 70.0, barrier="mfence", call="source"),
     ]
-    found = dg.penalty(pts, HOST)
+    found = penalty.findings(pts, HOST)
     assert found[0].numbers["lost_ticks"] == 70.0
     assert "4.5x" in found[0].text
     assert "never the copy" in found[1].text
@@ -86,7 +98,7 @@ def test_write_ahead_finds_the_distance():
     curve = {0: 90.0, 64: 60.0, 128: 36.0, 256: 34.0, 1024: 34.5, 4096: 35.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] == 128
     assert f.numbers["residual_ticks"] == 14.0
 
@@ -98,7 +110,7 @@ def test_barriers_that_do_not_help_and_slow_cpuid():
         point("lfence@after-store", 120.0),
         point("cpuid@after-store", 2500.0),
     ]
-    texts = [f.text for f in dg.barriers(pts, HOST)]
+    texts = [f.text for f in barriers.findings(pts, HOST)]
     assert texts[0].startswith("No barrier helps: of 3 barrier placements, 1 change nothing")
     assert "traps to the hypervisor (KVM)" in texts[1]
 
@@ -131,7 +143,7 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     names = [pr["name"] for pr in out["probes"]]
-    assert names == list(dg.FINDINGS)
+    assert names == list(dg.PROBES)
     for pr in out["probes"]:
         assert pr["skipped"] or pr["points"], pr["name"]
         assert pr["skipped"] is None or pr["skipped"].startswith("needs")
@@ -158,21 +170,21 @@ def test_penalty_reports_clears_and_marks_a_proxy():
     seed = point("seed 4K/0", 90.0)
     seed.per_iter = {"smc-clears": 2.0}
     pts = [seed, point("far-store", 20.0, store="far")]
-    (f,) = dg.penalty(pts, HOST)
+    (f,) = penalty.findings(pts, HOST)
     assert f.numbers["ticks_per_clear"] == 35.0
     assert "2.00 SMC clears per iteration, ≈35 ticks each" in f.text
     seed.notes = {"smc-clears": "smc-clears proxy for resyncs_or_nc_redirects"}
-    (f,) = dg.penalty(pts, HOST)
+    (f,) = penalty.findings(pts, HOST)
     assert "proxy event" in f.text and "smc_clears_note" in f.numbers
 
 
 def test_stores_before_that_always_hurt_name_no_granularity():
     pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in dg.DISTANCES:
+    for d in granularity.DISTANCES:
         pts.append(point(f"+{d}", 110.0 if d < 64 else 20.5, d, "after"))
         if d:
             pts.append(point(f"-{d}", 110.0, d, "before"))
-    (f, *_) = dg.granularity(pts, HOST)
+    (f, *_) = granularity.findings(pts, HOST)
     assert "hurt at every distance measured" in f.text
     assert "granularity is" not in f.text and "span" not in f.numbers
 
@@ -181,20 +193,46 @@ def test_write_ahead_needs_every_larger_distance_to_stay_low():
     curve = {0: 90.0, 64: 50.0, 256: 88.0, 1024: 86.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] is None
     assert f.text.startswith("Writing exactly 64 bytes ahead removes")
     flat = [point("far-store", 20.0, None, "control")]
     flat += [point(f"A={a}", t, a, "ahead") for a, t in {0: 90.0, 128: 70.0, 512: 70.5}.items()]
-    (g,) = dg.write_ahead(flat, HOST)
+    (g,) = write_ahead.findings(flat, HOST)
     assert g.numbers["ahead_bytes"] == 128 and "removes part of the penalty" in g.text
 
 
-def test_probe_points_sharing_an_experiment_are_measured_once():
-    (gran,) = [p for p in dg.probes(quick=False, cpus=2) if p.name == "granularity"]
-    planned = dg.experiments_of(gran, dg.settings(quick=True))
-    keys = [e.code_key() for _, e in planned]
+class FakeSession:
+    """A Session whose worker is a function: counts what it measures, stores every result."""
+
+    def __init__(self, db):
+        self.store = Store(db)
+        self.host = HOST
+        self.measured = Counter()
+
+    def check(self, exp):
+        pass
+
+    def run(self, exp, suite, name=None, sweep_id=None):
+        self.measured[exp.code_key()] += 1
+        t = 20.0 + len(self.measured)
+        r = Result(exp, self.host, 1000, Stats(t, t * 0.98, 0.01), Stats(t / 2, t / 2, 0.01))
+        self.store.add(r, suite, name, sweep_id)
+        return r
+
+
+def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
+    s = FakeSession(tmp_path / "f.sqlite")
+    d = dg.run_diagnose(s, quick=False, only=("granularity",))
+    (pr,) = d.probes
+    keys = [p.experiment.code_key() for p in pr.points]
     assert len(keys) > len(set(keys))  # +4K is both a distance and an aliased point
+    assert len(pr.points) == len(pr.probe.points)  # every point has its measurement
+    assert set(s.measured) == set(keys) and set(s.measured.values()) == {1}
+    stored = list(s.store.rows(suite="diagnose", sweep_id=pr.sweep_id))
+    assert len(stored) == len(set(keys))
+    pts = {p.plan.label: p for p in pr.points}
+    assert pts["+4096"].ticks == pts["+4K"].ticks and pts["-8192"].ticks == pts["-8K"].ticks
 
 
 def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
@@ -225,12 +263,111 @@ def test_write_ahead_names_its_exceptions():
     curve = {0: 90.0, 64: 60.0, 128: 36.0, 256: 35.0, 1024: 35.5, 4096: 50.0, 8192: 35.0}
     pts = [point("far-store", 20.0, None, "control")]
     pts += [point(f"A={a}", t, a, "ahead") for a, t in curve.items()]
-    (f,) = dg.write_ahead(pts, HOST)
+    (f,) = write_ahead.findings(pts, HOST)
     assert f.numbers["ahead_bytes"] == 128 and f.numbers["exceptions"] == [4096]
     assert "128 bytes or more ahead of the executing code (except at 4096)" in f.text
 
 
-def test_every_probe_point_is_a_valid_experiment():
+def test_every_probe_point_builds():
+    """Every point of every probe (quick and full) is a valid Experiment whose code assembles."""
+    built = 0
     for quick in (True, False):
         for probe in dg.probes(quick, cpus=2):
-            assert len(dg.experiments_of(probe, dg.settings(quick))) == len(probe.points)
+            assert probe.points, probe.name
+            for pp, exp in dg.experiments_of(probe, dg.settings(quick)):
+                program = codegen.build(exp)
+                assert program.code and program.experiment == exp, (probe.name, pp.label)
+                built += 1
+    assert built == sum(len(p.points) for q in (True, False) for p in dg.probes(q, cpus=2))
+
+
+DEMO_PROBE = '''"""A probe added by a test: one file, nothing else."""
+
+from __future__ import annotations
+
+from .base import Finding, Host, PlanPoint, Point, ProbeSpec, labelled, pp
+from .plot import Bars
+
+ORDER = {order}
+
+
+def points(quick: bool) -> list[PlanPoint]:
+    return [
+        pp("far-store", None, "control", store="far"),
+        pp("no-store", None, "control", store="none"),
+    ]
+
+
+def findings(points: list[Point], host: Host) -> list[Finding]:
+    n = len(labelled(points))
+    return [Finding("demo", f"The demo probe measured {{n}} points.", "high", {{"n": n}})]
+
+
+PROBE = ProbeSpec("demo", "Demo: a probe in one file", points, findings, Bars(ref="far-store"))
+'''
+
+
+def _with_module(monkeypatch, tmp_path, name, text):
+    """Put module ``name`` on the diagnose package's path (undone after the test)."""
+    (tmp_path / f"{name}.py").write_text(text)
+    monkeypatch.setattr(dg, "__path__", [*dg.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, f"smclab.suites.diagnose.{name}", raising=False)
+    return f"smclab.suites.diagnose.{name}"
+
+
+def test_a_new_probe_module_is_discovered_and_run(monkeypatch, tmp_path):
+    module = _with_module(monkeypatch, tmp_path, "zz_demo", DEMO_PROBE.format(order=65))
+    try:
+        found = dg.discover()
+        assert list(found) == [*list(dg.PROBES)[:-1], "demo", "cross-modifying"]
+        for name, spec in found.items():  # the runner, the CLI and the report read PROBES
+            monkeypatch.setitem(dg.PROBES, name, spec)
+        d = dg.run_diagnose(FakeSession(tmp_path / "f.sqlite"), quick=True, only=("demo",))
+        assert [(pr.probe.name, pr.sweep_id.endswith("-demo")) for pr in d.probes] == [
+            ("demo", True)
+        ]
+        assert [f.text for f in d.findings] == ["The demo probe measured 2 points."]
+        page = render(d)
+        assert "Demo: a probe in one file" in page and "The demo probe measured" in page
+        assert page.count("data:image/png;base64,") == 1
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_a_probe_module_must_declare_itself_and_not_repeat_an_order(monkeypatch, tmp_path):
+    module = _with_module(monkeypatch, tmp_path, "zz_bad", '"""No PROBE here."""\nORDER = 99\n')
+    try:
+        with pytest.raises(TypeError, match="zz_bad must define ORDER"):
+            dg.discover()
+    finally:
+        sys.modules.pop(module, None)
+    (tmp_path / "zz_bad.py").unlink()
+    module = _with_module(monkeypatch, tmp_path, "zz_twice", DEMO_PROBE.format(order=10))
+    try:
+        with pytest.raises(ValueError, match="share a ORDER: 10"):
+            dg.discover()
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_a_new_probe_file_in_a_copy_of_the_package_reaches_the_cli(tmp_path):
+    """Copy the package, add one probe file, change nothing else: `--probe demo` runs it."""
+    src = Path(smclab.__file__).parent
+    copy = tmp_path / "src" / "smclab"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "suites" / "diagnose" / "demo.py").write_text(DEMO_PROBE.format(order=65))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+
+    def smclab_(*args):
+        cmd = [sys.executable, "-m", "smclab", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+    p = smclab_("diagnose", "--help")
+    assert p.returncode == 0 and "demo" in p.stdout, p.stderr
+    db = str(tmp_path / "d.sqlite")
+    p = smclab_("diagnose", "--quick", "--probe", "demo", "--json", "--db", db)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [pr["name"] for pr in out["probes"]] == ["demo"]
+    assert [pt["label"] for pt in out["probes"][0]["points"]] == ["far-store", "no-store"]
+    assert [f["text"] for f in out["findings"]] == ["The demo probe measured 2 points."]

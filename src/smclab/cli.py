@@ -24,7 +24,7 @@ from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters, machine
 from smclab.store import StoreError
-from smclab.suites.diagnose import FINDINGS as PROBES
+from smclab.suites.diagnose import PROBES
 
 console = Console()
 err_console = Console(stderr=True)

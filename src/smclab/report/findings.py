@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from smclab.report import host_line
+from smclab.suites.advise import Advice
+from smclab.suites.diagnose import Diagnosis
+from smclab.suites.diagnose.base import measured
 
 CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
 
 
-def diagnosis(d: Any) -> Group:
+def diagnosis(d: Diagnosis) -> Group:
     """A :class:`smclab.suites.diagnose.Diagnosis` as findings grouped by probe."""
-    parts: list[Any] = [
+    parts: list[Text] = [
         Text(f"smclab diagnose on {host_line(d.host)}", style="bold"),
         Text(f"run {d.run_id}, {'quick' if d.quick else 'full'}, {d.seconds:.0f} s", style="dim"),
     ]
@@ -36,7 +37,7 @@ def diagnosis(d: Any) -> Group:
             )
         if not found:
             parts.append(Text("  no finding: the data do not support one", style="dim"))
-        ok = [p for p in pr.points if p.ticks]
+        ok = measured(pr.points)
         if ok:
             spread = max(p.ticks.spread for p in ok)
             reps = ok[0].experiment.repeats
@@ -50,7 +51,7 @@ def diagnosis(d: Any) -> Group:
     return Group(*parts)
 
 
-def advice(a: Any) -> Group:
+def advice(a: Advice) -> Group:
     """A :class:`smclab.suites.advise.Advice` as a ranked table."""
     naive = a.naive.experiment
     t = Table(title=f"smclab advise ({a.workload}) on {host_line(a.host)}", box=box.SIMPLE)
@@ -67,15 +68,16 @@ def advice(a: Any) -> Group:
     ]
     for rank, e in rows:
         r = e.result
-        if not e.ok:
+        ns, ticks = r.ns_per_iter, r.ticks_per_iter
+        if not e.ok or ns is None or ticks is None:
             t.add_row(rank, e.id, "-", "-", "-", "-", Text(f"failed: {r.error}", style="red"))
             continue
         style = {"helps": "green", "hurts": "red", "no effect": "yellow"}.get(e.verdict, "")
         t.add_row(
             rank,
             e.id,
-            f"{r.ns_per_iter.median:.2f}",
-            f"{r.ticks_per_iter.spread:.1%}",
+            f"{ns.median:.2f}",
+            f"{ticks.spread:.1%}",
             f"{e.speedup:.2f}",
             f"{e.to_floor:.2f}",
             Text(e.verdict if rank not in ("naive", "floor") else rank, style=style),

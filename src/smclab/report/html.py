@@ -7,14 +7,24 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from smclab.report import host_line  # noqa: E402
+from smclab.suites.advise import Advice, Entry  # noqa: E402
+from smclab.suites.diagnose import (  # noqa: E402
+    PROBES,
+    Bars,
+    Curve,
+    Diagnosis,
+    Finding,
+    ProbeResult,
+)
+from smclab.suites.diagnose.base import Measured, measured  # noqa: E402
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -27,113 +37,103 @@ table { border-collapse: collapse; font-size: .85em; } td, th { padding: 2px 8px
 """
 
 
-def _png(fig: Any) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _ok(points: list[Any]) -> list[Any]:
-    return [p for p in points if p.ticks is not None]
-
-
-def _bars(points: list[Any], title: str, ref: str | None = None) -> str:
-    pts = _ok(points)
+def _bars(pts: list[Measured], spec: Bars, title: str) -> str:
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(pts) + 1.2))
     labels = [p.plan.label for p in pts]
     med = [p.ticks.median for p in pts]
     err = [p.ticks.median * p.ticks.spread / 2 for p in pts]
     ax.barh(labels, med, xerr=err, color="#4a78b0", ecolor="#222", capsize=2)
-    if ref:
-        ref_pt = next((p for p in pts if p.plan.label == ref), None)
+    if spec.ref:
+        ref_pt = next((p for p in pts if p.plan.label == spec.ref), None)
         if ref_pt:
-            ax.axvline(ref_pt.ticks.median, color="#c33", ls="--", label=ref)
+            ax.axvline(ref_pt.ticks.median, color="#c33", ls="--", label=spec.ref)
             ax.legend(loc="lower right")
     ax.invert_yaxis()
     ax.set_xlabel("TSC ticks per iteration (error bar: ±½ IQR)")
-    ax.set_title(title)
+    ax.set_title(spec.title or title)
     return _png(fig)
 
 
-def _curve(
-    points: list[Any],
-    title: str,
-    xlabel: str,
-    groups: list[str],
-    ref: str | None,
-    mark: float | None = None,
-    logx: str = "symlog",
-) -> str:
+def _mark(spec: Curve, name: str, findings: list[Finding]) -> tuple[float, str] | None:
+    """The value and legend of the curve's mark, from the first finding that has it."""
+    if spec.mark is None:
+        return None
+    key = spec.mark.number
+    value = next((f.numbers[key] for f in findings if f.probe == name and key in f.numbers), None)
+    return None if value is None else (value, spec.mark.label.format(value))
+
+
+def _curve(pts: list[Measured], spec: Curve, mark: tuple[float, str] | None) -> str:
     fig, ax = plt.subplots(figsize=(9, 4))
+    groups = spec.groups or sorted({p.plan.group for p in pts})
     for g in groups:
-        pts = sorted(
-            (p for p in _ok(points) if p.plan.group == g and p.plan.x is not None),
-            key=lambda p: p.plan.x,
+        line = sorted(
+            ((p.plan.x, p) for p in pts if p.plan.group == g and p.plan.x is not None),
+            key=lambda xp: xp[0],
         )
-        if pts:
+        if line:
             ax.errorbar(
-                [p.plan.x for p in pts],
-                [p.ticks.median for p in pts],
-                yerr=[p.ticks.median * p.ticks.spread / 2 for p in pts],
+                [x for x, _ in line],
+                [p.ticks.median for _, p in line],
+                yerr=[p.ticks.median * p.ticks.spread / 2 for _, p in line],
                 marker="o",
                 capsize=2,
                 label=g,
             )
-    ref_pt = next((p for p in _ok(points) if p.plan.label == ref), None)
+    ref_pt = next((p for p in pts if p.plan.label == spec.ref), None)
     if ref_pt:
-        ax.axhline(ref_pt.ticks.median, color="#c33", ls="--", label=ref)
+        ax.axhline(ref_pt.ticks.median, color="#c33", ls="--", label=spec.ref)
     if mark is not None:
-        ax.axvline(mark, color="#2a2", ls=":", label=f"granularity: {mark:g} B")
-    if logx == "symlog":
+        ax.axvline(mark[0], color="#2a2", ls=":", label=mark[1])
+    if spec.xscale == "symlog":
         ax.set_xscale("symlog", linthresh=64)
         ax.set_xlim(left=0)
-    elif logx:
-        ax.set_xscale(logx, base=2)
-    ax.set_xlabel(xlabel)
+    elif spec.xscale != "linear":
+        ax.set_xscale(spec.xscale, base=2)
+    ax.set_xlabel(spec.xlabel)
     ax.set_ylabel("TSC ticks per iteration")
-    ax.set_title(title)
+    ax.set_title(spec.title)
     ax.legend()
     return _png(fig)
 
 
-def probe_plot(pr: Any, findings: list[Any]) -> str | None:
-    name, pts = pr.probe.name, pr.points
-    if not _ok(pts):
+def probe_plot(pr: ProbeResult, findings: list[Finding]) -> str | None:
+    """The probe's plot as its spec declares it (None: nothing measured, or no such probe)."""
+    pts = measured(pr.points)
+    probe = PROBES.get(pr.probe.name)
+    if not pts or probe is None:
         return None
-    if name == "granularity":
-        nums = next(
-            (f.numbers for f in findings if f.probe == name and "after_safe" in f.numbers), {}
-        )
-        return _curve(
-            pts,
-            "Penalty against the distance from the executed byte",
-            "distance D (bytes)",
-            ["after", "before"],
-            "far-store",
-            nums.get("after_safe"),
-        )
-    if name == "write-ahead":
-        return _curve(
-            pts, "Write-ahead curve (16K ring, step 64)", "A (bytes ahead)", ["ahead"], "far-store"
-        )
-    if name == "buffer":
-        groups = sorted({p.plan.group for p in pts})
-        return _curve(pts, "Buffer size", "buffer (bytes)", groups, None, logx="log")
-    ref = {"penalty": "far-store", "barriers": "none", "cross-modifying": "no writer"}
-    return _bars(pts, pr.probe.title, ref.get(name))
+    spec = probe.plot
+    if isinstance(spec, Curve):
+        return _curve(pts, spec, _mark(spec, pr.probe.name, findings))
+    return _bars(pts, spec, pr.probe.title)
 
 
-def ranking_plot(advice: Any) -> str:
+def _ns(e: Entry) -> float:
+    """ns/iter of a measured entry (naive and floor always are; others when ``e.ok``)."""
+    stats = e.result.ns_per_iter
+    if stats is None:
+        raise ValueError(f"{e.id} has no measurement")
+    return stats.median
+
+
+def ranking_plot(advice: Advice) -> str:
     entries = [e for e in advice.entries if e.ok]
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(entries) + 1.5))
     ax.barh(
         [e.id for e in entries],
-        [e.result.ns_per_iter.median for e in entries],
+        [_ns(e) for e in entries],
         color=["#3a3" if e.verdict == "helps" else "#bbb" for e in entries],
     )
-    ax.axvline(advice.naive.result.ns_per_iter.median, color="#c33", ls="--", label="naive")
-    ax.axvline(advice.floor.result.ns_per_iter.median, color="#33c", ls=":", label="floor")
+    ax.axvline(_ns(advice.naive), color="#c33", ls="--", label="naive")
+    ax.axvline(_ns(advice.floor), color="#33c", ls=":", label="floor")
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("ns per iteration (log scale; green: helps)")
@@ -142,7 +142,7 @@ def ranking_plot(advice: Any) -> str:
     return _png(fig)
 
 
-def _raw_table(d: Any) -> str:
+def _raw_table(d: Diagnosis) -> str:
     rows = [
         "<tr><th>probe</th><th>point</th><th>experiment</th><th>ticks/it</th>"
         "<th>ns/it</th><th>spread</th><th>error</th></tr>"
@@ -162,7 +162,7 @@ def _raw_table(d: Any) -> str:
     return "<table>" + "\n".join(rows) + "</table>"
 
 
-def render(d: Any, advice: Any = None) -> str:
+def render(d: Diagnosis, advice: Advice | None = None) -> str:
     h = d.host
     out = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>smclab diagnose"
@@ -204,5 +204,5 @@ def render(d: Any, advice: Any = None) -> str:
     return "\n".join(out)
 
 
-def write_html(path: str | Path, d: Any, advice: Any = None) -> None:
+def write_html(path: str | Path, d: Diagnosis, advice: Advice | None = None) -> None:
     Path(path).write_text(render(d, advice))

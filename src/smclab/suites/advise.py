@@ -107,7 +107,7 @@ class Entry:
 
     @property
     def verdict(self) -> str:
-        from smclab.suites.diagnose import differs
+        from smclab.model.stats import differs
 
         if not self.ok:
             return "failed"

@@ -84,7 +84,7 @@ class SeedTable:
     def findings(self) -> list[str]:
         """Sentences the measurements support: a difference is only called one when the two
         medians differ beyond their spreads (nothing is said about a missing row)."""
-        from smclab.suites.diagnose import differs
+        from smclab.model.stats import differs
 
         out = []
         step0, far, none_ = self.stats("4K/0"), self.stats("far-store"), self.stats("no-store")

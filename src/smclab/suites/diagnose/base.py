@@ -1,0 +1,190 @@
+"""What every probe module and the runner share: planned points, measured points, findings,
+results, and the declarative description of a probe (:class:`ProbeSpec`; its plot kinds are in
+:mod:`.plot`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeGuard
+
+from smclab.model.experiment import Experiment
+from smclab.model.result import Result, Stats
+from smclab.suites.diagnose.plot import Plot
+
+Host = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    label: str
+    x: float | None
+    group: str
+    knobs: dict[str, Any]
+
+
+def pp(label: str, x: float | None, group: str, **knobs: Any) -> PlanPoint:
+    """A planned point: ``knobs`` are Experiment fields (the run's settings are added)."""
+    return PlanPoint(label, x, group, knobs)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe as planned for one run: its points, and why it cannot run here (if so)."""
+
+    name: str
+    title: str
+    points: tuple[PlanPoint, ...]
+    needs: str | None = None  # a reason it cannot run on this host (then it is skipped)
+
+
+@dataclass
+class Point:
+    """A planned point and its measurement."""
+
+    plan: PlanPoint
+    experiment: Experiment
+    ticks: Stats | None
+    ns: Stats | None
+    per_iter: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # counters that are only proxies
+
+    @classmethod
+    def of(cls, plan: PlanPoint, r: Result) -> Point:
+        counts = {k: v.per_iter for k, v in r.counters.items()}
+        notes = {k: v.note for k, v in r.counters.items() if v.note}
+        return cls(plan, r.experiment, r.ticks_per_iter, r.ns_per_iter, counts, r.error, notes)
+
+
+class Measured(Protocol):
+    """A :class:`Point` measured without error (:func:`ok` tells): its statistics are set."""
+
+    @property
+    def plan(self) -> PlanPoint: ...
+    @property
+    def experiment(self) -> Experiment: ...
+    @property
+    def ticks(self) -> Stats: ...
+    @property
+    def ns(self) -> Stats: ...
+    @property
+    def per_iter(self) -> dict[str, float | None]: ...
+    @property
+    def notes(self) -> dict[str, str]: ...
+
+
+def ok(p: Point | None) -> TypeGuard[Measured]:
+    """The point exists and was measured without error."""
+    return p is not None and p.ticks is not None and p.ns is not None and p.error is None
+
+
+def measured(points: Iterable[Point]) -> list[Measured]:
+    """The points measured without error, in order."""
+    return [p for p in points if ok(p)]
+
+
+def by_label(points: Iterable[Point]) -> dict[str, Point]:
+    return {p.plan.label: p for p in points}
+
+
+def labelled(points: Iterable[Point]) -> dict[str, Measured]:
+    """Label -> point (the last of a label), for the points measured without error."""
+    return {label: p for label, p in by_label(points).items() if ok(p)}
+
+
+@dataclass
+class Finding:
+    probe: str
+    text: str
+    confidence: str  # high | medium | low
+    numbers: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "text": self.text,
+            "confidence": self.confidence,
+            "numbers": self.numbers,
+        }
+
+
+# --- what a probe module declares ------------------------------------------------------------
+
+FindingsFn = Callable[[list[Point], Host], list[Finding]]
+
+
+def runs_anywhere(cpus: int) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One probe, as its module declares it in ``PROBE`` (its place in ``ORDER``).
+
+    ``points(quick)`` plans the points (``quick`` trims grids, not questions); ``findings``
+    turns measured points into findings (pure: same points, same findings); ``plot`` says
+    how the HTML report draws it; ``needs(cpus)`` a reason it cannot run on this host.
+    """
+
+    name: str
+    title: str
+    points: Callable[[bool], Sequence[PlanPoint]]
+    findings: FindingsFn
+    plot: Plot
+    needs: Callable[[int], str | None] = runs_anywhere
+
+    def plan(self, quick: bool, cpus: int) -> Probe:
+        return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeResult:
+    probe: Probe
+    points: list[Point]
+    sweep_id: str | None
+    skipped: str | None = None  # why the probe did not run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.probe.name,
+            "title": self.probe.title,
+            "sweep_id": self.sweep_id,
+            "skipped": self.skipped,
+            "points": [
+                {
+                    "label": p.plan.label,
+                    "x": p.plan.x,
+                    "group": p.plan.group,
+                    "experiment": p.experiment.to_dict(),
+                    "ticks_per_iter": p.ticks.to_dict() if p.ticks else None,
+                    "ns_per_iter": p.ns.to_dict() if p.ns else None,
+                    "counters": p.per_iter,
+                    "error": p.error,
+                }
+                for p in self.points
+            ],
+        }
+
+
+@dataclass
+class Diagnosis:
+    host: Host
+    run_id: str
+    quick: bool
+    probes: list[ProbeResult]
+    findings: list[Finding]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "run_id": self.run_id,
+            "quick": self.quick,
+            "seconds": self.seconds,
+            "findings": [f.to_dict() for f in self.findings],
+            "probes": [p.to_dict() for p in self.probes],
+        }

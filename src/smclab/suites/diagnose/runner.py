@@ -1,0 +1,111 @@
+"""Running the probes: plan each, run it as a stored sweep, compute the findings."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
+from smclab.run import machine
+from smclab.suites.diagnose.base import (
+    Diagnosis,
+    Finding,
+    Host,
+    PlanPoint,
+    Point,
+    Probe,
+    ProbeResult,
+)
+from smclab.suites.diagnose.registry import PROBES
+
+if TYPE_CHECKING:
+    from smclab.suites.session import Session
+    from smclab.suites.sweep import Observer
+
+
+def probes(quick: bool, cpus: int) -> list[Probe]:
+    """The fixed probe set (``quick`` trims the grids, not the questions)."""
+    return [spec.plan(quick, cpus) for spec in PROBES.values()]
+
+
+def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoint, Experiment]]:
+    """The probe's experiments (an invalid point is a bug in the probe table: it raises)."""
+    return [(p, Experiment(**p.knobs, **settings)) for p in probe.points]
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    return {
+        "repeats": 3 if quick else 5,
+        "min_ms": 5.0 if quick else 20.0,
+        "events": ("smc-clears", "branch-misses"),
+    }
+
+
+def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
+    """Every finding the measured points support, probe by probe."""
+    out: list[Finding] = []
+    for pr in probe_results:
+        if pr.points:
+            out += PROBES[pr.probe.name].findings(pr.points, host)
+    return out
+
+
+def run_probe(
+    session: Session, probe: Probe, quick: bool, run_id: str, observer: Observer | None
+) -> tuple[ProbeResult, bool]:
+    """Run one probe as the sweep ``diagnose-<run>-<probe>``; (its result, interrupted)."""
+    from smclab.suites.sweep import Grid, Plan, run_sweep
+
+    planned = []
+    for pp, exp in experiments_of(probe, settings(quick)):
+        try:
+            session.check(exp)
+        except SpecError:
+            continue  # a point this CPU cannot run (e.g. serialize) is left out
+        planned.append((pp, exp))
+    sweep_id = f"diagnose-{run_id}-{probe.name}"
+    axes: dict[str, tuple[Any, ...]] = {}
+    for pp, _ in planned:
+        for k, v in pp.knobs.items():
+            axes[k] = (*axes.get(k, ()), v)
+    # one experiment per distinct code (±4K is both a distance and an aliased point)
+    unique = list({e.code_key(): e for _, e in planned}.values())
+    plan = Plan(
+        Grid(axes, sweep_id),
+        sweep_id,
+        unique,
+        {},
+        len(unique),
+        suite="diagnose",
+        labels={e.code_key(): f"{probe.name}: {pp.label}" for pp, e in planned},
+    )
+    run = run_sweep(session, plan, observer)
+    by_key = {r.experiment.code_key(): r for r in run.results}
+    points = [Point.of(pp, by_key[e.code_key()]) for pp, e in planned if e.code_key() in by_key]
+    return ProbeResult(probe, points, sweep_id), bool(run.interrupted)
+
+
+def run_diagnose(
+    session: Session,
+    quick: bool = False,
+    only: tuple[str, ...] = (),
+    observer: Observer | None = None,
+) -> Diagnosis:
+    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find."""
+    started = time.monotonic()
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    host = session.host
+    results: list[ProbeResult] = []
+    for probe in probes(quick, len(machine.online_cpus())):
+        if only and probe.name not in only:
+            continue
+        if probe.needs:
+            results.append(ProbeResult(probe, [], None, probe.needs))
+            continue
+        result, interrupted = run_probe(session, probe, quick, run_id, observer)
+        results.append(result)
+        if interrupted:
+            break
+    findings = find(results, host)
+    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
