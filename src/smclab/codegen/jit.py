@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from iced_x86 import Instruction, RepPrefixKind
 
-from smclab.codegen import PAGE, Layout, Program, align, assemble, barriers, copy, timed_function
+from smclab.codegen import barriers, copy
+from smclab.codegen.program import PAGE, Layout, Program, align, assemble, timed_function
 from smclab.isa.asm import Asm, C, R, mem
 from smclab.isa.strategies import STRATEGIES, Strategy
 from smclab.model.experiment import Experiment

@@ -6,7 +6,8 @@ import dataclasses
 
 from iced_x86 import Instruction
 
-from smclab.codegen import (
+from smclab.codegen import barriers, copy
+from smclab.codegen.program import (
     FAR_GAP,
     GAP,
     ITER,
@@ -14,8 +15,6 @@ from smclab.codegen import (
     Layout,
     Program,
     assemble,
-    barriers,
-    copy,
     timed_function,
 )
 from smclab.isa.asm import Asm, C, R, mem
