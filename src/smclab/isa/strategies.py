@@ -47,46 +47,26 @@ def _catalog() -> list[Strategy]:
     for method in COPIES.values():
         if method.name == PLAIN_COPY:
             continue
-        for reverse in (False, True):
-            out.append(
-                Strategy(
-                    f"copy-{method.name}{'-rev' if reverse else ''}",
-                    f"copy the block with {method.name}{', back to front' if reverse else ''}",
-                    method.flags,
-                    write=method.name,
-                    reverse=reverse,
-                )
-            )
+        for rev, how in (("", ""), ("-rev", ", back to front")):
+            sid, summary = f"copy-{method.name}{rev}", f"copy the block with {method.name}{how}"
+            out.append(Strategy(sid, summary, method.flags, method.name, reverse=bool(rev)))
     for clear in CLEARS.values():
-        out.append(
-            Strategy(
-                f"clear-{clear.name}",
-                f"{clear.description}, then write the block",
-                clear.flags,
-                clear=clear.name,
-            )
-        )
+        summary = f"{clear.description}, then write the block"
+        out.append(Strategy(f"clear-{clear.name}", summary, clear.flags, clear=clear.name))
     for flush in FLUSHES.values():
-        for after in (False, True):
-            when = "after" if after else "before"
-            out.append(
-                Strategy(
-                    f"{flush.name}-{when}",
-                    f"{flush.name} every line of the region {when} writing",
-                    flush.flags,
-                    flush=flush.name,
-                    flush_after=after,
-                )
-            )
-    for hint in JIT_PREFETCHES.values():
-        out.append(
+        out += [
             Strategy(
-                hint.name,
-                f"{hint.name} every line of the region before writing",
-                hint.flags,
-                prefetch=hint.name,
+                f"{flush.name}-{when}",
+                f"{flush.name} every line of the region {when} writing",
+                flush.flags,
+                flush=flush.name,
+                flush_after=when == "after",
             )
-        )
+            for when in ("before", "after")
+        ]
+    for hint in JIT_PREFETCHES.values():
+        summary = f"{hint.name} every line of the region before writing"
+        out.append(Strategy(hint.name, summary, hint.flags, prefetch=hint.name))
     out.append(Strategy("ud2-guard", "write the block with a ud2 after its ret", guard=True))
     for n in (2, 4, 8, 16, 32, 64):
         out.append(
