@@ -28,10 +28,27 @@ def test_catalog_is_large_and_covers_both_workloads():
 
 @pytest.mark.parametrize("variant", VARIANTS.values(), ids=lambda v: v.id)
 def test_listing_has_the_promised_instructions(variant):
-    text = codegen.build(variant.experiment()).listing_text()
-    assert variant.expects
+    program = codegen.build(variant.experiment())
+    text = program.listing_text()
+    assert variant.expects or variant.source_expects
     for needle in variant.expects:
         assert needle in text, (variant.id, needle)
+    source = [line.text for line in decode_listing(program.source, program.source_addr)]
+    for mnemonic in variant.source_expects:
+        assert mnemonic in source, (variant.id, mnemonic)
+
+
+@pytest.mark.parametrize(("pad", "raw"), [("int3", b"\xcc"), ("ud2", b"\x0f\x0b")])
+def test_pad_variants_check_their_own_pad(pad, raw):
+    variant = VARIANTS[f"seed-pad-{pad}"]
+    assert variant.source_expects == (pad,)
+    program = codegen.build(variant.experiment())
+    assert program.source == b"\xc3" + (raw * 64)[:63]  # ret, then the pad (cut at 64 bytes)
+    texts = [line.text for line in decode_listing(program.source, program.source_addr)]
+    assert texts[0] == "ret" and texts[1:31] == [pad] * 30
+    # the default payload (nop pad) would not pass this variant's check
+    plain = codegen.build(Experiment())
+    assert pad not in [line.text for line in decode_listing(plain.source, plain.source_addr)]
 
 
 def test_block_template_is_adds_then_ret():

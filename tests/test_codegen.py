@@ -114,3 +114,12 @@ def test_code_reservation_grows_with_the_code():
 def test_prefetch_targets_the_next_write():
     p = codegen.build(Experiment(buffer=16384, step=128, ahead=1024, prefetch="prefetchw"))
     assert "prefetchw [rdi+0x80]" in p.listing_text()
+
+
+def test_workload_registry_matches_the_experiment_knob():
+    from smclab.model.experiment import WORKLOADS, field_meta
+
+    assert tuple(codegen.WORKLOADS) == WORKLOADS == field_meta("workload")["choices"]
+    for name in WORKLOADS:
+        exp = Experiment(workload=name)
+        assert codegen.build(exp).experiment is exp

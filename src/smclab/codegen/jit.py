@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from iced_x86 import Instruction, RepPrefixKind
 
-from smclab.codegen import PAGE, Layout, Program, align, assemble, barriers, copy, timed_function
+from smclab.codegen.program import PAGE, Layout, Program, align, assemble, timed_function
+from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, mem
 from smclab.isa.strategies import STRATEGIES, Strategy
 from smclab.model.experiment import Experiment
@@ -23,9 +24,6 @@ SYS_MMAP, SYS_MUNMAP, SYS_EXIT_GROUP = 9, 11, 231
 EXIT_REMAP_FAILED = 97
 PROT_RWX = 7
 MAP_PRIVATE_ANON_FIXED = 0x02 | 0x20 | 0x10
-
-FLUSH_CODE = {"clflush": C.CLFLUSH_M8, "clflushopt": C.CLFLUSHOPT_M8, "clwb": C.CLWB_M8}
-PREFETCH_CODE = {"prefetchw": C.PREFETCHW_M8, "prefetcht1": C.PREFETCHT1_M8}
 
 
 def strategy(exp: Experiment) -> Strategy:
@@ -96,9 +94,9 @@ def _clear(a: Asm, exp: Experiment, kind: str) -> None:
         raise ValueError(f"unknown clear {kind!r}")
 
 
-def _each_line(a: Asm, exp: Experiment, code: int) -> None:
+def _each_line(a: Asm, exp: Experiment, op: vocab.LineOp) -> None:
     for off in _lines(exp):
-        a.emit(Instruction.create_mem(code, mem(R.RDI, off)))
+        op.emit(a, mem(R.RDI, off))
 
 
 def _remap(a: Asm, size: int) -> None:
@@ -146,18 +144,18 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if s.write is not None:
             _write_ptr(a, delta)
             if s.prefetch:
-                _each_line(a, exp, PREFETCH_CODE[s.prefetch])
+                _each_line(a, exp, vocab.JIT_PREFETCHES[s.prefetch])
             if s.flush and not s.flush_after:
-                _each_line(a, exp, FLUSH_CODE[s.flush])
+                _each_line(a, exp, vocab.FLUSHES[s.flush])
             if s.clear:
                 _clear(a, exp, s.clear)
                 _write_ptr(a, delta)
             a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, template_addr))
-            copy.emit_copy(a, s.write, exp.block, s.reverse)
+            vocab.COPIES[s.write].emit(a, exp.block, s.reverse)
             if s.flush and s.flush_after:
                 _write_ptr(a, delta)
-                _each_line(a, exp, FLUSH_CODE[s.flush])
-            barriers.emit(a, s.barrier)
+                _each_line(a, exp, vocab.FLUSHES[s.flush])
+            vocab.BARRIERS[s.barrier].emit(a)
         a.r(C.CALL_RM64, CUR)
         nxt = a.new_label()
         a.rm(C.LEA_R64_M, CUR, mem(CUR, region))
@@ -166,7 +164,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
         a.rr(C.MOV_R64_RM64, CUR, BASE)
         a.bind(nxt)
 
-    fn = timed_function(setup, body, vzeroupper=bool(s.write) and copy.uses_wide_vectors(s.write))
+    wide = s.write is not None and vocab.COPIES[s.write].wide
+    fn = timed_function(setup, body, vzeroupper=wide)
     parts = [("block", template, False)]
     if chain:
         parts.append(("evict-chain", chain, False))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from iced_x86 import Instruction
-
-from smclab.codegen import (
+from smclab.codegen.program import (
     FAR_GAP,
     GAP,
     ITER,
@@ -14,15 +12,13 @@ from smclab.codegen import (
     Layout,
     Program,
     assemble,
-    barriers,
-    copy,
     timed_function,
 )
+from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, mem
 from smclab.model.experiment import CROSS_OFFSET, Experiment
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
-PAD_BYTES = {"nop": b"\x90", "int3": b"\xcc", "ud2": b"\x0f\x0b"}
 
 # registers of the seed loop (callee-saved: they survive cpuid and the call)
 BUF, POS, END, WPTR = R.R12, R.R13, R.R14, R.RBP
@@ -38,7 +34,7 @@ def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
 def payload_bytes(exp: Experiment) -> bytes:
     """The seed's payload: one instruction (``ret``) padded (``nop`` as the seed) to its size."""
     op = OP_BYTES[exp.op]
-    pad = PAD_BYTES[exp.pad] * exp.payload
+    pad = vocab.PADS[exp.pad].raw * exp.payload
     return (op + pad)[: max(exp.payload, len(op))]
 
 
@@ -56,9 +52,9 @@ def _tracks_ahead(exp: Experiment) -> bool:
 
 def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
     """The seed's copy: rdi = destination, rsi = payload, then the copy method."""
-    method = copy.METHODS[exp.copy]
+    method = vocab.COPIES[exp.copy]
     size = exp.payload * exp.batch
-    if method.load is None:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
+    if method.rep:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
         a.ri(C.MOV_RM64_IMM32, R.RCX, size // method.width)
     if exp.store == "far":  # the same offset in a data buffer far from any code
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, lay.far_buf - lay.exec_buf))
@@ -68,18 +64,18 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, exp.ahead))
     else:
         a.rr(C.MOV_R64_RM64, R.RDI, POS)
-    if exp.prefetch != "none":  # where the next write will start
-        code = C.PREFETCHW_M8 if exp.prefetch == "prefetchw" else C.PREFETCHT0_M8
-        a.emit(Instruction.create_mem(code, mem(R.RDI, exp.step * exp.batch)))
+    # where the next write will start
+    vocab.PREFETCHES[exp.prefetch].emit(a, mem(R.RDI, exp.step * exp.batch))
     a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
-    if method.load is None:
+    if method.rep:
         a.rep_movs(method.width)
     else:
-        copy.emit_copy(a, exp.copy, size)
+        method.emit(a, size)
 
 
 def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int) -> None:
-    """Transfer to the slot (or the source payload) so that its ``ret`` comes back here."""
+    """Transfer to the slot (or the source payload) so that its ``ret`` comes back here (the
+    call kinds: :data:`smclab.isa.vocabulary.CALLS`)."""
     kind = exp.call
     if kind == "indirect":
         a.r(C.CALL_RM64, POS)
@@ -117,15 +113,16 @@ def _retpoline_thunk(a: Asm, thunk: int) -> None:
 def _loop_body(
     a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int, write: bool
 ) -> None:
+    barrier = vocab.BARRIERS[exp.barrier]
     if write:  # (a batched write placed this slot's payload already when not)
         if exp.store == "none":
-            barriers.emit(a, exp.barrier)
+            barrier.emit(a)
         else:
             if exp.placement in ("before-store", "both"):
-                barriers.emit(a, exp.barrier)
+                barrier.emit(a)
             _store(a, exp, lay, payload_addr)
             if exp.placement in ("after-store", "both"):
-                barriers.emit(a, exp.barrier)
+                barrier.emit(a)
     _call(a, exp, lay, payload_addr, thunk, slot)
 
 
@@ -161,7 +158,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
 
     def body(a: Asm, done: int) -> None:
         # unrolled over the ring (direct calls name each slot) or over a batch of writes
-        slots = slot_offsets(exp) if exp.call == "direct" else [exp.origin] * exp.batch
+        unrolled = vocab.CALLS[exp.call].unrolled
+        slots = slot_offsets(exp) if unrolled else [exp.origin] * exp.batch
         for i, off in enumerate(slots):
             if i:  # one copy of the body per slot, each with its own exit check
                 a.r(C.DEC_RM64, ITER)
@@ -172,7 +170,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if exp.call == "retpoline":
             _retpoline_thunk(a, thunk)
 
-    fn = timed_function(setup, body, trailer, copy.uses_wide_vectors(exp.copy))
+    fn = timed_function(setup, body, trailer, vocab.COPIES[exp.copy].wide)
     parts: list[tuple[str, bytes | Asm, bool]] = [("payload", payload * exp.batch, True)]
     extra: dict[str, int] = {}
     if exp.cross != "none":

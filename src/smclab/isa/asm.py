@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from iced_x86 import (
     BlockEncoder,
@@ -17,10 +18,15 @@ from iced_x86 import (
 from iced_x86 import Code as C
 from iced_x86 import Register as R
 
-__all__ = ["Asm", "C", "R", "mem", "decode_listing"]
+if TYPE_CHECKING:  # the types of C.* and R.* (iced-x86 declares them so; at run time: int)
+    from iced_x86._iced_x86_py import Code, Register
+else:
+    Code = Register = int
+
+__all__ = ["Asm", "C", "Code", "R", "Register", "mem", "decode_listing"]
 
 
-def mem(base: int, displ: int = 0, index: int = R.NONE, scale: int = 1) -> MemoryOperand:
+def mem(base: Register, displ: int = 0, index: Register = R.NONE, scale: int = 1) -> MemoryOperand:
     """``[base + index*scale + displ]``; with ``base=R.RIP`` ``displ`` is the absolute target."""
     size = 0 if displ == 0 else 8 if base == R.RIP else 1
     return MemoryOperand(base=base, index=index, scale=scale, displ=displ, displ_size=size)
@@ -54,36 +60,44 @@ class Asm:
         self.instructions.append(ins)
         return self
 
-    def op(self, code: int) -> Asm:
+    def op(self, code: Code) -> Asm:
         return self.emit(Instruction.create(code))
 
-    def rr(self, code: int, a: int, b: int) -> Asm:
+    def rr(self, code: Code, a: Register, b: Register) -> Asm:
         return self.emit(Instruction.create_reg_reg(code, a, b))
 
-    def ri(self, code: int, reg: int, imm: int) -> Asm:
+    def ri(self, code: Code, reg: Register, imm: int) -> Asm:
         if code == C.MOV_R64_IMM64:
             return self.emit(Instruction.create_reg_u64(code, reg, imm))
         return self.emit(Instruction.create_reg_i32(code, reg, imm))
 
-    def rm(self, code: int, reg: int, m: MemoryOperand) -> Asm:
+    def rm(self, code: Code, reg: Register, m: MemoryOperand) -> Asm:
         return self.emit(Instruction.create_reg_mem(code, reg, m))
 
-    def mr(self, code: int, m: MemoryOperand, reg: int) -> Asm:
+    def mr(self, code: Code, m: MemoryOperand, reg: Register) -> Asm:
         return self.emit(Instruction.create_mem_reg(code, m, reg))
 
-    def mi(self, code: int, m: MemoryOperand, imm: int, lock: bool = False) -> Asm:
+    def mi(self, code: Code, m: MemoryOperand, imm: int, lock: bool = False) -> Asm:
         ins = Instruction.create_mem_i32(code, m, imm)
         ins.has_lock_prefix = lock
         return self.emit(ins)
 
-    def r(self, code: int, reg: int) -> Asm:
+    def r(self, code: Code, reg: Register) -> Asm:
         return self.emit(Instruction.create_reg(code, reg))
 
-    def branch(self, code: int, target: int) -> Asm:
+    def m(self, code: Code, m: MemoryOperand) -> Asm:
+        return self.emit(Instruction.create_mem(code, m))
+
+    def branch(self, code: Code, target: int) -> Asm:
         return self.emit(Instruction.create_branch(code, target))
 
     def rep_movs(self, width: int) -> Asm:
-        make = {1: Instruction.create_movsb, 8: Instruction.create_movsq}[width]
+        make = {
+            1: Instruction.create_movsb,
+            2: Instruction.create_movsw,
+            4: Instruction.create_movsd,
+            8: Instruction.create_movsq,
+        }[width]
         return self.emit(make(64, rep_prefix=RepPrefixKind.REPE))
 
     def data(self, raw: bytes) -> Asm:

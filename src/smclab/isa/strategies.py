@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smclab.model.experiment import REQUIRED_FLAGS
+from smclab.isa.vocabulary import BARRIERS, CLEARS, COPIES, FLUSHES, JIT_PREFETCHES
+
+#: the copy method of ``plain`` and of every strategy that does not name one; every other copy
+#: method is a ``copy-*`` strategy
+PLAIN_COPY = "mov64"
 
 
 @dataclass(frozen=True)
@@ -17,87 +21,52 @@ class Strategy:
     id: str
     summary: str
     features: tuple[str, ...] = ()
-    write: str | None = "mov64"  # a copy method (model.experiment.COPY_METHODS), None: no write
+    write: str | None = PLAIN_COPY  # a copy method (vocabulary.COPIES), None: no write
     reverse: bool = False  # write back to front
-    clear: str | None = None  # clear the region first (CLEARS)
-    flush: str | None = None  # clflush / clflushopt / clwb every line of the region
+    clear: str | None = None  # clear the region first (vocabulary.CLEARS)
+    flush: str | None = None  # flush every line of the region (vocabulary.FLUSHES)
     flush_after: bool = False  # flush after writing instead of before
-    prefetch: str | None = None  # prefetchw / prefetcht1 every line before writing
+    prefetch: str | None = None  # a hint on every line before writing (vocabulary.JIT_PREFETCHES)
     guard: bool = False  # ud2 right after the block's ret
     regions: int = 1  # rotate over N regions
     evict: int = 0  # run a chain of jumps this many bytes long first (evicts the I-cache)
-    barrier: str = "none"  # a barrier after writing (codegen.barriers)
+    barrier: str = "none"  # a barrier after writing (vocabulary.BARRIERS)
     mapping: str = "rwx"  # rwx: one RWX mapping; dual: RW + RX views of a memfd; remap
-
-
-CLEARS = {
-    "byte-per-line": "store one byte (int3) into every line",
-    "two-bytes-per-line": "store the first and the last byte of every line",
-    "rep-stosb": "rep stosb the whole region with int3",
-    "scattered": "one byte per line, lines in a scattered order",
-    "nt": "movnti int3 bytes over the whole region",
-    "clzero": "clzero every line (AMD)",
-}
-FLUSH_FEATURES = {"clflush": ("clflush",), "clflushopt": ("clflushopt",), "clwb": ("clwb",)}
-
-
-def _copy_features(method: str) -> tuple[str, ...]:
-    return REQUIRED_FLAGS.get(method, ())
 
 
 def _catalog() -> list[Strategy]:
     out = [
         Strategy("plain", "write the block with 8-byte moves, then call it"),
         Strategy(
-            "reverse", "write the block back to front with 8-byte moves, then call it", reverse=True
+            "reverse",
+            "write the block back to front with 8-byte moves, then call it",
+            reverse=True,
         ),
         Strategy("call-only", "no write: call the (pre-written) block; the floor", write=None),
     ]
-    for method in (
-        "rep-movsb",
-        "rep-movsq",
-        "mov64-nt",
-        "sse2",
-        "sse2-nt",
-        "avx",
-        "avx-nt",
-        "avx512",
-        "avx512-nt",
-    ):
-        for reverse in (False, True):
-            out.append(
-                Strategy(
-                    f"copy-{method}{'-rev' if reverse else ''}",
-                    f"copy the block with {method}{', back to front' if reverse else ''}",
-                    _copy_features(method),
-                    write=method,
-                    reverse=reverse,
-                )
-            )
-    for clear, what in CLEARS.items():
-        features = ("clzero",) if clear == "clzero" else ()
-        out.append(
-            Strategy(f"clear-{clear}", f"{what}, then write the block", features, clear=clear)
-        )
-    for flush, features in FLUSH_FEATURES.items():
-        for after in (False, True):
-            when = "after" if after else "before"
-            out.append(
-                Strategy(
-                    f"{flush}-{when}",
-                    f"{flush} every line of the region {when} writing",
-                    features,
-                    flush=flush,
-                    flush_after=after,
-                )
-            )
-    for hint in ("prefetchw", "prefetcht1"):
-        features = ("3dnowprefetch",) if hint == "prefetchw" else ()
-        out.append(
+    for method in COPIES.values():
+        if method.name == PLAIN_COPY:
+            continue
+        for rev, how in (("", ""), ("-rev", ", back to front")):
+            sid, summary = f"copy-{method.name}{rev}", f"copy the block with {method.name}{how}"
+            out.append(Strategy(sid, summary, method.flags, method.name, reverse=bool(rev)))
+    for clear in CLEARS.values():
+        summary = f"{clear.description}, then write the block"
+        out.append(Strategy(f"clear-{clear.name}", summary, clear.flags, clear=clear.name))
+    for flush in FLUSHES.values():
+        out += [
             Strategy(
-                hint, f"{hint} every line of the region before writing", features, prefetch=hint
+                f"{flush.name}-{when}",
+                f"{flush.name} every line of the region {when} writing",
+                flush.flags,
+                flush=flush.name,
+                flush_after=when == "after",
             )
-        )
+            for when in ("before", "after")
+        ]
+    for hint in JIT_PREFETCHES.values():
+        summary = f"{hint.name} every line of the region before writing"
+        out.append(Strategy(hint.name, summary, hint.flags, prefetch=hint.name))
     out.append(Strategy("ud2-guard", "write the block with a ud2 after its ret", guard=True))
     for n in (2, 4, 8, 16, 32, 64):
         out.append(
@@ -113,9 +82,14 @@ def _catalog() -> list[Strategy]:
                 evict=kb * 1024,
             )
         )
-    for barrier, features in (("mfence", ()), ("cpuid", ()), ("serialize", ("serialize",))):
+    for barrier in ("mfence", "cpuid", "serialize"):
         out.append(
-            Strategy(f"{barrier}-after", f"{barrier} after writing", features, barrier=barrier)
+            Strategy(
+                f"{barrier}-after",
+                f"{barrier} after writing",
+                BARRIERS[barrier].flags,
+                barrier=barrier,
+            )
         )
     out.append(
         Strategy(

@@ -19,60 +19,25 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.isa import vocabulary as vocab
+from smclab.isa.strategies import STRATEGIES
 from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
 
 PAGE = 4096
 
 WORKLOADS = ("seed", "jit-block")
-#: copy method -> store width in bytes
-COPY_WIDTH = {
-    "rep-movsb": 1,
-    "rep-movsq": 8,
-    "mov64": 8,
-    "mov64-nt": 8,
-    "sse2": 16,
-    "sse2-nt": 16,
-    "avx": 32,
-    "avx-nt": 32,
-    "avx512": 64,
-    "avx512-nt": 64,
-}
-COPY_METHODS = tuple(COPY_WIDTH)
-BARRIERS = ("none", "mfence", "lfence", "sfence", "lock-or", "cpuid", "serialize", "mfence+lfence")
 PLACEMENTS = ("after-store", "before-store", "both")
-CALL_KINDS = ("indirect", "direct", "source", "jmp", "push-ret", "retpoline")
 STORE_TARGETS = ("exec", "far", "none")
-PADS = ("nop", "int3", "ud2")
 LAYOUTS = ("far", "near")
 CROSS = ("none", "line", "near")
 #: where the cross-modifying writer stores, from the executed slot: inside its 64-byte line
 #: (a nop byte of a 64-byte payload, never the ret) or two lines further (same page)
 CROSS_OFFSET = {"line": 32, "near": 160}
-PREFETCHES = ("none", "prefetchw", "prefetcht0")
 PAYLOAD_OPS = ("ret", "ud2")
-
-#: CPU flags (as in /proc/cpuinfo) a knob value needs.
-REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
-    "prefetchw": ("3dnowprefetch",),
-    "serialize": ("serialize",),
-    "sse2": ("sse2",),
-    "sse2-nt": ("sse2",),
-    "mov64-nt": ("sse2",),
-    "avx": ("avx",),
-    "avx-nt": ("avx",),
-    "avx512": ("avx512f",),
-    "avx512-nt": ("avx512f",),
-}
 
 DEFAULT_EVENTS = ("smc-clears",)
 #: most slots a direct-call loop is unrolled over
 MAX_UNROLL = 512
-
-
-def _strategy_ids() -> tuple[str, ...]:
-    from smclab.isa.strategies import STRATEGIES
-
-    return tuple(STRATEGIES)
 
 
 @dataclass(frozen=True)
@@ -101,14 +66,14 @@ class Experiment:
         " iterations (needs step = payload).",
     )
     prefetch: str = knob(
-        "none", "choice", "Prefetch the next write destination before each write.", PREFETCHES
+        "none", "choice", "Prefetch the next write destination before each write.", vocab.PREFETCHES
     )
-    copy: str = knob("rep-movsb", "choice", "Copy method.", COPY_METHODS)
+    copy: str = knob("rep-movsb", "choice", "Copy method.", vocab.COPIES)
     store: str = knob("exec", "choice", "Where the copy goes.", STORE_TARGETS)
-    barrier: str = knob("none", "choice", "Barrier.", BARRIERS)
+    barrier: str = knob("none", "choice", "Barrier.", vocab.BARRIERS)
     placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS)
-    call: str = knob("indirect", "choice", "Call kind.", CALL_KINDS)
-    pad: str = knob("nop", "choice", "What pads the payload after its ret.", PADS)
+    call: str = knob("indirect", "choice", "Call kind.", vocab.CALLS)
+    pad: str = knob("nop", "choice", "What pads the payload after its ret.", vocab.PADS)
     cross: str = knob(
         "none",
         "choice",
@@ -182,7 +147,7 @@ class Experiment:
             "op",
         ):
             check_choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
-        width = COPY_WIDTH[self.copy]
+        width = vocab.COPIES[self.copy].width
         if p % width:
             raise SpecError(
                 f"copy '{self.copy}' moves {width}-byte units: payload {p} is not a"
@@ -221,7 +186,7 @@ class Experiment:
                     f"with a write-ahead distance, ahead ({a}) and the buffer ({b})"
                     f" must be multiples of the step ({s})"
                 )
-        if self.copy.endswith("-nt") and width > 8:
+        if vocab.COPIES[self.copy].aligned:
             for what, v in (("step", s), ("origin", self.origin), ("ahead", a)):
                 if v % width:
                     raise SpecError(
@@ -246,18 +211,21 @@ class Experiment:
                 f"the '{self.cross}' writer stores {CROSS_OFFSET[self.cross]} bytes"
                 f" past the origin ({self.origin}): outside the {b}-byte buffer"
             )
-        if self.call == "direct" and self.layout != "near":
-            raise SpecError("call kind 'direct' needs layout 'near' (a call rel32 reaches 2 GiB)")
-        if self.call == "direct" and s and (b % s or b // s > MAX_UNROLL):
+        call = vocab.CALLS[self.call]
+        if call.near and self.layout != "near":
             raise SpecError(
-                f"call kind 'direct' with a step unrolls the loop over the ring: the"
+                f"call kind '{call.name}' needs layout 'near' (a call rel32 reaches 2 GiB)"
+            )
+        if call.unrolled and s and (b % s or b // s > MAX_UNROLL):
+            raise SpecError(
+                f"call kind '{call.name}' with a step unrolls the loop over the ring: the"
                 f" step must divide the buffer into at most {MAX_UNROLL} slots"
             )
-        if self.call == "source" and self.store == "none":
-            raise SpecError("call kind 'source' with store 'none' runs no copy at all")
+        if call.source and self.store == "none":
+            raise SpecError(f"call kind '{call.name}' with store 'none' runs no copy at all")
 
     def _validate_jit(self) -> None:
-        check_choice("strategy", self.strategy, _strategy_ids())
+        check_choice("strategy", self.strategy, STRATEGIES)
         if not 64 <= self.block <= 1 << 20 or self.block % 64:
             raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
         defaults = Experiment.__dataclass_fields__
@@ -269,10 +237,13 @@ class Experiment:
     def _needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(knob value, the CPU flags it needs) for this experiment."""
         if self.workload == "jit-block":
-            from smclab.isa.strategies import STRATEGIES
-
             return [(self.strategy, STRATEGIES[self.strategy].features)]
-        return [(v, REQUIRED_FLAGS.get(v, ())) for v in (self.barrier, self.copy, self.prefetch)]
+        records: list[vocab.Term] = [
+            vocab.BARRIERS[self.barrier],
+            vocab.COPIES[self.copy],
+            vocab.PREFETCHES[self.prefetch],
+        ]
+        return [(r.name, r.flags) for r in records]
 
     def required_flags(self) -> tuple[str, ...]:
         """CPU flags this experiment needs to run without a SIGILL."""
@@ -344,7 +315,10 @@ SEED_ONLY = tuple(n for n in KNOBS if n not in ("workload", "block", "strategy")
 
 
 def field_meta(name: str) -> dict[str, Any]:
-    return dict(_FIELDS[name].metadata)
+    """The field's metadata; ``choices`` as a tuple, read now from its registry."""
+    meta = dict(_FIELDS[name].metadata)
+    meta["choices"] = tuple(meta["choices"])
+    return meta
 
 
 def field_default(name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import field
 from typing import Any
 
@@ -33,12 +34,13 @@ def format_size(n: int) -> str:
     return str(n)
 
 
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, allowed: Collection[str]) -> None:
     if value not in allowed:
         raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
 
 
-def knob(default: Any, kind: str, help: str, choices: tuple[str, ...] = (), **kw: Any) -> Any:
-    """A dataclass field with the metadata the CLI and the sweeps read."""
+def knob(default: Any, kind: str, help: str, choices: Collection[str] = (), **kw: Any) -> Any:
+    """A dataclass field with the metadata the CLI and the sweeps read. ``choices`` may be a
+    registry (a dict keyed by name): it is read each time, so a record added to it is a choice."""
     meta = {"kind": kind, "help": help, "choices": choices, **kw}
     return field(default=default, metadata=meta)

@@ -14,11 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import STRATEGIES
-from smclab.model.experiment import Experiment
+from smclab.model.experiment import Experiment, field_default
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError, Result
+from smclab.model.stats import differs
 from smclab.suites.catalog import VARIANTS
+from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
 
 K = 1024
 RING = {"buffer": 16 * K, "step": 64}
@@ -37,6 +40,24 @@ HOW_TO = {
 }
 
 
+#: the barriers tried (names of vocabulary.BARRIERS): the fences and serializing instructions;
+#: not sfence (orders stores only) nor lock-or (a full barrier, as mfence)
+BARRIER_CANDIDATES = ("mfence", "lfence", "cpuid", "serialize", "mfence+lfence")
+
+
+def copy_candidates() -> list[str]:
+    """The naive loop's copy, then every unrolled copy method with temporal stores."""
+    default = field_default("copy")
+    return [default] + [
+        m.name for m in vocab.COPIES.values() if not (m.rep or m.nontemporal or m.name == default)
+    ]
+
+
+def prefetch_candidates() -> list[str]:
+    """Every prefetch hint of the seed's prefetch knob."""
+    return [name for name in vocab.PREFETCHES if name != field_default("prefetch")]
+
+
 @dataclass(frozen=True)
 class Candidate:
     id: str
@@ -46,7 +67,7 @@ class Candidate:
 
 def seed_candidates() -> list[Candidate]:
     out: list[Candidate] = []
-    copies = ["rep-movsb", "mov64", "sse2", "avx", "avx512"]
+    copies = copy_candidates()
     for ahead in (64, 256, 1024, 4 * K):
         out.append(Candidate(f"ahead-{ahead}", {**RING, "ahead": ahead}))
     for buf in (4 * K, 64 * K):
@@ -71,14 +92,14 @@ def seed_candidates() -> list[Candidate]:
                 {**RING, "ahead": 1024, "copy": "avx", "batch": k, **NEAR_DIRECT},
             )
         )
-    for pf in ("prefetchw", "prefetcht0"):
+    for pf in prefetch_candidates():
         out.append(
             Candidate(
                 f"ahead-1024-avx-{pf}-direct",
                 {**RING, "ahead": 1024, "copy": "avx", "prefetch": pf, **NEAR_DIRECT},
             )
         )
-    for b in ("mfence", "lfence", "cpuid", "serialize", "mfence+lfence"):
+    for b in BARRIER_CANDIDATES:
         out.append(Candidate(f"barrier-{b}", {"barrier": b}))
     out.append(Candidate("direct-step-0", NEAR_DIRECT))
     return out
@@ -107,8 +128,6 @@ class Entry:
 
     @property
     def verdict(self) -> str:
-        from smclab.model.stats import differs
-
         if not self.ok:
             return "failed"
         if not differs(self.result.ticks_per_iter, self.naive.ticks_per_iter):
@@ -192,8 +211,6 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
-
     settings = {"repeats": 3 if quick else 5, "min_ms": 5.0 if quick else 20.0, "events": ()}
     naive, floor, rest = candidates(workload)
     planned: list[tuple[Candidate, Experiment]] = []

@@ -2,58 +2,20 @@
 
 A :class:`Variant` is an id, a one-line summary, the knobs of its :class:`Experiment`, and the
 instructions its generated code must contain (checked by the tests against the listing).
-Seed variants change one knob of the seed's loop; jit-block variants are the write strategies
-of :mod:`smclab.isa.strategies`.
+Seed variants change one knob of the seed's loop to each record of that knob's registry in
+:mod:`smclab.isa.vocabulary` (their listing checks are the records' mnemonics); jit-block
+variants are the write strategies of :mod:`smclab.isa.strategies`.
 """
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from smclab.codegen.copy import METHODS
+from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import STRATEGIES, Strategy
-from smclab.model.experiment import BARRIERS, CALL_KINDS, COPY_METHODS, PADS, PLACEMENTS, Experiment
-
-#: a mnemonic (or operand text) a copy method's listing shows
-COPY_MNEMONIC = {
-    "rep-movsb": "rep movsb",
-    "rep-movsq": "rep movsq",
-    "mov64": "mov     [rdi",
-    "mov64-nt": "movnti",
-    "sse2": "movdqu",
-    "sse2-nt": "movntdq",
-    "avx": "vmovdqu",
-    "avx-nt": "vmovntdq",
-    "avx512": "vmovdqu64",
-    "avx512-nt": "vmovntdq",
-}
-BARRIER_MNEMONICS = {
-    "none": (),
-    "mfence": ("mfence",),
-    "lfence": ("lfence",),
-    "sfence": ("sfence",),
-    "lock-or": ("lock or",),
-    "cpuid": ("cpuid",),
-    "serialize": ("serialize",),
-    "mfence+lfence": ("mfence", "lfence"),
-}
-CALL_MNEMONICS = {
-    "indirect": ("call    r13",),
-    "direct": ("call    0x",),
-    "source": ("call    0x",),
-    "jmp": ("jmp     r13",),
-    "push-ret": ("push    r13",),
-    "retpoline": ("pause", "mov     [rsp],r13"),
-}
-CLEAR_MNEMONICS = {
-    "byte-per-line": ("mov     byte ptr [rdi",),
-    "two-bytes-per-line": ("mov     byte ptr [rdi+0x3f]",),
-    "rep-stosb": ("rep stosb",),
-    "scattered": ("mov     byte ptr [rdi",),
-    "nt": ("movnti",),
-    "clzero": ("clzero",),
-}
+from smclab.model.experiment import PLACEMENTS, Experiment, field_default
 
 
 @dataclass(frozen=True)
@@ -62,7 +24,9 @@ class Variant:
     workload: str
     summary: str
     knobs: dict[str, Any] = field(default_factory=dict)
-    expects: tuple[str, ...] = ()
+    expects: tuple[str, ...] = ()  # text the listing of its generated code shows
+    #: mnemonics the listing of its source bytes (payload / block template) shows
+    source_expects: tuple[str, ...] = ()
 
     def experiment(self, **settings: Any) -> Experiment:
         return Experiment(workload=self.workload, **self.knobs, **settings)
@@ -73,6 +37,14 @@ class Variant:
 
     def missing(self, cpu_flags: frozenset[str] | set[str]) -> list[str]:
         return [f for f in self.features if f not in cpu_flags]
+
+
+_R = TypeVar("_R", bound=vocab.Term)
+
+
+def _others(knob: str, registry: dict[str, _R]) -> list[_R]:
+    """The records of a knob's registry other than the knob's default (the seed's choice)."""
+    return [r for name, r in registry.items() if name != field_default(knob)]
 
 
 def _seed_variants() -> list[Variant]:
@@ -98,45 +70,45 @@ def _seed_variants() -> list[Variant]:
             ("lea     rdi,[r13+",),
         ),
     ]
-    for m in COPY_METHODS[1:]:
+    for m in _others("copy", vocab.COPIES):
         out.append(
             Variant(
-                f"seed-copy-{m}",
+                f"seed-copy-{m.name}",
                 "seed",
-                f"copy the payload with {m}",
-                {"copy": m},
-                (COPY_MNEMONIC[m],),
+                f"copy the payload with {m.name}",
+                {"copy": m.name},
+                m.mnemonics,
             )
         )
-    for b in BARRIERS[1:]:
+    for b in _others("barrier", vocab.BARRIERS):
         for p in PLACEMENTS:
             out.append(
                 Variant(
-                    f"seed-{b}-{p}",
+                    f"seed-{b.name}-{p}",
                     "seed",
-                    f"{b} {p.replace('-', ' ')}",
-                    {"barrier": b, "placement": p},
-                    BARRIER_MNEMONICS[b],
+                    f"{b.name} {p.replace('-', ' ')}",
+                    {"barrier": b.name, "placement": p},
+                    b.mnemonics,
                 )
             )
-    for k in CALL_KINDS[1:]:
+    for k in _others("call", vocab.CALLS):
         out.append(
             Variant(
-                f"seed-call-{k}",
+                f"seed-call-{k.name}",
                 "seed",
-                f"reach the copy with call kind '{k}'",
-                {"call": k, **({"layout": "near"} if k == "direct" else {})},
-                CALL_MNEMONICS[k],
+                f"reach the copy with call kind '{k.name}'",
+                {"call": k.name, **({"layout": "near"} if k.near else {})},
+                k.mnemonics,
             )
         )
-    for pad in PADS[1:]:
+    for pad in _others("pad", vocab.PADS):
         out.append(
             Variant(
-                f"seed-pad-{pad}",
+                f"seed-pad-{pad.name}",
                 "seed",
-                f"pad the payload after its ret with {pad}",
-                {"pad": pad},
-                ("rep movsb",),
+                f"pad the payload after its ret with {pad.name}",
+                {"pad": pad.name},
+                source_expects=pad.mnemonics,
             )
         )
     for ahead in (64, 128, 256, 1024):
@@ -156,16 +128,17 @@ def strategy_expects(s: Strategy) -> tuple[str, ...]:
     """What a strategy's listing must show."""
     out: list[str] = ["call    r13"]
     if s.write:
-        out.append(COPY_MNEMONIC[s.write])
-        if s.reverse and METHODS[s.write].load is None:
+        method = vocab.COPIES[s.write]
+        out += method.mnemonics
+        if s.reverse and method.rep:
             out.append("std")
     if s.clear:
-        out += CLEAR_MNEMONICS[s.clear]
+        out += vocab.CLEARS[s.clear].mnemonics
     if s.flush:
-        out.append(s.flush)
+        out += vocab.FLUSHES[s.flush].mnemonics
     if s.prefetch:
-        out.append(s.prefetch)
-    out += BARRIER_MNEMONICS[s.barrier]
+        out += vocab.JIT_PREFETCHES[s.prefetch].mnemonics
+    out += vocab.BARRIERS[s.barrier].mnemonics
     if s.mapping == "remap":
         out.append("syscall")
     if s.evict:
@@ -180,4 +153,32 @@ def _jit_variants() -> list[Variant]:
     ]
 
 
-VARIANTS: dict[str, Variant] = {v.id: v for v in _seed_variants() + _jit_variants()}
+def variants() -> dict[str, Variant]:
+    """Every variant, built now from the vocabulary registries and the strategies."""
+    return {v.id: v for v in _seed_variants() + _jit_variants()}
+
+
+class _Catalog(Mapping[str, Variant]):
+    """The catalog as a read-only mapping built when read, never a copy taken at import: a
+    record added to a vocabulary registry is in it (with its listing checks)."""
+
+    def __getitem__(self, key: str) -> Variant:
+        return variants()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(variants())
+
+    def __len__(self) -> int:
+        return len(variants())
+
+    def keys(self) -> KeysView[str]:
+        return variants().keys()
+
+    def values(self) -> ValuesView[Variant]:
+        return variants().values()
+
+    def items(self) -> ItemsView[str, Variant]:
+        return variants().items()
+
+
+VARIANTS: Mapping[str, Variant] = _Catalog()

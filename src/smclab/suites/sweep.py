@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
     KNOBS,
     Experiment,
@@ -60,8 +61,6 @@ def check_name(name: str) -> str:
 def _choices(name: str) -> tuple[str, ...]:
     meta = field_meta(name)
     if meta["kind"] == "strategy":
-        from smclab.isa.strategies import STRATEGIES
-
         return tuple(STRATEGIES)
     return tuple(meta["choices"]) if meta["kind"] == "choice" else ()
 

@@ -1,0 +1,199 @@
+"""What the workloads share: the reservation :class:`Layout`, the generated :class:`Program`
+and its listing, the timed function frame (``lfence; rdtsc`` around the loop) and
+:func:`assemble`, which lays the parts and the function out in the code region.
+
+Memory layout of one experiment (one reservation, see :class:`Layout`)::
+
+    code (RX)     the source bytes (seed payload / jit block template), then the timed function
+    gap           no access: 4 TiB (layout 'far', as a C program's .text and its mmap) or 1 MiB
+    exec buffer   RWX: where code is written and called (the seed's mmap)
+    gap           1 MiB, no access
+    far buffer    RW data: the far-store destination (seed) or the RW view of a dual mapping
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from smclab.isa.asm import Asm, C, ListingLine, R, decode_listing, mem
+from smclab.model.experiment import Experiment
+
+PAGE = 4096
+GAP = 1 << 20
+FAR_GAP = 1 << 42
+#: where `smclab show` pretends the reservation starts (a worker uses the real address)
+NOMINAL_BASE = 0x100000000000
+#: the code reservation is sized from the encoded code: first built against this much room
+MAX_CODE = 64 << 20
+CODE_ALIGN = 64 * 1024
+NOP = 0x90
+
+
+def align(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Addresses of the regions of one experiment's reservation."""
+
+    base: int
+    code_size: int
+    exec_size: int
+    far_size: int
+    gap: int = GAP  # between the code and the exec buffer
+
+    @property
+    def code(self) -> int:
+        return self.base
+
+    @property
+    def exec_buf(self) -> int:
+        return self.base + self.code_size + self.gap
+
+    @property
+    def far_buf(self) -> int:
+        return self.exec_buf + self.exec_size + GAP
+
+    @property
+    def total(self) -> int:
+        return self.far_buf + self.far_size - self.base
+
+    def at(self, base: int) -> Layout:
+        return Layout(base, self.code_size, self.exec_size, self.far_size, self.gap)
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str
+    offset: int  # in Program.code
+    size: int
+    code: bool = True  # decode it in the listing (False: summarise as data)
+
+
+@dataclass(frozen=True)
+class Program:
+    experiment: Experiment
+    layout: Layout
+    code: bytes  # placed at layout.code
+    entry_addr: int
+    source_addr: int  # the bytes copied into the exec buffer (payload / block template)
+    source: bytes
+    prefill: tuple[int, ...]  # exec-buffer offsets pre-filled with ``source``
+    sections: tuple[Section, ...]
+    mapping: str = "rwx"  # rwx | dual | remap (see smclab.isa.strategies)
+    #: ``void writer(void)``: a cross-modifying store loop for another thread (or 0)
+    writer_addr: int = 0
+    #: the byte that stops the writer when set (in the far buffer)
+    stop_flag_addr: int = 0
+
+    def listing(self) -> list[tuple[str | None, ListingLine]]:
+        """(label, line) pairs: every code section, decoded."""
+        out: list[tuple[str | None, ListingLine]] = []
+        for sec in self.sections:
+            if not sec.code:
+                continue
+            raw = self.code[sec.offset : sec.offset + sec.size]
+            for i, line in enumerate(decode_listing(raw, self.layout.code + sec.offset)):
+                out.append((sec.label if i == 0 else None, line))
+        return out
+
+    def listing_text(self) -> str:
+        rows = []
+        lines = iter(self.listing())
+        for sec in self.sections:
+            addr = self.layout.code + sec.offset
+            if not sec.code:
+                rows.append(f"{sec.label}:  ; {sec.size} bytes at {addr:#x} (not listed)")
+                continue
+            for label, line in lines:
+                if label:
+                    rows.append(f"{label}:")
+                rows.append(f"  {line.address:016x}  {line.raw.hex(' '):<32} {line.text}")
+                if line.address + len(line.raw) >= addr + sec.size:
+                    break
+        return "\n".join(rows)
+
+
+# --- the timed function frame shared by the workloads -------------------------------------
+
+ITER = R.R15
+SAVED = (R.RBX, R.RBP, R.R12, R.R13, R.R14, R.R15)
+
+
+def rdtsc(a: Asm) -> None:
+    """lfence; rdtsc; rax = edx:eax"""
+    a.op(C.LFENCE).op(C.RDTSC)
+    a.ri(C.SHL_RM64_IMM8, R.RDX, 32).rr(C.OR_R64_RM64, R.RAX, R.RDX)
+
+
+def timed_function(
+    setup: Callable[[Asm], None],
+    body: Callable[[Asm, int], None],
+    trailer: Callable[[Asm], None] | None = None,
+    vzeroupper: bool = False,
+) -> Asm:
+    """``run(iterations)``: save registers, ``setup``, time ``iterations`` rounds of ``body``
+    with the seed's loop shape (``dec; je`` at the top, ``jmp`` at the bottom). ``body`` gets
+    the exit label, so an unrolled body can count its own iterations."""
+    a = Asm()
+    for reg in SAVED:
+        a.r(C.PUSH_R64, reg)
+    a.rm(C.LEA_R64_M, ITER, mem(R.RDI, 1))  # the seed decrements first: N+1 -> N iterations
+    setup(a)
+    rdtsc(a)
+    a.r(C.PUSH_R64, R.RAX)
+    loop, done = a.new_label(), a.new_label()
+    a.bind(loop)
+    a.r(C.DEC_RM64, ITER)
+    a.branch(C.JE_REL32_64, done)
+    body(a, done)
+    a.branch(C.JMP_REL32_64, loop)
+    a.bind(done)
+    rdtsc(a)
+    a.r(C.POP_R64, R.RCX)
+    a.rr(C.SUB_R64_RM64, R.RAX, R.RCX)
+    for reg in reversed(SAVED):
+        a.r(C.POP_R64, reg)
+    if vzeroupper:
+        a.op(C.VEX_VZEROUPPER)
+    a.op(C.RETNQ)
+    if trailer:
+        trailer(a)
+    return a
+
+
+def assemble(
+    exp: Experiment,
+    lay: Layout,
+    parts: Sequence[tuple[str, bytes | Asm, bool]],
+    fn: Asm,
+    **program: object,
+) -> Program:
+    """Lay out ``parts`` (label, bytes, listed) at 64-byte aligned offsets, then the function
+    (encoded for the address it lands at); check it fits the code reservation. A part whose
+    bytes are an :class:`Asm` is encoded where it lands."""
+    code = b""
+    sections = []
+    for label, raw, listed in parts:
+        code += bytes([NOP]) * (align(len(code), 64) - len(code))
+        raw = raw.encode(lay.code + len(code)) if isinstance(raw, Asm) else raw
+        sections.append(Section(label, len(code), len(raw), listed))
+        code += raw
+    code += bytes([NOP]) * (align(len(code), 64) - len(code))
+    entry = lay.code + len(code)
+    body = fn.encode(entry)
+    sections.append(Section("run", len(code), len(body)))
+    code += body
+    if len(code) > lay.code_size:
+        raise ValueError(f"generated code ({len(code)} bytes) exceeds its reservation")
+    return Program(exp, lay, code, entry, sections=tuple(sections), **program)  # type: ignore[arg-type]
+
+
+def build_rdtsc(address: int) -> bytes:
+    """``uint64_t rdtsc(void)``: ``lfence; rdtsc``, returned as one 64-bit value."""
+    a = Asm()
+    rdtsc(a)
+    a.op(C.RETNQ)
+    return a.encode(address)
