@@ -218,7 +218,7 @@ def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
     with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted):
         run_advise(s, "seed", quick=True, observer=StopAfterOne())
     with Session(tmp_path / "i.sqlite") as s:
-        assert len(list(s.store.rows(suite="advise"))) == 1  # the finished point is kept
+        assert len(list(s.store.results(suite="advise"))) == 1  # the finished point is kept
 
 
 def test_write_ahead_names_its_exceptions():
