@@ -88,37 +88,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 )""",
     ),
 }
-#: the tables and columns by which a file of smclab 0.1.0 is recognised
-_OLD_LAYOUT = {
-    "hosts": {"id", "fingerprint", "facts"},
-    "results": {
-        "id",
-        "created",
-        "host_id",
-        "suite",
-        "name",
-        "sweep_id",
-        "exp_key",
-        "experiment",
-        "iterations",
-        "raw_ticks",
-        "ticks_median",
-        "ticks_min",
-        "ticks_spread",
-        "ns_median",
-        "ns_min",
-        "ns_spread",
-        "counters",
-        "error",
-        "version",
-    },
-    "sweeps": {"id", "name", "created", "updated", "grid", "total", "skipped", "status"},
-}
 _RESULT_COLUMNS = (
     "created, host_id, suite, name, sweep_id, exp_key, experiment, iterations, raw_ticks,"
     " ticks_median, ticks_min, ticks_spread, ns_median, ns_min, ns_spread, counters, error,"
     " version"
 )
+#: the tables and columns by which a file of smclab 0.1.0 is recognised
+_OLD_LAYOUT = {
+    "hosts": {"id", "fingerprint", "facts"},
+    "results": {"id", *_RESULT_COLUMNS.split(", ")},
+    "sweeps": {"id", "name", "created", "updated", "grid", "total", "skipped", "status"},
+}
 _INSERT_RESULT = f"INSERT INTO results({_RESULT_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 
 
@@ -262,8 +242,9 @@ class SqliteStore:
         problems = [r[0] for r in self.db.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            first = " ".join(str(problems[0]).split())
             raise StoreError(
-                f"the store {self.path} is corrupted: {problems[0]}{more}; restore it from a copy"
+                f"the store {self.path} is corrupted: {first}{more}; restore it from a copy"
                 " or give another --db"
             )
 
