@@ -78,12 +78,12 @@ def test_run_json_contract_and_store(tmp_path):
     smc = out["counters"]["smc-clears"]
     assert (smc["per_iter"] is None) == (smc["reason"] is not None)
     assert out["counters"]["page-faults"]["per_iter"] is not None
-    from smclab.store import Store
+    from smclab.store import open_store
 
-    with Store(db) as s:
-        rows = list(s.rows())
-    assert len(rows) == 1 and rows[0]["suite"] == "run"
-    assert rows[0]["ticks_median"] == pytest.approx(out["ticks_per_iter"]["median"])
+    with open_store(db, create=False) as s:
+        rows = list(s.results())
+    assert len(rows) == 1 and rows[0].suite == "run"
+    assert rows[0].ticks.median == pytest.approx(out["ticks_per_iter"]["median"])
 
 
 def test_crash_exits_1_with_the_reason(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from smclab.run import machine
-from smclab.store import Store
+from smclab.store import open_store
 
 FAST = ("--iterations", "2000", "--repeats", "2")
 GRID = ("--step", "0,64", "--buffer", "4K,1M", "--name", "s1")
@@ -69,10 +69,10 @@ def stores(tmp_path_factory):
 
 
 def latest_ns(db) -> dict[str, float]:
-    with Store(db) as s:
+    with open_store(db, create=False) as s:
         out = {}
-        for r in s.rows():  # oldest first: the last one wins
-            out[r["exp_key"]] = r["ns_median"]
+        for r in s.results():  # oldest first: the last one wins
+            out[r.exp_key] = r.ns.median
         return out
 
 
@@ -143,7 +143,10 @@ def test_merge_is_transactional_per_source(stores, tmp_path):
     broken = tmp_path / "broken.sqlite"
     shutil.copy(b, broken)
     con = sqlite3.connect(broken)
-    con.execute("ALTER TABLE results ADD COLUMN extra TEXT")  # a column the target lacks
+    # its last result cannot be read: the rows before it must not stay either
+    con.execute(
+        "UPDATE results SET raw_ticks = 'not json' WHERE id = (SELECT MAX(id) FROM results)"
+    )
     con.commit()
     con.close()
     c = tmp_path / "c.sqlite"

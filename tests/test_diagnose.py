@@ -17,7 +17,7 @@ from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats
 from smclab.model.stats import differs
 from smclab.report.html import render
-from smclab.store import Store
+from smclab.store import open_store
 from smclab.suites import diagnose as dg
 from smclab.suites.diagnose import barriers, granularity, penalty, write_ahead
 
@@ -206,7 +206,7 @@ class FakeSession:
     """A Session whose worker is a function: counts what it measures, stores every result."""
 
     def __init__(self, db):
-        self.store = Store(db)
+        self.store = open_store(db, create=True)
         self.host = HOST
         self.measured = Counter()
 
@@ -256,7 +256,7 @@ def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
     with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted):
         run_advise(s, "seed", quick=True, observer=StopAfterOne())
     with Session(tmp_path / "i.sqlite") as s:
-        assert len(list(s.store.rows(suite="advise"))) == 1  # the finished point is kept
+        assert len(list(s.store.results(suite="advise"))) == 1  # the finished point is kept
 
 
 def test_write_ahead_names_its_exceptions():

@@ -8,7 +8,7 @@ import time
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import CounterValue, Result, Stats
-from smclab.store import Store, default_path
+from smclab.store import default_path, open_store
 
 HOST = {"vendor": "AuthenticAMD", "family": 25, "model": 1, "model_name": "x", "tsc_hz": 2e9}
 
@@ -27,23 +27,20 @@ def make_result(step: int = 0, error: str | None = None) -> Result:
 
 
 def test_round_trip(tmp_path):
-    with Store(tmp_path / "r.sqlite") as s:
+    with open_store(tmp_path / "r.sqlite", create=True) as s:
         s.add(make_result(64), "run", "one")
         s.add(make_result(error="SIGILL: boom"), "run", "two")
-        rows = list(s.rows())
-    assert [r["name"] for r in rows] == ["one", "two"]
+        rows = list(s.results())
+    assert [r.name for r in rows] == ["one", "two"]
     one, two = rows
-    assert Experiment.from_dict(one["experiment"]) == Experiment(step=64)
-    assert one["raw_ticks"] == [100_000, 95_000, 101_000]
-    assert one["ticks_median"] == 100.0 and one["ns_spread"] == 0.01
-    assert one["counters"]["smc-clears"] == {
-        "per_iter": None,
-        "reason": "unavailable: test",
-        "note": None,
-    }
-    assert one["host"]["model_name"] == "x"
-    assert two["error"] == "SIGILL: boom" and two["ticks_median"] is None
-    assert one["host_id"] == two["host_id"]
+    assert one.experiment == Experiment(step=64)
+    assert one.experiment_data == Experiment(step=64).to_dict()
+    assert one.raw_ticks == (100_000, 95_000, 101_000)
+    assert one.ticks == Stats(100.0, 95.0, 0.01) and one.ns.spread == 0.01
+    assert one.counters["smc-clears"] == CounterValue(None, "unavailable: test")
+    assert one.host["model_name"] == "x" and one.label == "4K/64"
+    assert two.error == "SIGILL: boom" and two.ticks is None and two.ns is None
+    assert one.host_id == two.host_id
 
 
 def test_default_path_follows_env(monkeypatch, tmp_path):
@@ -61,8 +58,8 @@ def test_killed_writer_keeps_every_committed_row(tmp_path):
         import sys
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_store import make_result
-        from smclab.store import Store
-        s = Store({str(db)!r})
+        from smclab.store import open_store
+        s = open_store({str(db)!r}, create=True)
         i = 0
         while True:
             s.add(make_result(64 * (i % 60)), "run", str(i))
@@ -84,7 +81,7 @@ def test_killed_writer_keeps_every_committed_row(tmp_path):
 
 
 def test_done_keys_per_host(tmp_path):
-    with Store(tmp_path / "h.sqlite") as s:
+    with open_store(tmp_path / "h.sqlite", create=True) as s:
         s.add(make_result(64), "sweep", "a", sweep_id="sw")
         other = make_result(128)
         other.host = {**HOST, "model_name": "another CPU"}

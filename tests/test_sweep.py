@@ -16,7 +16,7 @@ from conftest import run_cli
 from smclab.model.experiment import KNOBS, Experiment
 from smclab.model.knobs import SpecError
 from smclab.run import machine
-from smclab.store import Store
+from smclab.store import open_store
 from smclab.suites import sweep as sw
 
 FAST_KW = {"iterations": "2000", "repeats": "2"}
@@ -30,8 +30,8 @@ def expected_keys(**options: str) -> set[str]:
 
 def stored(db, sweep_id: str | None = None) -> list[str]:
     """exp_key of every stored result (of ``sweep_id``), duplicates kept."""
-    with Store(db) as s:
-        return [r["exp_key"] for r in s.rows(sweep_id=sweep_id)]
+    with open_store(db, create=False) as s:
+        return [r.exp_key for r in s.results(sweep_id=sweep_id)]
 
 
 # -- grids --------------------------------------------------------------------------------
@@ -111,9 +111,9 @@ def test_plan_counts_dropped_combinations_by_reason():
 def test_store_sweeps(tmp_path):
     from test_store import make_result
 
-    with Store(tmp_path / "s.sqlite") as s:
+    with open_store(tmp_path / "s.sqlite", create=True) as s:
         s.save_sweep("a", None, {"step": [0, 64]}, 2, {"x": 1})
-        created = s.sweep("a")["created"]
+        created = s.sweep("a").created
         s.add(make_result(0), "sweep", "r0", "a")
         s.add(make_result(64, error="SIGILL"), "sweep", "r64", "a")
         s.add(make_result(128), "run")
@@ -122,8 +122,8 @@ def test_store_sweeps(tmp_path):
         (a,) = s.sweeps()
         assert s.sweep("nope") is None
         assert s.done_keys("a") == {Experiment(step=0).code_key(), Experiment(step=64).code_key()}
-    assert a["created"] == created and a["name"] == "named" and a["status"] == "done"
-    assert (a["rows"], a["errors"], a["grid"], a["skipped"]) == (2, 1, {"step": [0, 64]}, {})
+    assert a.created == created and a.name == "named" and a.status == "done"
+    assert (a.rows, a.errors, a.grid, a.skipped) == (2, 1, {"step": [0, 64]}, {})
 
 
 # -- the command --------------------------------------------------------------------------
@@ -234,12 +234,13 @@ def test_resume_after_a_kill(sig, rc, tmp_path):
     if sig == signal.SIGKILL:
         p = run_cli("sweep", "--json", *args, "--db", db)  # re-run the same grid
     else:
-        (sweep_id,) = {s["id"] for s in Store(db).sweeps()}
+        with open_store(db, create=False) as s:
+            (sweep_id,) = {sw_.id for sw_ in s.sweeps()}
         assert f"smclab sweep --resume {sweep_id} --db {db}" in err
         assert "Traceback" not in err
         assert "left" in out  # the table of what finished was printed
-        with Store(db) as s:
-            assert s.sweep(sweep_id)["status"] == "interrupted"
+        with open_store(db, create=False) as s:
+            assert s.sweep(sweep_id).status == "interrupted"
         p = run_cli("sweep", "--json", "--resume", sweep_id, "--db", db)
     assert p.returncode == 0, p.stderr
     s = json.loads(p.stdout)["sweep"]
@@ -326,6 +327,6 @@ def test_retry_errors_runs_error_rows_again_and_keeps_them(tmp_path):
     assert again["ran"] == 0 and again["already_done"] == 2
     retry = json.loads(run_cli(*args, "--retry-errors", "--json").stdout)["sweep"]
     assert retry["ran"] == 1 and retry["already_done"] == 1
-    with Store(db) as s:
-        errors = [r for r in s.rows() if r["error"]]
-    assert len(errors) == 2 and all(e["error"].startswith("SIGILL") for e in errors)
+    with open_store(db, create=False) as s:
+        errors = [r for r in s.results() if r.error]
+    assert len(errors) == 2 and all(e.error.startswith("SIGILL") for e in errors)

@@ -1,6 +1,7 @@
 """Command line: a thin layer over the Python API.
 
-Exit codes: 0 ok, 1 measurement error, 2 bad input (one line on stderr).
+Exit codes: 0 ok, 1 measurement error or failed write to the store, 2 bad input (including a
+missing, foreign or corrupted store, or a sweep another process runs); one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smclab.model.experiment import WORKLOADS, Experiment, field_default, field_
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters, machine
-from smclab.store import StoreError
+from smclab.store import StoreError, StoreWriteError
 from smclab.suites.diagnose import PROBES
 
 console = Console()
@@ -364,6 +365,7 @@ def sweep(
     from rich.console import Group
 
     from smclab.report.sweep import sweep_notes, sweep_table
+    from smclab.store.export import export_rows
     from smclab.suites import sweep as sw
 
     if resume_id is not None:
@@ -378,16 +380,16 @@ def sweep(
     with _session(db, cpu, timeout) as s:
         sweep_id = None
         if resume_id is not None:
-            stored = s.store.sweep(resume_id)
-            if stored is None:
-                raise SpecError(f"no sweep '{resume_id}' in {s.store.path}")
+            found = s.store.sweep(resume_id)
+            if found is None:
+                raise SpecError(f"no sweep '{resume_id}' in {s.store.location}")
             suite = s.store.sweep_suite(resume_id)
             if suite not in (None, sw.SUITE):
                 raise SpecError(
                     f"sweep '{resume_id}' was recorded by `smclab {suite}`, not by"
                     f" a grid: run `smclab {suite}` again instead"
                 )
-            grid, sweep_id = sw.Grid.from_json(stored["grid"], stored["name"]), resume_id
+            grid, sweep_id = sw.Grid.from_json(found.grid, found.name), resume_id
         plan = dataclasses.replace(
             sw.plan(grid, s.cpu, s.flags, sweep_id), retry_errors=retry_errors
         )
@@ -407,13 +409,12 @@ def sweep(
             with progress.bar:
                 run = sw.run_sweep(s, plan, progress)
         keys = {e.code_key() for e in plan.experiments}
-        stored = [r for r in s.store.rows(sweep_id=plan.sweep_id) if r["exp_key"] in keys]
-        rows = sw.export_rows(stored)
-    summary = run.summary(rows)
+        stored = [r for r in s.store.results(sweep_id=plan.sweep_id) if r.exp_key in keys]
+    summary = run.summary(stored)
     if as_json:
-        _print_json({"sweep": summary, "rows": rows})
+        _print_json({"sweep": summary, "rows": export_rows(stored)})
     else:
-        console.print(sweep_table(summary, rows))
+        console.print(sweep_table(summary, stored))
     if run.interrupted:
         click.echo(
             f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
@@ -423,7 +424,7 @@ def sweep(
         )
         sys.exit(128 + run.interrupted)
     if summary["errors"]:
-        raise MeasurementError(f"{summary['errors']} of {len(rows)} experiments failed")
+        raise MeasurementError(f"{summary['errors']} of {len(stored)} experiments failed")
 
 
 @cli.command()
@@ -448,8 +449,9 @@ def results(
     from pathlib import Path
 
     from smclab.report.sweep import results_table, sweeps_table
-    from smclab.store import Store
-    from smclab.suites import sweep as sw
+    from smclab.store import open_store
+    from smclab.store.export import export_rows, write_csv
+    from smclab.suites.sweep import varying_knobs
 
     if as_json and as_csv:
         raise SpecError("give --json or --csv, not both")
@@ -458,21 +460,20 @@ def results(
         if suffix not in (".json", ".csv"):
             raise SpecError("--out needs --json or --csv (or a .json or .csv file name)")
         as_json, as_csv = suffix == ".json", suffix == ".csv"
-    with Store(db) as store:
-        if list_sweeps:
-            data: Any = store.sweeps()
-        else:
-            data = sw.export_rows(store.rows(suite, sweep_id))
-            if sweep_id is not None and not data and store.sweep(sweep_id) is None:
-                raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
+    if list_sweeps and as_csv:
+        raise SpecError("--sweeps lists as a table or --json")
+    with open_store(db, create=False) as store:
+        sweeps = store.sweeps() if list_sweeps else []
+        stored = [] if list_sweeps else list(store.results(suite=suite, sweep_id=sweep_id))
+        if sweep_id is not None and not (stored or list_sweeps) and store.sweep(sweep_id) is None:
+            raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
     if as_json or as_csv:
         buf = io.StringIO()
         if as_json:
+            data = [s.to_dict() for s in sweeps] if list_sweeps else export_rows(stored)
             buf.write(json.dumps(data, indent=2) + "\n")
-        elif list_sweeps:
-            raise SpecError("--sweeps lists as a table or --json")
         else:
-            sw.write_csv(data, buf)
+            write_csv(export_rows(stored), buf)
         if out:
             try:
                 Path(out).write_text(buf.getvalue())
@@ -481,11 +482,11 @@ def results(
         else:
             click.echo(buf.getvalue(), nl=False)
     elif list_sweeps:
-        console.print(sweeps_table(data) if data else "no stored sweeps")
-    elif not data:
+        console.print(sweeps_table(sweeps) if sweeps else "no stored sweeps")
+    elif not stored:
         console.print("no stored results")
     else:
-        console.print(results_table(data, sw.varying_knobs(data)))
+        console.print(results_table(stored, varying_knobs(stored)))
 
 
 def _observed(run: Callable[[Any], Any]) -> Any:
@@ -624,18 +625,18 @@ def compare(
       smclab merge --into all.sqlite a.sqlite b.sqlite && smclab compare --db all.sqlite 1 2
     """
     from smclab.report import compare as compare_report
-    from smclab.store import Store, default_path
+    from smclab.store import default_path, open_store
     from smclab.suites import compare as cmp
 
     if db is not None or not sources:
-        path = db or str(default_path())
+        path = db if db is not None else str(default_path())
         if list_hosts and sources:
             raise SpecError("--hosts lists every host of --db: give no host ids")
         ids = None if list_hosts or not sources else cmp.parse_host_ids(sources)
         targets: list[tuple[str, list[int] | None]] = [(path, ids)]
     else:
         targets = [(src, None) for src in sources]
-    stores = [(src, Store.open_existing(src), ids) for src, ids in targets]
+    stores = [(src, open_store(src, create=False), ids) for src, ids in targets]
     try:
         if list_hosts:
             hosts = [h for src, st, _ in stores for h in cmp.list_hosts(st, src)]
@@ -721,18 +722,18 @@ def plot(
     Error bars span the IQR. Other knobs that vary in the sweep split the lines further.
     """
     from smclab.report import plot as pl
-    from smclab.store import Store, default_path
+    from smclab.store import open_store
 
     xk = pl.knob(x, "--x")
     lk = pl.knob(lines, "--lines") if lines else None
-    with Store.open_existing(db or default_path()) as store:
-        rows = list(store.rows(sweep_id=sweep_id))
+    with open_store(db, create=False) as store:
+        rows = list(store.results(sweep_id=sweep_id))
         if not rows and store.sweep(sweep_id) is None:
-            raise SpecError(f"no sweep '{sweep_id}' in {store.path}")
-    hosts = {r["host"].get("model_name") for r in rows}
+            raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
+    hosts = {r.host.get("model_name") for r in rows}
     title = f"sweep {sweep_id}" + (f" on {hosts.pop()}" if len(hosts) == 1 else "")
     try:
-        fig = pl.sweep_figure(rows, xk, y, lk, logx, title)
+        fig = pl.sweep_figure(rows, xk, "ticks" if y == "ticks" else "ns", lk, logx, title)
     except SpecError as e:
         raise SpecError(f"sweep '{sweep_id}': {e}") from None
     path = out or f"{sweep_id}.png"
@@ -752,6 +753,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.ClickException as e:
         click.echo(f"smclab: error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
+    except StoreWriteError as e:
+        click.echo(f"smclab: error: {e}", err=True)
+        sys.exit(1)
     except (SpecError, StoreError, counters.UnknownEvent) as e:
         click.echo(f"smclab: error: {e}", err=True)
         sys.exit(2)

@@ -1,10 +1,12 @@
-"""Results: raw samples, their statistics, counter values, and one experiment's outcome."""
+"""Results: raw samples, their statistics, counter values, one experiment's outcome, and a
+stored result as a store gives it back."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -105,3 +107,67 @@ class Result:
             "modes": [m.to_dict() for m in self.modes],
             "noise": self.noise.to_dict() if self.noise else None,
         }
+
+
+#: what a stored result's statistics are read by: ticks (the host's TSC) or ns per iteration
+Metric = Literal["ticks", "ns"]
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored result as a store gives it back (the columns of a row, decoded).
+
+    ``experiment`` is None when the stored experiment no longer parses (a row written by
+    another smclab version); ``experiment_data`` always holds it as it was stored.
+    """
+
+    id: int
+    created: float
+    host_id: int
+    host: dict[str, Any]  # the host's facts
+    suite: str
+    name: str | None
+    sweep_id: str | None
+    exp_key: str
+    experiment: Experiment | None
+    experiment_data: dict[str, Any]
+    iterations: int | None
+    raw_ticks: tuple[int, ...]
+    ticks: Stats | None
+    ns: Stats | None
+    counters: dict[str, CounterValue]
+    error: str | None
+    version: str
+
+    @property
+    def label(self) -> str:
+        if self.experiment is not None:
+            return self.experiment.label()
+        return self.name or self.exp_key
+
+    def knob_key(self) -> str:
+        """:meth:`Experiment.knob_key` (the exp_key if the experiment no longer parses)."""
+        return self.experiment.knob_key() if self.experiment is not None else self.exp_key
+
+    def knob(self, name: str) -> Any:
+        """The stored value of Experiment field ``name`` (None if it was not stored)."""
+        return self.experiment_data.get(name)
+
+    def stats(self, metric: Metric) -> Stats | None:
+        return self.ticks if metric == "ticks" else self.ns
+
+
+def latest_results(
+    results: Iterable[StoredResult], key: Callable[[StoredResult], Hashable], metric: Metric
+) -> dict[Any, StoredResult]:
+    """The latest (by ``created``) stored result per ``key(result)``, skipping errors and
+    results without ``metric``; a key keeps the position of its first result."""
+    latest: dict[Any, StoredResult] = {}
+    for r in results:
+        if r.error or r.stats(metric) is None:
+            continue
+        k = key(r)
+        old = latest.get(k)
+        if old is None or r.created >= old.created:
+            latest[k] = r
+    return latest

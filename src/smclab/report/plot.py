@@ -14,12 +14,11 @@ from typing import Any
 
 from smclab.model.experiment import field_meta
 from smclab.model.knobs import SpecError, format_size
-from smclab.suites.sweep import FIELDS, LIST_FIELDS, latest_rows
+from smclab.model.result import Metric, StoredResult, latest_results
+from smclab.suites.sweep import FIELDS, LIST_FIELDS
 
-METRICS = {
-    "ns": ("ns_median", "ns_spread", "ns/iter"),
-    "ticks": ("ticks_median", "ticks_spread", "ticks/iter (TSC)"),
-}
+#: metric -> the y axis label
+METRICS: dict[Metric, str] = {"ns": "ns/iter", "ticks": "ticks/iter (TSC)"}
 #: the fields a plot can use as its x axis or lines
 PLOT_FIELDS = tuple(f for f in FIELDS if f not in LIST_FIELDS)
 MAX_TICKS = 12
@@ -63,15 +62,14 @@ class Series:
 
 
 def series(
-    rows: list[dict[str, Any]], x: str, y: str = "ns", lines: str | None = None
+    rows: list[StoredResult], x: str, y: Metric = "ns", lines: str | None = None
 ) -> tuple[list[Series], list[Any]]:
-    """Lines of stored results (from :meth:`Store.rows`), and the x values in order.
+    """Lines of stored results, and the x values in order.
 
     The latest result per host and exp_key is used; error rows are skipped. Raises SpecError
     when nothing is left or ``x`` does not vary.
     """
-    value, spread, _ = METRICS[y]
-    ok = list(latest_rows(rows, lambda r: (r["host_id"], r["exp_key"]), value).values())
+    ok = list(latest_results(rows, lambda r: (r.host_id, r.exp_key), y).values())
     if not ok:
         raise SpecError("no results without errors to plot")
     if lines == x:
@@ -80,7 +78,7 @@ def series(
     def distinct(name: str) -> list[Any]:
         seen: dict[str, Any] = {}
         for r in ok:
-            v = r["experiment"].get(name)
+            v = r.knob(name)
             seen.setdefault(json.dumps(v), v)
         return list(seen.values())
 
@@ -92,17 +90,17 @@ def series(
     if _numeric(xs):
         xs = sorted(xs)
     split = ([lines] if lines else []) + [f for f in varying if f not in (x, lines)]
-    hosts = {r["host_id"]: r["host"].get("model_name") or f"host {r['host_id']}" for r in ok}
+    hosts = {r.host_id: r.host.get("model_name") or f"host {r.host_id}" for r in ok}
     by_line: dict[str, Series] = {}
     for r in ok:
-        exp = r["experiment"]
-        parts = [f"{f}={_show(f, exp.get(f))}" for f in split]
+        parts = [f"{f}={_show(f, r.knob(f))}" for f in split]
         if len(hosts) > 1:
-            parts.insert(0, f"{hosts[r['host_id']]} (host {r['host_id']})")
+            parts.insert(0, f"{hosts[r.host_id]} (host {r.host_id})")
         label = ", ".join(parts)
         s = by_line.setdefault(label, Series(label))
-        half = (r[spread] or 0.0) * r[value] / 2
-        s.points.append((exp.get(x), r[value], half))
+        stats = r.stats(y)
+        assert stats is not None  # latest_results skips results without it
+        s.points.append((r.knob(x), stats.median, (stats.spread or 0.0) * stats.median / 2))
     order = {json.dumps(v): i for i, v in enumerate(xs)}
     for s in by_line.values():
         s.points.sort(key=lambda p: order[json.dumps(p[0])])
@@ -110,9 +108,9 @@ def series(
 
 
 def sweep_figure(
-    rows: list[dict[str, Any]],
+    rows: list[StoredResult],
     x: str,
-    y: str = "ns",
+    y: Metric = "ns",
     lines: str | None = None,
     logx: bool = False,
     title: str | None = None,
@@ -146,7 +144,7 @@ def sweep_figure(
         ax.set_xticks([pos[json.dumps(v)] for v in xs], [_show(x, v) for v in xs])
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(x.replace("_", "-"))
-    ax.set_ylabel(METRICS[y][2])
+    ax.set_ylabel(METRICS[y])
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     if title:

@@ -1,4 +1,4 @@
-"""Rendering of sweeps and of exported results (flat rows, see ``suites.sweep.export_rows``)."""
+"""Rendering of sweeps and of stored results."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from rich.text import Text
 
 from smclab.model.experiment import field_meta
 from smclab.model.knobs import SpecError, format_size
-from smclab.model.result import NOISY_SPREAD
+from smclab.model.result import NOISY_SPREAD, Stats, StoredResult
+from smclab.store import StoredSweep
+from smclab.store.export import counter_names
 
 MAX_REASONS = 8
 
@@ -20,10 +22,14 @@ def _num(v: float | None, digits: int) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def _spread(v: float | None) -> Text:
-    if v is None:
+def _median(s: Stats | None, digits: int) -> str:
+    return _num(s.median if s else None, digits)
+
+
+def _spread(s: Stats | None) -> Text:
+    if s is None:
         return Text("-")
-    return Text(f"{v:.1%}", style="bold red" if v > NOISY_SPREAD else "")
+    return Text(f"{s.spread:.1%}", style="bold red" if s.spread > NOISY_SPREAD else "")
 
 
 def _knob(name: str, value: Any) -> str:
@@ -37,19 +43,14 @@ def _knob(name: str, value: Any) -> str:
     return str(value)
 
 
-def _counter(row: dict[str, Any], name: str) -> str:
-    v = row.get(f"{name}.per_iter")
-    if v is not None:
-        return f"{v:.3g}"
-    return "n/a" if row.get(f"{name}.reason") else "-"
+def _counter(r: StoredResult, name: str) -> str:
+    c = r.counters.get(name)
+    if c is not None and c.per_iter is not None:
+        return f"{c.per_iter:.3g}"
+    return "n/a" if c is not None and c.reason else "-"
 
 
-def _counters(rows: list[dict[str, Any]]) -> list[str]:
-    first = rows[0] if rows else {}
-    return [k.removesuffix(".per_iter") for k in first if k.endswith(".per_iter")]
-
-
-def sweep_table(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Group:
+def sweep_table(summary: dict[str, Any], rows: list[StoredResult]) -> Group:
     """The table ``smclab sweep`` prints: one line per stored experiment of the sweep."""
     name = f" ({summary['name']})" if summary["name"] and summary["name"] != summary["id"] else ""
     t = Table(title=f"sweep {summary['id']}{name}")
@@ -57,11 +58,11 @@ def sweep_table(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Group:
         t.add_column(col, justify="left" if col in ("experiment", "error") else "right")
     for r in rows:
         t.add_row(
-            r["label"],
-            _num(r["ticks_median"], 1),
-            _num(r["ns_median"], 2),
-            _spread(r["ticks_spread"]),
-            Text(r["error"] or "", style="red"),
+            r.label,
+            _median(r.ticks, 1),
+            _median(r.ns, 2),
+            _spread(r.ticks),
+            Text(r.error or "", style="red"),
         )
     return Group(t, *sweep_notes(summary))
 
@@ -87,45 +88,55 @@ def sweep_notes(summary: dict[str, Any]) -> list[Text]:
     return notes
 
 
-def results_table(rows: list[dict[str, Any]], knobs: list[str], title: str | None = None) -> Table:
+def _lead(r: StoredResult, col: str) -> str:
+    if col == "sweep_id":
+        return str(r.sweep_id)
+    if col == "suite":
+        return r.suite
+    if col == "label":
+        return r.label
+    return _knob(col, r.knob(col))
+
+
+def results_table(rows: list[StoredResult], knobs: list[str], title: str | None = None) -> Table:
     """Stored results with the knobs that vary between them as columns."""
     t = Table(title=title)
-    extra = [c for c in ("sweep_id", "suite") if len({r[c] for r in rows}) > 1]
+    extra = [c for c in ("sweep_id", "suite") if len({_lead(r, c) for r in rows}) > 1]
     lead = [*extra, *knobs] or ["label"]
     for col in lead:
         t.add_column(col.replace("_id", ""), justify="left")
-    counters = _counters(rows)
+    counters = counter_names(rows)
     for col in ("iterations", "ticks/iter", "ns/iter", "spread", *(f"{c}/iter" for c in counters)):
         t.add_column(col, justify="right")
     t.add_column("error", style="red")
     for r in rows:
         t.add_row(
-            *(str(r[c]) if c in extra or c == "label" else _knob(c, r[c]) for c in lead),
-            str(r["iterations"] or "-"),
-            _num(r["ticks_median"], 1),
-            _num(r["ns_median"], 2),
-            _spread(r["ticks_spread"]),
+            *(_lead(r, c) for c in lead),
+            str(r.iterations or "-"),
+            _median(r.ticks, 1),
+            _median(r.ns, 2),
+            _spread(r.ticks),
             *(_counter(r, c) for c in counters),
-            r["error"] or "",
+            r.error or "",
         )
     return t
 
 
-def sweeps_table(sweeps: list[dict[str, Any]]) -> Table:
+def sweeps_table(sweeps: list[StoredSweep]) -> Table:
     t = Table(title="Stored sweeps")
     numeric = ("combinations", "skipped", "stored", "errors")
     for col in ("id", "name", "updated", *numeric, "status"):
         t.add_column(col, justify="right" if col in numeric else "left")
     for s in sweeps:
-        updated = datetime.datetime.fromtimestamp(s["updated"]).strftime("%Y-%m-%d %H:%M")
+        updated = datetime.datetime.fromtimestamp(s.updated).strftime("%Y-%m-%d %H:%M")
         t.add_row(
-            s["id"],
-            s["name"] or "",
+            s.id,
+            s.name or "",
             updated,
-            str(s["total"]),
-            str(sum(s["skipped"].values())),
-            str(s["rows"]),
-            str(s["errors"]),
-            s["status"],
+            str(s.total),
+            str(sum(s.skipped.values())),
+            str(s.rows),
+            str(s.errors),
+            s.status,
         )
     return t

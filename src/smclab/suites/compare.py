@@ -5,7 +5,7 @@ error rows skipped. :func:`compare` lines columns up on the experiment's knobs
 (``Experiment.knob_key()``: not iterations or repeats) and gives, per experiment,
 each host's ns/iter, ticks/iter and spread, and its ns/iter relative to the first host (wall
 time: ticks count each host's own TSC, so they do not compare across CPUs). :func:`merge`
-folds stores into one without duplicates (see :meth:`Store.merge_from`).
+folds stores into one without duplicates (see :meth:`ResultStore.merge_from`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from smclab.model.knobs import SpecError
-from smclab.store import Store
-from smclab.suites.sweep import latest_rows, row_knob_key, row_label
+from smclab.model.result import StoredResult, latest_results
+from smclab.store import ResultStore, StoreError, open_store
 
 #: the host facts ``compare --json`` lists for each column
 HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")
@@ -29,7 +29,7 @@ class Column:
     source: str
     host_id: int
     facts: dict[str, Any]
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, StoredResult] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,7 +58,7 @@ def parse_host_ids(texts: tuple[str, ...] | list[str]) -> list[int]:
 
 
 def load_columns(
-    store: Store,
+    store: ResultStore,
     source: str,
     host_ids: list[int] | None = None,
     suite: str | None = None,
@@ -66,19 +66,18 @@ def load_columns(
 ) -> list[Column]:
     """The columns of ``store``: the hosts ``host_ids`` (each must have results), or every
     host with results (at least one must)."""
-    hosts = {h["id"]: h for h in store.hosts()}
+    hosts = {h.id: h for h in store.hosts()}
     if host_ids is not None:
         for i in host_ids:
             if i not in hosts:
                 known = ", ".join(str(h) for h in hosts) or "none"
                 raise SpecError(f"no host {i} in {source} (hosts: {known})")
     ids = list(dict.fromkeys(host_ids)) if host_ids is not None else list(hosts)
-    cols = {i: Column(source, i, hosts[i]["facts"]) for i in ids}
-    stored = list(store.rows(suite, sweep_id))
+    cols = {i: Column(source, i, hosts[i].facts) for i in ids}
     for i, col in cols.items():
         # the same knobs match, however many iterations measured them
-        mine = (r for r in stored if r["host_id"] == i)
-        col.rows = latest_rows(mine, row_knob_key, "ticks_median")
+        mine = store.results(suite=suite, sweep_id=sweep_id, host_id=i)
+        col.rows = latest_results(mine, StoredResult.knob_key, "ticks")
     where = _filters(suite, sweep_id)
     if host_ids is not None:
         for c in cols.values():
@@ -97,13 +96,17 @@ def _ratio(value: float | None, ref: float | None) -> float | None:
     return value / ref
 
 
-def _value(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
+def _ns(r: StoredResult | None) -> float | None:
+    return r.ns.median if r is not None and r.ns is not None else None
+
+
+def _value(r: StoredResult | None) -> dict[str, Any] | None:
+    if r is None:
         return None
-    spread = row["ticks_spread"] if row["ticks_spread"] is not None else row["ns_spread"]
+    spread = r.ticks.spread if r.ticks else r.ns.spread if r.ns else None
     return {
-        "ns_per_iter": row["ns_median"],
-        "ticks_per_iter": row["ticks_median"],
+        "ns_per_iter": _ns(r),
+        "ticks_per_iter": r.ticks.median if r.ticks else None,
         "spread": spread,
     }
 
@@ -125,18 +128,16 @@ def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
         if common and any(r is None for r in cells):
             continue
         ref = next(r for r in cells if r is not None)
-        first = cells[0]["ns_median"] if cells[0] is not None else None
+        first = _ns(cells[0])
         rows.append(
             {
-                "exp_key": ref["exp_key"],
+                "exp_key": ref.exp_key,
                 "knob_key": key,
-                "label": row_label(ref),
-                "name": ref.get("name"),
-                "experiment": ref["experiment"],
+                "label": ref.label,
+                "name": ref.name,
+                "experiment": ref.experiment_data,
                 "values": [_value(r) for r in cells],
-                "ratio_to_first": [
-                    None if r is None else _ratio(r["ns_median"], first) for r in cells
-                ],
+                "ratio_to_first": [None if r is None else _ratio(_ns(r), first) for r in cells],
             }
         )
     return {"hosts": [c.to_dict() for c in columns], "rows": rows}
@@ -154,25 +155,37 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
     """Fold the stores ``sources`` into ``dest`` (created if missing), one transaction per
-    source; all sources are checked before anything is written."""
+    source; all sources are checked before anything is written, and a ``dest`` this merge
+    created is removed again if nothing could be merged into it."""
     for s in sources:
         if same_file(s, dest):
             raise SpecError(f"cannot merge {s} into itself")
-    stores = []
+    stores: list[ResultStore] = []
+    new = not Path(dest).exists()
     try:
         for s in sources:
-            stores.append(Store.open_existing(s))
-        into = Store.open_existing(dest) if Path(dest).exists() else Store(dest)
-        with into:
+            stores.append(open_store(s, create=False))
+        with open_store(dest, create=True) as into:
             out = []
-            for s, src in zip(sources, stores, strict=True):
-                out.append({"source": s, **into.merge_from(src)})
-            total = into.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            hosts = len(into.hosts())
+            try:
+                for s, src in zip(sources, stores, strict=True):
+                    out.append({"source": s, **into.merge_from(src)})
+            except StoreError:
+                if new and not out:
+                    into.close()
+                    _remove_store(dest)
+                raise
+            hosts = into.hosts()
     finally:
         for st in stores:
             st.close()
-    return {"into": str(dest), "sources": out, "results": total, "hosts": hosts}
+    total = sum(h.rows for h in hosts)
+    return {"into": str(dest), "sources": out, "results": total, "hosts": len(hosts)}
+
+
+def _remove_store(path: str | Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def merge_lines(data: dict[str, Any]) -> list[str]:
@@ -189,15 +202,15 @@ def merge_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def list_hosts(store: Store, source: str) -> list[dict[str, Any]]:
+def list_hosts(store: ResultStore, source: str) -> list[dict[str, Any]]:
     """Every host of ``store`` for ``compare --hosts``."""
     return [
         {
-            "id": h["id"],
+            "id": h.id,
             "source": source,
-            **{k: h["facts"].get(k) for k in (*HOST_KEYS, "kernel")},
-            "rows": h["rows"],
-            "errors": h["errors"],
+            **{k: h.facts.get(k) for k in (*HOST_KEYS, "kernel")},
+            "rows": h.rows,
+            "errors": h.errors,
         }
         for h in store.hosts()
     ]

@@ -10,7 +10,7 @@ from smclab.model.knobs import SpecError
 from smclab.model.result import Result
 from smclab.run import counters, machine
 from smclab.run.worker import Runner
-from smclab.store import Store
+from smclab.store import ResultStore, open_store
 
 
 def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:
@@ -29,7 +29,7 @@ class Session:
     def __init__(
         self, db: str | Path | None = None, cpu: int | None = None, timeout: float = 120.0
     ) -> None:
-        self.store = Store(db)
+        self.store: ResultStore = open_store(db, create=True)
         self.runner = Runner(cpu, timeout)
         self.cpu = machine.cpu_id()
         self.flags = machine.cpu_flags()

@@ -5,13 +5,13 @@ A :class:`Grid` maps Experiment fields to the values to try; it comes from comma
 :class:`Experiment` rejects or this host cannot run (counted by reason), and names
 the sweep. :func:`run_sweep` runs what the store does not hold yet for that sweep (matched on
 ``Experiment.code_key()``), storing each result in its own transaction, so an interrupted
-sweep resumes where it stopped without duplicated rows. :func:`export_rows` flattens stored
-results (knobs as columns) for JSON, CSV and tables.
+sweep resumes where it stopped without duplicated rows (``smclab.store.export`` flattens
+stored results for JSON and CSV).
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -21,11 +21,11 @@ import re
 import signal
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
@@ -37,8 +37,10 @@ from smclab.model.experiment import (
     parse_value,
 )
 from smclab.model.knobs import SpecError
-from smclab.model.result import Result
+from smclab.model.result import Result, StoredResult
 from smclab.run import machine
+from smclab.store import StoreError
+from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
@@ -301,11 +303,10 @@ class SweepRun:
     def ran(self) -> int:
         return len(self.results)
 
-    def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The ``sweep`` object of ``smclab sweep --json`` (``errors`` counts ``rows``)."""
-        errors = sum(1 for r in rows if r["error"]) if rows is not None else None
-        if errors is None:
-            errors = sum(1 for r in self.results if r.error)
+    def summary(self, stored: list[StoredResult] | None = None) -> dict[str, Any]:
+        """The ``sweep`` object of ``smclab sweep --json`` (``errors`` counts ``stored``, or
+        the results of this run)."""
+        errors = sum(1 for r in (self.results if stored is None else stored) if r.error)
         return {
             "id": self.plan.sweep_id,
             "name": self.plan.name,
@@ -327,25 +328,41 @@ def pending(session: Session, p: Plan) -> list[Experiment]:
 
 
 def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> SweepRun:
-    """Run what is not stored yet for ``p.sweep_id``; every result is stored as it comes."""
+    """Run what is not stored yet for ``p.sweep_id``; every result is stored as it comes.
+
+    The sweep is locked in the store while it runs: another process asking for the same sweep
+    id gets :class:`smclab.store.SweepLocked` at once (it does not wait). Whatever stops the
+    run (a signal, a failed write, a crashed worker), it is left ``interrupted``, not
+    ``running``, if the store can still be written; if not, listing derives it from the lock.
+    """
     obs = observer or Observer()
-    todo = pending(session, p)
-    run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
-    session.store.save_sweep(p.sweep_id, p.name, p.grid.to_json(), p.total, p.skipped)
-    obs.begin(len(p.experiments), run.already_done)
-    for exp in todo:
-        signum = obs.stop()
-        if signum:
-            run.interrupted = signum
-            break
-        obs.start(exp)
-        name = p.labels.get(exp.code_key(), exp.label())
-        result = session.run(exp, p.suite, name, p.sweep_id)
-        run.results.append(result)
-        run.remaining -= 1
-        obs.finish(result)
-    status = "interrupted" if run.remaining else "done"
-    session.store.set_sweep_status(p.sweep_id, status)
+    store = session.store
+    holder = Holder.current(machine.fingerprint(session.host))
+    store.lock_sweep(p.sweep_id, holder)
+    status = "interrupted"
+    try:
+        todo = pending(session, p)
+        run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
+        store.save_sweep(p.sweep_id, p.name, p.grid.to_json(), p.total, p.skipped)
+        obs.begin(len(p.experiments), run.already_done)
+        for exp in todo:
+            signum = obs.stop()
+            if signum:
+                run.interrupted = signum
+                break
+            obs.start(exp)
+            name = p.labels.get(exp.code_key(), exp.label())
+            result = session.run(exp, p.suite, name, p.sweep_id)
+            run.results.append(result)
+            run.remaining -= 1
+            obs.finish(result)
+        if not run.remaining:
+            status = "done"
+    finally:
+        with contextlib.suppress(StoreError):  # the error in flight matters more
+            store.set_sweep_status(p.sweep_id, status)
+        with contextlib.suppress(StoreError):
+            store.unlock_sweep(p.sweep_id, holder)
     return run
 
 
@@ -382,103 +399,7 @@ class StopSignals:
             signal.signal(s, handler)
 
 
-# -- export ---------------------------------------------------------------------------------
-
-HEAD_COLUMNS = ("id", "sweep_id", "suite", "name", "label", "exp_key")
-STAT_COLUMNS = (
-    "repeats",
-    "iterations",
-    "ticks_median",
-    "ticks_min",
-    "ticks_spread",
-    "ns_median",
-    "ns_min",
-    "ns_spread",
-)
-HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
-TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
-
-
-def row_label(row: dict[str, Any]) -> str:
-    try:
-        return Experiment.from_dict(row["experiment"]).label()
-    except (SpecError, TypeError, KeyError):  # a row from another smclab version
-        return row.get("name") or row["exp_key"]
-
-
-def latest_rows(
-    rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any], value: str
-) -> dict[Any, dict[str, Any]]:
-    """The latest (by ``created``) stored row per ``key(row)``, skipping error rows and rows
-    without ``value``; a key keeps the position of its first row."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for r in rows:
-        if r["error"] or r[value] is None:
-            continue
-        k = key(r)
-        old = latest.get(k)
-        if old is None or r["created"] >= old["created"]:
-            latest[k] = r
-    return latest
-
-
-def row_knob_key(row: dict[str, Any]) -> str:
-    """:meth:`Experiment.knob_key` of a stored row (its exp_key if it no longer parses)."""
-    try:
-        return Experiment.from_dict(row["experiment"]).knob_key()
-    except (SpecError, TypeError, KeyError):
-        return row["exp_key"]
-
-
-def export_row(row: dict[str, Any]) -> dict[str, Any]:
-    """One stored result (from :meth:`Store.rows`) as a flat dict, knobs as columns."""
-    exp, host = row["experiment"], row["host"]
-    out: dict[str, Any] = {k: row.get(k) for k in HEAD_COLUMNS if k != "label"}
-    out["label"] = row_label(row)
-    out.update({k: exp.get(k) for k in KNOBS})
-    out["repeats"] = exp.get("repeats")
-    out.update({k: row.get(k) for k in STAT_COLUMNS if k != "repeats"})
-    for name, c in row["counters"].items():
-        out[f"{name}.per_iter"] = c.get("per_iter")
-        out[f"{name}.reason"] = c.get("reason")
-    out["error"] = row.get("error")
-    for k in HOST_COLUMNS:
-        out[k] = host.get(k.removeprefix("host_"))
-    out["created"] = row.get("created")
-    out["version"] = row.get("version")
-    return out
-
-
-def export_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
-    """Every column, in a stable order: head, knobs, statistics, counters, error and host."""
-    counters = sorted(
-        {k.rsplit(".", 1)[0] for r in rows for k in r if k.endswith((".per_iter", ".reason"))}
-    )
-    return [
-        *HEAD_COLUMNS,
-        *KNOBS,
-        *STAT_COLUMNS,
-        *(f"{c}.{part}" for c in counters for part in ("per_iter", "reason")),
-        *TAIL_COLUMNS,
-    ]
-
-
-def export_rows(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored results as flat rows that all have the same columns (absent: None)."""
-    rows = [export_row(r) for r in stored]
-    cols = export_columns(rows)
-    return [{c: r.get(c) for c in cols} for r in rows]
-
-
-def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
-    cols = list(rows[0]) if rows else export_columns([])
-    w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: "" if v is None else v for k, v in r.items()})
-
-
-def varying_knobs(rows: list[dict[str, Any]]) -> list[str]:
-    """The knobs (and measurement settings) whose value differs between ``rows``."""
+def varying_knobs(results: list[StoredResult]) -> list[str]:
+    """The knobs (and measurement settings) whose value differs between ``results``."""
     keys = [*KNOBS, "repeats"]
-    return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
+    return [k for k in keys if len({json.dumps(r.knob(k)) for r in results}) > 1]

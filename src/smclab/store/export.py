@@ -1,0 +1,86 @@
+"""Stored results as flat rows (knobs, statistics and counters as columns) for JSON and CSV:
+the one place the exported form of a :class:`StoredResult` is made."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import IO, Any
+
+from smclab.model.experiment import KNOBS
+from smclab.model.result import StoredResult
+
+HEAD_COLUMNS = ("id", "sweep_id", "suite", "name", "label", "exp_key")
+STAT_COLUMNS = (
+    "repeats",
+    "iterations",
+    "ticks_median",
+    "ticks_min",
+    "ticks_spread",
+    "ns_median",
+    "ns_min",
+    "ns_spread",
+)
+HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
+TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
+
+
+def export_row(r: StoredResult) -> dict[str, Any]:
+    """One stored result as a flat dict, knobs as columns."""
+    out: dict[str, Any] = {
+        "id": r.id,
+        "sweep_id": r.sweep_id,
+        "suite": r.suite,
+        "name": r.name,
+        "label": r.label,
+        "exp_key": r.exp_key,
+    }
+    out.update({k: r.knob(k) for k in KNOBS})
+    out["repeats"] = r.knob("repeats")
+    out["iterations"] = r.iterations
+    for prefix, s in (("ticks", r.ticks), ("ns", r.ns)):
+        out[f"{prefix}_median"] = s.median if s else None
+        out[f"{prefix}_min"] = s.min if s else None
+        out[f"{prefix}_spread"] = s.spread if s else None
+    for name, c in r.counters.items():
+        out[f"{name}.per_iter"] = c.per_iter
+        out[f"{name}.reason"] = c.reason
+    out["error"] = r.error
+    for k in HOST_COLUMNS:
+        out[k] = r.host.get(k.removeprefix("host_"))
+    out["created"] = r.created
+    out["version"] = r.version
+    return out
+
+
+def counter_names(results: Iterable[StoredResult]) -> list[str]:
+    """Every counter stored with any of ``results``, sorted."""
+    return sorted({name for r in results for name in r.counters})
+
+
+def export_columns(counters: Iterable[str] = ()) -> list[str]:
+    """Every column, in a stable order: head, knobs, statistics, counters, error and host."""
+    return [
+        *HEAD_COLUMNS,
+        *KNOBS,
+        *STAT_COLUMNS,
+        *(f"{c}.{part}" for c in counters for part in ("per_iter", "reason")),
+        *TAIL_COLUMNS,
+    ]
+
+
+def export_rows(stored: Iterable[StoredResult]) -> list[dict[str, Any]]:
+    """Stored results as flat rows that all have the same columns (absent: None)."""
+    results = list(stored)
+    cols = export_columns(counter_names(results))
+    rows = [export_row(r) for r in results]
+    return [{c: r.get(c) for c in cols} for r in rows]
+
+
+def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
+    """Rows of :func:`export_rows` as CSV (None: an empty cell)."""
+    cols = list(rows[0]) if rows else export_columns()
+    w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if v is None else v for k, v in r.items()})
