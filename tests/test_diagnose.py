@@ -229,7 +229,7 @@ def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
     assert len(keys) > len(set(keys))  # +4K is both a distance and an aliased point
     assert len(pr.points) == len(pr.probe.points)  # every point has its measurement
     assert set(s.measured) == set(keys) and set(s.measured.values()) == {1}
-    stored = list(s.store.rows(suite="diagnose", sweep_id=pr.sweep_id))
+    stored = list(s.store.results(suite="diagnose", sweep_id=pr.sweep_id))
     assert len(stored) == len(set(keys))
     pts = {p.plan.label: p for p in pr.points}
     assert pts["+4096"].ticks == pts["+4K"].ticks and pts["-8192"].ticks == pts["-8K"].ticks
