@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import shlex
 import sys
@@ -91,6 +92,16 @@ def field_option(name: str) -> Callable[[Any], Any]:
     )
 
 
+class _Seconds(click.FloatRange):
+    """A range of seconds that also refuses nan (which no bound of FloatRange catches)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        rv = super().convert(value, param, ctx)
+        if math.isnan(rv):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return rv
+
+
 def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--db",
@@ -103,7 +114,7 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
     fn = click.option(
         "--timeout",
-        type=click.FloatRange(min=0.1, max=86400),
+        type=_Seconds(min=0.1, max=86400),
         default=120.0,
         show_default=True,
         help="Seconds before a hung experiment is killed.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import select
 import signal
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
 from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
 
@@ -172,12 +174,18 @@ class Worker:
         self._stderr.close()
 
 
+def check_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SpecError(f"a time limit must be a positive number of seconds, got {seconds}")
+    return seconds
+
+
 class Runner:
     """Runs experiments in a reused worker; replaces it after a crash."""
 
     def __init__(self, cpu: int | None = None, timeout: float = 120.0) -> None:
         self.cpu = default_cpu() if cpu is None else cpu
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self._worker: Worker | None = None
         self.workers_started = 0
 
