@@ -1,6 +1,7 @@
 """Command line: a thin layer over the Python API.
 
-Exit codes: 0 ok, 1 measurement error, 2 bad input (one line on stderr).
+Exit codes: 0 ok, 1 measurement error, 2 bad input (one line on stderr), 128 + the signal when
+interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP: the worker is killed, nothing in flight stored).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from smclab.model.experiment import WORKLOADS, Experiment, field_default, field_
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters, machine
+from smclab.run.interrupt import Interrupted, raise_on_signals
 from smclab.store import StoreError
 from smclab.suites.diagnose import FINDINGS as PROBES
 
@@ -753,7 +755,13 @@ def plot(
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="smclab", standalone_mode=False)
+        with raise_on_signals():
+            cli.main(args=argv, prog_name="smclab", standalone_mode=False)
+    except Interrupted as e:
+        click.echo(
+            f"smclab: interrupted by {e.name} (the experiment in flight is not stored)", err=True
+        )
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         err_console.print("smclab: interrupted")
         sys.exit(130)

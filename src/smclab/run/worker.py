@@ -4,11 +4,18 @@ The parent (:class:`Runner`) sends one JSON request per line on the worker's std
 JSON reply per line from its stdout. A worker that dies (SIGILL, SIGSEGV, ...) or overruns its
 time limit becomes a :class:`~smclab.model.result.Result` with ``error`` set; the next experiment
 gets a fresh worker. A healthy worker is reused across experiments.
+
+A worker never outlives its parent: it runs in its own session (a Ctrl-C or a signal to the
+command line's process group does not reach it; the parent kills it, see
+:mod:`smclab.run.interrupt`), the kernel sends it SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``), and a watchdog thread ends it once its parent is gone (ctypes releases
+the GIL while generated code runs, so the thread runs however long the experiment).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import json
 import math
@@ -18,6 +25,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
@@ -25,6 +34,15 @@ from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
+from smclab.run.interrupt import Interrupted
+
+#: the worker's exit status when its parent is gone (or was gone before it could watch it)
+EXIT_ORPHANED = 98
+#: seconds between two looks of the watchdog at the worker's parent
+WATCH_INTERVAL = 0.25
+PR_SET_PDEATHSIG = 1
+#: signals that end a worker from outside on purpose: an interruption, not a measurement error
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # --- child side ----------------------------------------------------------------------------
 
@@ -39,6 +57,32 @@ def _other_cpu() -> int | None:
     mine = os.sched_getaffinity(0)
     others = sorted(machine.online_cpus() - mine)
     return others[-1] if others else None
+
+
+def die_with_parent(parent: int, pdeathsig: bool = True) -> threading.Thread:
+    """End this process when ``parent`` ends, by two independent means.
+
+    The kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``; if the parent died
+    before that was set, ``getppid()`` already differs and the worker exits now). A daemon thread
+    also looks every :data:`WATCH_INTERVAL` s and exits once ``getppid()`` changed; it runs while
+    generated code loops in the main thread because ctypes calls release the GIL.
+    """
+    if pdeathsig:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
+    if os.getppid() != parent:
+        os._exit(EXIT_ORPHANED)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        os._exit(EXIT_ORPHANED)
+
+    thread = threading.Thread(target=watch, name="smclab-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _handle(req: dict[str, Any]) -> dict[str, Any]:
@@ -71,28 +115,38 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
 def serve(cpu: int | None, stdin: IO[str], stdout: IO[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+        os.sched_setaffinity(0, {cpu})  # this thread: the parent watch runs anywhere
+
+    def send(msg: dict[str, Any]) -> None:
+        stdout.write(json.dumps(msg) + "\n")
+        stdout.flush()
+
     for line in stdin:
         try:
             reply = _handle(json.loads(line))
         except Exception as e:  # a Python-level failure is an error reply, not a crash
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        stdout.write(json.dumps(reply) + "\n")
-        stdout.flush()
+        send(reply)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m smclab.run.worker")
     p.add_argument("--cpu", type=int, default=None)
+    p.add_argument("--parent", type=int, default=None, help="die with this pid (default: ppid)")
+    p.add_argument("--no-pdeathsig", action="store_true", help=argparse.SUPPRESS)  # tests
     args = p.parse_args()
+    die_with_parent(args.parent or os.getppid(), pdeathsig=not args.no_pdeathsig)
     serve(args.cpu, sys.stdin, sys.stdout)
 
 
 # --- parent side ---------------------------------------------------------------------------
 
 
-#: exit statuses generated code uses to end the worker on purpose
-EXIT_MEANING = {EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)"}
+#: exit statuses that end the worker on purpose (generated code, the parent watch)
+EXIT_MEANING = {
+    EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_ORPHANED: "its parent was gone",
+}
 
 
 class WorkerError(MeasurementError):
@@ -105,12 +159,14 @@ def default_cpu() -> int:
 
 
 class Worker:
-    """One child process. ``request`` raises :class:`WorkerError` if it dies or hangs."""
+    """One child process. ``request`` raises :class:`WorkerError` if it dies or hangs, and
+    :class:`Interrupted` if it was stopped by SIGINT, SIGTERM or SIGHUP from outside."""
 
     def __init__(self, cpu: int | None) -> None:
         self.cpu = cpu
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
-        cmd = [sys.executable, "-m", "smclab.run.worker"]
+        self._buf = b""
+        cmd = [sys.executable, "-m", "smclab.run.worker", "--parent", str(os.getpid())]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(
@@ -118,32 +174,53 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            text=True,
-            bufsize=1,
+            bufsize=0,
+            start_new_session=True,  # out of the terminal's and the caller's process group
         )
 
     def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin and self.proc.stdout
+        """Send ``req``, return the reply; ``timeout`` s from now, the worker is killed."""
+        assert self.proc.stdin
+        data = memoryview(json.dumps(req).encode() + b"\n")
         try:
-            self.proc.stdin.write(json.dumps(req) + "\n")
-            self.proc.stdin.flush()
+            while data:
+                data = data[self.proc.stdin.write(data) :]
         except BrokenPipeError:
             raise WorkerError(self._death()) from None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
+        try:
+            line = self._readline(time.monotonic() + timeout)
+        except TimeoutError:
             self.kill()
-            raise WorkerError(f"timeout: no result within {timeout:g} s (worker killed)")
-        line = self.proc.stdout.readline()
-        if not line:
+            raise WorkerError(f"timeout: no result within {timeout:g} s (worker killed)") from None
+        if line is None:
             raise WorkerError(self._death())
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _readline(self, deadline: float) -> bytes | None:
+        """The worker's next line (None at end of file); TimeoutError past ``deadline``."""
+        assert self.proc.stdout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
 
     def _death(self) -> str:
+        """What ended the worker; raises :class:`Interrupted` if a stop signal from outside did."""
         try:
             rc = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
             rc = self.proc.returncode
+        if rc is not None and -rc in STOP_SIGNALS:
+            raise Interrupted(-rc, ": the worker was stopped from outside")
         if rc is not None and rc < 0:
             try:
                 return f"{signal.Signals(-rc).name}: the worker was killed by a signal"
@@ -171,6 +248,9 @@ class Worker:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
         self._stderr.close()
 
 
@@ -201,7 +281,9 @@ class Runner:
         w = self._get()
         try:
             return w.request(req, timeout or self.timeout)
-        except WorkerError:
+        except BaseException:
+            # dead, hung, or abandoned mid-request (an interruption): never reused
+            w.kill()
             w.close()
             self._worker = None
             raise
@@ -216,8 +298,9 @@ class Runner:
         return machine.cached_tsc_hz(measure_in_worker)
 
     def measure(self, exp: Experiment, host: dict[str, Any]) -> Result:
-        """Measure one experiment; a crash or error becomes ``Result.error``. The time limit
-        grows with what was asked for (repeats of at least ``min_ms`` each, with margin)."""
+        """Measure one experiment; a crash or error becomes ``Result.error`` (an interruption
+        raises :class:`Interrupted`). The time limit grows with what was asked for (repeats of
+        at least ``min_ms`` each, with margin)."""
         tsc_hz = host["tsc_hz"]
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
         asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
