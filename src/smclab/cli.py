@@ -119,7 +119,8 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         type=_Seconds(min=0.1, max=86400),
         default=120.0,
         show_default=True,
-        help="Seconds before a hung experiment is killed.",
+        help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
+        " with what its warm-up predicts).",
     )(fn)
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
 

@@ -50,14 +50,21 @@ def sample(
     tsc_hz: float,
     counters: Counters,
     unavailable: dict[str, str],
+    plan: Callable[[int, float], None] | None = None,
 ) -> Samples:
     """Warm up, choose iterations, then ``exp.repeats`` timed runs with counters around each.
+
+    ``plan(iterations, ticks_per_iteration)`` is told, before the timed runs, the iterations
+    chosen and what one cost in the warm-up (the caller's time limit follows it).
 
     A noisy set (IQR/median above NOISY_SPREAD: a VM steal, an interrupt) gets more repeats,
     up to MAX_REPEAT_FACTOR times as many, until the spread settles; every repeat is kept.
     """
-    run(min(WARMUP_ITERATIONS, exp.iterations or WARMUP_ITERATIONS))
+    warm = min(WARMUP_ITERATIONS, exp.iterations or WARMUP_ITERATIONS)
+    warm_ticks = max(run(warm), 1)
     n = exp.iterations or calibrate(run, exp.min_ms * 1e-3 * tsc_hz)
+    if plan is not None:
+        plan(n, warm_ticks / warm)
     ticks: list[int] = []
     counts: list[dict[str, float | None]] = []
 

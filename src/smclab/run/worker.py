@@ -10,6 +10,9 @@ command line's process group does not reach it; the parent kills it, see
 :mod:`smclab.run.interrupt`), the kernel sends it SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), and a watchdog thread ends it once its parent is gone (ctypes releases
 the GIL while generated code runs, so the thread runs however long the experiment).
+
+The time limit of an experiment follows its cost: after its warm-up the worker reports the
+iterations it will run and what one cost, and the parent allows a margin over that.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
@@ -41,6 +45,9 @@ EXIT_ORPHANED = 98
 #: seconds between two looks of the watchdog at the worker's parent
 WATCH_INTERVAL = 0.25
 PR_SET_PDEATHSIG = 1
+#: the time limit of a measurement is at least this many times what its warm-up predicts
+#: for its longest possible run (every extra repeat a noisy set may take)
+TIME_MARGIN = 2.0
 #: signals that end a worker from outside on purpose: an interruption, not a measurement error
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -85,7 +92,10 @@ def die_with_parent(parent: int, pdeathsig: bool = True) -> threading.Thread:
     return thread
 
 
-def _handle(req: dict[str, Any]) -> dict[str, Any]:
+Send = Callable[[dict[str, Any]], None]
+
+
+def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
     from smclab.run import native  # only the worker maps and runs generated code
 
     op = req.get("op")
@@ -105,7 +115,14 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
             native.Loaded(exp, _other_cpu()) as loaded,
         ):
             # the group's own dict: stop() adds events it finds were never scheduled
-            s = measure.sample(exp, loaded.run, req["tsc_hz"], group, group.unavailable)
+            s = measure.sample(
+                exp,
+                loaded.run,
+                req["tsc_hz"],
+                group,
+                group.unavailable,
+                lambda n, tpi: send({"plan": {"iterations": n, "ticks_per_iter": tpi}}),
+            )
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
@@ -123,7 +140,7 @@ def serve(cpu: int | None, stdin: IO[str], stdout: IO[str]) -> None:
 
     for line in stdin:
         try:
-            reply = _handle(json.loads(line))
+            reply = _handle(json.loads(line), send)
         except Exception as e:  # a Python-level failure is an error reply, not a crash
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         send(reply)
@@ -158,6 +175,10 @@ def default_cpu() -> int:
     return max(os.sched_getaffinity(0))
 
 
+#: a limit for the rest of a request, from the worker's plan: (seconds from the request, why)
+Limit = Callable[[dict[str, Any]], tuple[float, str]]
+
+
 class Worker:
     """One child process. ``request`` raises :class:`WorkerError` if it dies or hangs, and
     :class:`Interrupted` if it was stopped by SIGINT, SIGTERM or SIGHUP from outside."""
@@ -178,8 +199,11 @@ class Worker:
             start_new_session=True,  # out of the terminal's and the caller's process group
         )
 
-    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send ``req``, return the reply; ``timeout`` s from now, the worker is killed."""
+    def request(
+        self, req: dict[str, Any], timeout: float, limit: Limit | None = None
+    ) -> dict[str, Any]:
+        """Send ``req``, return the reply. ``timeout`` s from now, the worker is killed; a
+        ``plan`` message from the worker sets a new limit through ``limit``."""
         assert self.proc.stdin
         data = memoryview(json.dumps(req).encode() + b"\n")
         try:
@@ -187,15 +211,22 @@ class Worker:
                 data = data[self.proc.stdin.write(data) :]
         except BrokenPipeError:
             raise WorkerError(self._death()) from None
-        try:
-            line = self._readline(time.monotonic() + timeout)
-        except TimeoutError:
-            self.kill()
-            raise WorkerError(f"timeout: no result within {timeout:g} s (worker killed)") from None
-        if line is None:
-            raise WorkerError(self._death())
-        reply: dict[str, Any] = json.loads(line)
-        return reply
+        start, why = time.monotonic(), ""
+        while True:
+            try:
+                line = self._readline(start + timeout)
+            except TimeoutError:
+                self.kill()
+                raise WorkerError(
+                    f"timeout: no result within {round(timeout, 1):g} s (worker killed){why}"
+                ) from None
+            if line is None:
+                raise WorkerError(self._death())
+            msg: dict[str, Any] = json.loads(line)
+            if "plan" not in msg:
+                return msg
+            if limit is not None:
+                timeout, why = limit(msg["plan"])
 
     def _readline(self, deadline: float) -> bytes | None:
         """The worker's next line (None at end of file); TimeoutError past ``deadline``."""
@@ -254,6 +285,23 @@ class Worker:
         self._stderr.close()
 
 
+def plan_limit(exp: Experiment, floor: float, tsc_hz: float) -> Limit:
+    """The time limit of measuring ``exp`` once the worker's warm-up told what one iteration
+    costs: a margin over its longest possible run (every extra repeat of a noisy set), never
+    less than ``floor``."""
+
+    def limit(plan: dict[str, Any]) -> tuple[float, str]:
+        n, per_iter = plan["iterations"], plan["ticks_per_iter"] / tsc_hz
+        expected = n * per_iter * exp.repeats
+        seconds = max(floor, TIME_MARGIN * expected * measure.MAX_REPEAT_FACTOR)
+        return seconds, (
+            f"; its warm-up predicted ~{expected:.3g} s for {exp.repeats} repeat(s) of"
+            f" {n} iterations at {per_iter * 1e9:.3g} ns each"
+        )
+
+    return limit
+
+
 def check_timeout(seconds: float) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise SpecError(f"a time limit must be a positive number of seconds, got {seconds}")
@@ -261,7 +309,11 @@ def check_timeout(seconds: float) -> float:
 
 
 class Runner:
-    """Runs experiments in a reused worker; replaces it after a crash."""
+    """Runs experiments in a reused worker; replaces it after a crash.
+
+    ``timeout``: seconds before a request is given up and its worker killed; a measurement's
+    limit grows with what it was asked for and with what its warm-up predicts.
+    """
 
     def __init__(self, cpu: int | None = None, timeout: float = 120.0) -> None:
         self.cpu = default_cpu() if cpu is None else cpu
@@ -277,10 +329,12 @@ class Runner:
             self.workers_started += 1
         return self._worker
 
-    def request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    def request(
+        self, req: dict[str, Any], timeout: float | None = None, limit: Limit | None = None
+    ) -> dict[str, Any]:
         w = self._get()
         try:
-            return w.request(req, timeout or self.timeout)
+            return w.request(req, timeout or self.timeout, limit)
         except BaseException:
             # dead, hung, or abandoned mid-request (an interruption): never reused
             w.kill()
@@ -300,12 +354,14 @@ class Runner:
     def measure(self, exp: Experiment, host: dict[str, Any]) -> Result:
         """Measure one experiment; a crash or error becomes ``Result.error`` (an interruption
         raises :class:`Interrupted`). The time limit grows with what was asked for (repeats of
-        at least ``min_ms`` each, with margin)."""
+        at least ``min_ms`` each, with margin), then, once the warm-up measured what one
+        iteration costs, with the iterations to run (``--iterations 1e10`` on a slow loop)."""
         tsc_hz = host["tsc_hz"]
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
         asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
+        floor = max(self.timeout, asked)
         try:
-            reply = self.request(req, max(self.timeout, asked))
+            reply = self.request(req, floor, plan_limit(exp, floor, tsc_hz))
         except WorkerError as e:
             return Result(exp, host, error=str(e))
         if not reply.get("ok"):
