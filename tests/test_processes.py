@@ -194,7 +194,9 @@ def test_a_second_signal_stops_a_sweep_at_once(tmp_path):
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 143, err
     wait_for("the worker to die", lambda: gone(worker), limit=3)
-    assert [r for r in rows(db) if r["error"]] == []
+    assert rows(db) == []
+    with Store(db) as s:
+        assert [w["status"] for w in s.sweeps()] == ["interrupted"]
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-1", "0"])

@@ -73,6 +73,9 @@ def die_with_parent(parent: int, pdeathsig: bool = True) -> threading.Thread:
     before that was set, ``getppid()`` already differs and the worker exits now). A daemon thread
     also looks every :data:`WATCH_INTERVAL` s and exits once ``getppid()`` changed; it runs while
     generated code loops in the main thread because ctypes calls release the GIL.
+
+    The kernel ties PR_SET_PDEATHSIG to the parent *thread* that started the worker: a worker
+    started from a thread that then ends is killed with it (the command line uses one thread).
     """
     if pdeathsig:
         libc = ctypes.CDLL(None, use_errno=True)

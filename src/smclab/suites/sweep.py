@@ -335,19 +335,21 @@ def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> Sw
     run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
     session.store.save_sweep(p.sweep_id, p.name, p.grid.to_json(), p.total, p.skipped)
     obs.begin(len(p.experiments), run.already_done)
-    for exp in todo:
-        signum = obs.stop()
-        if signum:
-            run.interrupted = signum
-            break
-        obs.start(exp)
-        name = p.labels.get(exp.code_key(), exp.label())
-        result = session.run(exp, p.suite, name, p.sweep_id)
-        run.results.append(result)
-        run.remaining -= 1
-        obs.finish(result)
-    status = "interrupted" if run.remaining else "done"
-    session.store.set_sweep_status(p.sweep_id, status)
+    try:
+        for exp in todo:
+            signum = obs.stop()
+            if signum:
+                run.interrupted = signum
+                break
+            obs.start(exp)
+            name = p.labels.get(exp.code_key(), exp.label())
+            result = session.run(exp, p.suite, name, p.sweep_id)
+            run.results.append(result)
+            run.remaining -= 1
+            obs.finish(result)
+    finally:  # also when stopped at once (a second signal, SIGHUP): the status says so
+        status = "interrupted" if run.remaining else "done"
+        session.store.set_sweep_status(p.sweep_id, status)
     return run
 
 
