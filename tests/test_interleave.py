@@ -7,7 +7,8 @@ from smclab.model.noise import Noise
 from smclab.model.result import Samples
 from smclab.model.rounds import compare_rounds
 from smclab.run import machine
-from smclab.run.interleave import RoundsInterrupted, measure_interleaved
+from smclab.run.interleave import measure_interleaved
+from smclab.run.interrupt import Interrupted
 from smclab.run.worker import Runner
 
 HOST = {"tsc_hz": 1e9}
@@ -75,7 +76,7 @@ def test_a_stop_between_measurements_interrupts():
         measure_interleaved(
             ShiftingHost(), [Experiment(events=())] * 2, HOST, stop=lambda: next(asked)
         )
-    except RoundsInterrupted as e:
+    except Interrupted as e:
         assert e.signum == 15
     else:
         raise AssertionError("not interrupted")

@@ -1,8 +1,13 @@
 """Generated code really runs in a worker: crash isolation and the physics (wide margins)."""
 
+import os
+import signal
+
+import pytest
+
 from smclab.model.experiment import Experiment
 from smclab.run import machine
-from smclab.run.worker import Runner
+from smclab.run.worker import Runner, WorkerError, plan_limit
 
 FAST = {"repeats": 3, "min_ms": 5.0, "events": ("page-faults",)}
 
@@ -32,12 +37,56 @@ def test_worker_is_reused_and_pinned():
         assert runner.workers_started == 1
 
 
-def test_timeout_kills_the_worker():
+def test_timeout_kills_a_hung_worker():
     with Runner(timeout=0.5) as runner:
+        pid = runner.request({"op": "ping"}, timeout=30)["pid"]
+        os.kill(pid, signal.SIGSTOP)  # it will never answer
+        with pytest.raises(
+            WorkerError, match=r"^timeout: no result within 0.5 s \(worker killed\)$"
+        ):
+            runner.request({"op": "ping"})
+        assert runner.request({"op": "ping"}, timeout=30)["pid"] != pid
+        assert runner.workers_started == 2
+
+
+def test_a_worker_that_hangs_after_its_plan_is_killed_at_the_limit_the_plan_set():
+    with Runner() as runner:
         h = host(runner)
-        # a cpuid per iteration traps to the hypervisor in a VM; 10^9 of them never finish in time
-        slow = runner.measure(Experiment(barrier="cpuid", iterations=10**9, repeats=1), h)
-        assert slow.error is not None and slow.error.startswith("timeout")
+        w = runner._get()
+
+        def limit(plan):
+            assert plan["iterations"] == 10**10 and plan["ticks_per_iter"] > 0
+            os.kill(w.proc.pid, signal.SIGSTOP)
+            return 0.5, "; as planned"
+
+        exp = Experiment(iterations=10**10, repeats=1, events=())
+        req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": h["tsc_hz"]}
+        with pytest.raises(WorkerError, match=r"^timeout: .* 0.5 s \(worker killed\); as planned$"):
+            w.request(req, 30, limit)
+        assert not w.alive()
+
+
+def test_the_time_limit_follows_the_cost_the_warm_up_measured():
+    """--iterations far above what a fixed limit allows is run, not killed: a fixed 120 s
+    limit would kill 10^10 iterations of a 30 ns loop, and of a 20 us one even 10^7."""
+    limit = plan_limit(Experiment(iterations=10**10, repeats=2), 120, 1e9)
+    seconds, why = limit({"iterations": 10**10, "ticks_per_iter": 30.0})
+    assert seconds == 2 * 600 * 3  # margin x 2 repeats of 300 s x every extra noisy repeat
+    assert (
+        why
+        == "; its warm-up predicted ~600 s for 2 repeat(s) of 10000000000 iterations at 30 ns each"
+    )
+    assert limit({"iterations": 10, "ticks_per_iter": 30.0})[0] == 120  # never below the floor
+
+    with Runner() as runner:
+        h = host(runner)
+        probe = runner.measure(Experiment(repeats=1, min_ms=5.0, events=()), h)
+        assert probe.error is None, probe.error
+        n = int(0.6e9 / probe.ns_per_iter.median)  # ~0.6 s
+        runner.timeout = 0.3  # a limit shorter than the experiment
+        r = runner.measure(Experiment(iterations=n, repeats=1, events=()), h)
+    assert r.error is None, r.error
+    assert r.raw_ticks[0] / h["tsc_hz"] > 0.3
 
 
 def test_step0_smc_loop_is_much_slower_than_storing_far_from_the_code():

@@ -2,6 +2,8 @@
 
 Exit codes: 0 ok, 1 measurement error or failed write to the store, 2 bad input (including a
 missing, foreign or corrupted store, or a sweep another process runs); one line on stderr.
+128 + the signal when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP: the worker is killed,
+nothing in flight stored).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import shlex
 import sys
@@ -24,6 +27,7 @@ from smclab.model.experiment import WORKLOADS, Experiment, field_default, field_
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters, machine
+from smclab.run.interrupt import Interrupted, raise_on_signals
 from smclab.store import StoreError, StoreWriteError
 from smclab.suites.diagnose import PROBES
 
@@ -92,6 +96,16 @@ def field_option(name: str) -> Callable[[Any], Any]:
     )
 
 
+class _Seconds(click.FloatRange):
+    """A range of seconds that also refuses nan (which no bound of FloatRange catches)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        rv = super().convert(value, param, ctx)
+        if math.isnan(rv):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return rv
+
+
 def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--db",
@@ -104,10 +118,11 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
     fn = click.option(
         "--timeout",
-        type=click.FloatRange(min=0.1, max=86400),
+        type=_Seconds(min=0.1, max=86400),
         default=120.0,
         show_default=True,
-        help="Seconds before a hung experiment is killed.",
+        help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
+        " with what its warm-up predicts).",
     )(fn)
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
 
@@ -743,7 +758,13 @@ def plot(
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="smclab", standalone_mode=False)
+        with raise_on_signals():
+            cli.main(args=argv, prog_name="smclab", standalone_mode=False)
+    except Interrupted as e:
+        click.echo(
+            f"smclab: interrupted by {e.name} (the experiment in flight is not stored)", err=True
+        )
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         err_console.print("smclab: interrupted")
         sys.exit(130)

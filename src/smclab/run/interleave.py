@@ -18,16 +18,9 @@ from typing import Any
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
 from smclab.model.result import Result, Samples
+from smclab.run.interrupt import Interrupted
 from smclab.run.measure import summarize
 from smclab.run.worker import Runner
-
-
-class RoundsInterrupted(Exception):
-    """A stop was asked for between two measurements of an interleaved set."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def measure_interleaved(
@@ -44,7 +37,7 @@ def measure_interleaved(
     ``rounds`` defaults to the largest ``repeats`` asked for. A point whose worker dies (or that
     errs) becomes an error Result and leaves the later rounds; the others go on. ``progress``
     gets (measurements done, measurements planned); ``stop`` is polled between measurements and
-    a signal number it returns raises :class:`RoundsInterrupted`.
+    a signal number it returns raises :class:`~smclab.run.interrupt.Interrupted`.
     """
     rng = rng or random.Random()
     n_rounds = rounds or max((e.repeats for e in exps), default=1)
@@ -59,7 +52,7 @@ def measure_interleaved(
     def one(i: int, exp: Experiment) -> Samples | None:
         nonlocal done
         if stop is not None and (signum := stop()) is not None:
-            raise RoundsInterrupted(signum)
+            raise Interrupted(signum)
         got = runner.samples(exp, tsc_hz)
         done += 1
         if progress:

@@ -52,17 +52,30 @@ def sample(
     tsc_hz: float,
     counters: Counters,
     unavailable: dict[str, str],
+    plan: Callable[[int, float], None] | None = None,
 ) -> Samples:
     """Warm up, choose iterations, then ``exp.repeats`` timed runs with counters around each.
+
+    ``plan(iterations, ticks_per_iteration)`` is told, before the timed runs, the iterations
+    chosen and what one cost in the warm-up (the caller's time limit follows it).
 
     A noisy set (IQR/median above NOISY_SPREAD: a VM steal, an interrupt) gets more repeats,
     up to MAX_REPEAT_FACTOR times as many, until the spread settles; every repeat is kept.
     """
+    last = (1, 1)  # the latest (iterations, ticks) a warm-up or calibration run took
+
+    def probe(k: int) -> int:
+        nonlocal last
+        last = (k, max(run(k), 1))
+        return last[1]
+
     if exp.iterations:
-        run(min(WARMUP_ITERATIONS, exp.iterations))
+        probe(min(WARMUP_ITERATIONS, exp.iterations))
         n = exp.iterations
     else:  # the calibration probes, growing to about the target, are the warm-up
-        n = calibrate(run, exp.min_ms * 1e-3 * tsc_hz)
+        n = calibrate(probe, exp.min_ms * 1e-3 * tsc_hz)
+    if plan is not None:
+        plan(n, last[1] / last[0])
     ticks: list[int] = []
     counts: list[dict[str, float | None]] = []
 

@@ -4,27 +4,54 @@ The parent (:class:`Runner`) sends one JSON request per line on the worker's std
 JSON reply per line from its stdout. A worker that dies (SIGILL, SIGSEGV, ...) or overruns its
 time limit becomes a :class:`~smclab.model.result.Result` with ``error`` set; the next experiment
 gets a fresh worker. A healthy worker is reused across experiments.
+
+A worker never outlives its parent: it runs in its own session (a Ctrl-C or a signal to the
+command line's process group does not reach it; the parent kills it, see
+:mod:`smclab.run.interrupt`), the kernel sends it SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``), and a watchdog thread ends it once its parent is gone (ctypes releases
+the GIL while generated code runs, so the thread runs however long the experiment).
+
+The time limit of an experiment follows its cost: after its warm-up the worker reports the
+iterations it will run and what one cost, and the parent allows a margin over that.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import json
+import math
 import os
 import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
 from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
 from smclab.model.noise import Noise
 from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
+from smclab.run.interrupt import Interrupted
 from smclab.run.noise import NoiseProbe
+
+#: the worker's exit status when its parent is gone (or was gone before it could watch it)
+EXIT_ORPHANED = 98
+#: seconds between two looks of the watchdog at the worker's parent
+WATCH_INTERVAL = 0.25
+PR_SET_PDEATHSIG = 1
+#: the time limit of a measurement is at least this many times what its warm-up predicts
+#: for its longest possible run (every extra repeat a noisy set may take)
+TIME_MARGIN = 2.0
+#: signals that end a worker from outside on purpose: an interruption, not a measurement error
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # --- child side ----------------------------------------------------------------------------
 
@@ -41,7 +68,39 @@ def _other_cpu() -> int | None:
     return others[-1] if others else None
 
 
-def _handle(req: dict[str, Any]) -> dict[str, Any]:
+def die_with_parent(parent: int, pdeathsig: bool = True) -> threading.Thread:
+    """End this process when ``parent`` ends, by two independent means.
+
+    The kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``; if the parent died
+    before that was set, ``getppid()`` already differs and the worker exits now). A daemon thread
+    also looks every :data:`WATCH_INTERVAL` s and exits once ``getppid()`` changed; it runs while
+    generated code loops in the main thread because ctypes calls release the GIL.
+
+    The kernel ties PR_SET_PDEATHSIG to the parent *thread* that started the worker: a worker
+    started from a thread that then ends is killed with it (the command line uses one thread).
+    """
+    if pdeathsig:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
+    if os.getppid() != parent:
+        os._exit(EXIT_ORPHANED)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        os._exit(EXIT_ORPHANED)
+
+    thread = threading.Thread(target=watch, name="smclab-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+Send = Callable[[dict[str, Any]], None]
+
+
+def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
     from smclab.run import native  # only the worker maps and runs generated code
 
     op = req.get("op")
@@ -61,7 +120,14 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
             native.Loaded(exp, _other_cpu()) as loaded,
         ):
             # the group's own dict: stop() adds events it finds were never scheduled
-            s = measure.sample(exp, loaded.run, req["tsc_hz"], group, group.unavailable)
+            s = measure.sample(
+                exp,
+                loaded.run,
+                req["tsc_hz"],
+                group,
+                group.unavailable,
+                lambda n, tpi: send({"plan": {"iterations": n, "ticks_per_iter": tpi}}),
+            )
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
@@ -71,28 +137,38 @@ def _handle(req: dict[str, Any]) -> dict[str, Any]:
 def serve(cpu: int | None, stdin: IO[str], stdout: IO[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+        os.sched_setaffinity(0, {cpu})  # this thread: the parent watch runs anywhere
+
+    def send(msg: dict[str, Any]) -> None:
+        stdout.write(json.dumps(msg) + "\n")
+        stdout.flush()
+
     for line in stdin:
         try:
-            reply = _handle(json.loads(line))
+            reply = _handle(json.loads(line), send)
         except Exception as e:  # a Python-level failure is an error reply, not a crash
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        stdout.write(json.dumps(reply) + "\n")
-        stdout.flush()
+        send(reply)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m smclab.run.worker")
     p.add_argument("--cpu", type=int, default=None)
+    p.add_argument("--parent", type=int, default=None, help="die with this pid (default: ppid)")
+    p.add_argument("--no-pdeathsig", action="store_true", help=argparse.SUPPRESS)  # tests
     args = p.parse_args()
+    die_with_parent(args.parent or os.getppid(), pdeathsig=not args.no_pdeathsig)
     serve(args.cpu, sys.stdin, sys.stdout)
 
 
 # --- parent side ---------------------------------------------------------------------------
 
 
-#: exit statuses generated code uses to end the worker on purpose
-EXIT_MEANING = {EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)"}
+#: exit statuses that end the worker on purpose (generated code, the parent watch)
+EXIT_MEANING = {
+    EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_ORPHANED: "its parent was gone",
+}
 
 
 class WorkerError(MeasurementError):
@@ -104,13 +180,19 @@ def default_cpu() -> int:
     return max(os.sched_getaffinity(0))
 
 
+#: a limit for the rest of a request, from the worker's plan: (seconds from the request, why)
+Limit = Callable[[dict[str, Any]], tuple[float, str]]
+
+
 class Worker:
-    """One child process. ``request`` raises :class:`WorkerError` if it dies or hangs."""
+    """One child process. ``request`` raises :class:`WorkerError` if it dies or hangs, and
+    :class:`Interrupted` if it was stopped by SIGINT, SIGTERM or SIGHUP from outside."""
 
     def __init__(self, cpu: int | None) -> None:
         self.cpu = cpu
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
-        cmd = [sys.executable, "-m", "smclab.run.worker"]
+        self._buf = b""
+        cmd = [sys.executable, "-m", "smclab.run.worker", "--parent", str(os.getpid())]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(
@@ -118,32 +200,63 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            text=True,
-            bufsize=1,
+            bufsize=0,
+            start_new_session=True,  # out of the terminal's and the caller's process group
         )
 
-    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin and self.proc.stdout
+    def request(
+        self, req: dict[str, Any], timeout: float, limit: Limit | None = None
+    ) -> dict[str, Any]:
+        """Send ``req``, return the reply. ``timeout`` s from now, the worker is killed; a
+        ``plan`` message from the worker sets a new limit through ``limit``."""
+        assert self.proc.stdin
+        data = memoryview(json.dumps(req).encode() + b"\n")
         try:
-            self.proc.stdin.write(json.dumps(req) + "\n")
-            self.proc.stdin.flush()
+            while data:
+                data = data[self.proc.stdin.write(data) :]
         except BrokenPipeError:
             raise WorkerError(self._death()) from None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            self.kill()
-            raise WorkerError(f"timeout: no result within {timeout:g} s (worker killed)")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise WorkerError(self._death())
-        return json.loads(line)
+        start, why = time.monotonic(), ""
+        while True:
+            try:
+                line = self._readline(start + timeout)
+            except TimeoutError:
+                self.kill()
+                raise WorkerError(
+                    f"timeout: no result within {round(timeout, 1):g} s (worker killed){why}"
+                ) from None
+            if line is None:
+                raise WorkerError(self._death())
+            msg: dict[str, Any] = json.loads(line)
+            if "plan" not in msg:
+                return msg
+            if limit is not None:
+                timeout, why = limit(msg["plan"])
+
+    def _readline(self, deadline: float) -> bytes | None:
+        """The worker's next line (None at end of file); TimeoutError past ``deadline``."""
+        assert self.proc.stdout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
 
     def _death(self) -> str:
+        """What ended the worker; raises :class:`Interrupted` if a stop signal from outside did."""
         try:
             rc = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
             rc = self.proc.returncode
+        if rc is not None and -rc in STOP_SIGNALS:
+            raise Interrupted(-rc, ": the worker was stopped from outside")
         if rc is not None and rc < 0:
             try:
                 return f"{signal.Signals(-rc).name}: the worker was killed by a signal"
@@ -171,15 +284,45 @@ class Worker:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
         self._stderr.close()
 
 
+def plan_limit(exp: Experiment, floor: float, tsc_hz: float) -> Limit:
+    """The time limit of measuring ``exp`` once the worker's warm-up told what one iteration
+    costs: a margin over its longest possible run (every extra repeat of a noisy set), never
+    less than ``floor``."""
+
+    def limit(plan: dict[str, Any]) -> tuple[float, str]:
+        n, per_iter = plan["iterations"], plan["ticks_per_iter"] / tsc_hz
+        expected = n * per_iter * exp.repeats
+        seconds = max(floor, TIME_MARGIN * expected * measure.MAX_REPEAT_FACTOR)
+        return seconds, (
+            f"; its warm-up predicted ~{expected:.3g} s for {exp.repeats} repeat(s) of"
+            f" {n} iterations at {per_iter * 1e9:.3g} ns each"
+        )
+
+    return limit
+
+
+def check_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SpecError(f"a time limit must be a positive number of seconds, got {seconds}")
+    return seconds
+
+
 class Runner:
-    """Runs experiments in a reused worker; replaces it after a crash."""
+    """Runs experiments in a reused worker; replaces it after a crash.
+
+    ``timeout``: seconds before a request is given up and its worker killed; a measurement's
+    limit grows with what it was asked for and with what its warm-up predicts.
+    """
 
     def __init__(self, cpu: int | None = None, timeout: float = 120.0) -> None:
         self.cpu = default_cpu() if cpu is None else cpu
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self._worker: Worker | None = None
         self.workers_started = 0
 
@@ -191,11 +334,15 @@ class Runner:
             self.workers_started += 1
         return self._worker
 
-    def request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    def request(
+        self, req: dict[str, Any], timeout: float | None = None, limit: Limit | None = None
+    ) -> dict[str, Any]:
         w = self._get()
         try:
-            return w.request(req, timeout or self.timeout)
-        except WorkerError:
+            return w.request(req, timeout or self.timeout, limit)
+        except BaseException:
+            # dead, hung, or abandoned mid-request (an interruption): never reused
+            w.kill()
             w.close()
             self._worker = None
             raise
@@ -211,13 +358,16 @@ class Runner:
 
     def samples(self, exp: Experiment, tsc_hz: float) -> tuple[Samples, Noise] | str:
         """The raw samples of one experiment and what the host did meanwhile, or the error
-        that ended it. The time limit grows with what was asked for (repeats of at least
-        ``min_ms`` each, with margin)."""
+        that ended it (an interruption raises :class:`Interrupted`). The time limit grows with
+        what was asked for (repeats of at least ``min_ms`` each, with margin), then, once the
+        warm-up measured what one iteration costs, with the iterations to run
+        (``--iterations 1e10`` on a slow loop)."""
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
         asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
+        floor = max(self.timeout, asked)
         probe = NoiseProbe(self.cpu, self._get().proc.pid)
         try:
-            reply = self.request(req, max(self.timeout, asked))
+            reply = self.request(req, floor, plan_limit(exp, floor, tsc_hz))
         except WorkerError as e:
             return str(e)
         if not reply.get("ok"):

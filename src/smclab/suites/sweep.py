@@ -39,6 +39,7 @@ from smclab.model.experiment import (
 from smclab.model.knobs import SpecError
 from smclab.model.result import Result, StoredResult
 from smclab.run import machine
+from smclab.run.interrupt import Interrupted as RunInterrupted
 from smclab.store import StoreError
 from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
@@ -370,7 +371,7 @@ class StopSignals:
     """While active, SIGINT and SIGTERM ask to stop after the experiment in flight.
 
     Call the object to read the first signal received (or None). A second signal stops at
-    once: KeyboardInterrupt for SIGINT, SystemExit(143) for SIGTERM.
+    once: :class:`~smclab.run.interrupt.Interrupted` (the experiment in flight is not stored).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -381,9 +382,7 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SystemExit(128 + signum)
+            raise RunInterrupted(signum)
         self.signum = signum
 
     def __call__(self) -> int | None:
