@@ -14,8 +14,8 @@ from pathlib import Path
 from smclab import codegen
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import KNOBS, Experiment, field_meta
-from smclab.suites.advise import seed_candidates
 from smclab.suites.catalog import VARIANTS
+from smclab.suites.workarounds.seed import seed_candidates
 
 PINNED = Path(__file__).parent / "data" / "pinned.json"
 
@@ -75,7 +75,7 @@ def current() -> dict:
         "catalog": {
             v.id: [v.workload, v.summary, v.knobs, list(v.features)] for v in VARIANTS.values()
         },
-        "advise": [[c.id, c.knobs, c.fresh] for c in seed_candidates()],
+        "advise": [[c.id, c.knobs, c.fresh] for c in seed_candidates({})],
         "code": {
             **{f"variant:{v.id}": _digest(v.experiment()) for v in VARIANTS.values()},
             **{f"extra:{k}": _digest(Experiment(**knobs)) for k, knobs in EXTRA.items()},

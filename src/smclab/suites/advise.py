@@ -1,11 +1,7 @@
 """`smclab advise`: workarounds measured on this host, ranked against the naive loop and a floor.
 
-seed workload: naive = the seed's loop (4K, step 0); floor = the far-store control (the same
-copy into data memory, calling code that is not modified: the cost of copying without
-executing what was copied). Candidates search the knobs a JIT author controls: write-ahead
-distance, ring size (region rotation), copy method, batching several payloads per write,
-prefetching the next write, how fresh code is called, barriers (which do nothing).
-jit-block workload: naive = ``plain``, floor = ``call-only``; candidates = every strategy.
+Each workload's naive way, floor and candidates are a :class:`CandidateSet` in
+:mod:`smclab.suites.workarounds` (one module per workload).
 """
 
 from __future__ import annotations
@@ -14,95 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from smclab.isa import vocabulary as vocab
-from smclab.isa.strategies import STRATEGIES
-from smclab.model.experiment import Experiment, field_default
+from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError, Result
 from smclab.model.stats import differs
-from smclab.suites.catalog import VARIANTS
 from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
-
-K = 1024
-RING = {"buffer": 16 * K, "step": 64}
-NEAR_DIRECT = {"call": "direct", "layout": "near"}
-
-#: one line of advice per knob value a candidate changes (the how-to is composed from these)
-HOW_TO = {
-    "ahead": "write {ahead} B ahead of the executing slot",
-    "buffer": "in a {buffer_k} KB ring of slots",
-    "copy": "copy with {copy}",
-    "batch": "{batch} payloads per copy",
-    "call": "call each slot with call rel32, not call reg (no indirect mispredicts)",
-    "layout": "code buffer within ±2 GiB of its caller",
-    "prefetch": "{prefetch} the next destination",
-    "barrier": "add {barrier} {placement}",
-}
-
-
-#: the barriers tried (names of vocabulary.BARRIERS): the fences and serializing instructions;
-#: not sfence (orders stores only) nor lock-or (a full barrier, as mfence)
-BARRIER_CANDIDATES = ("mfence", "lfence", "cpuid", "serialize", "mfence+lfence")
-
-
-def copy_candidates() -> list[str]:
-    """The naive loop's copy, then every unrolled copy method with temporal stores."""
-    default = field_default("copy")
-    return [default] + [
-        m.name for m in vocab.COPIES.values() if not (m.rep or m.nontemporal or m.name == default)
-    ]
-
-
-def prefetch_candidates() -> list[str]:
-    """Every prefetch hint of the seed's prefetch knob."""
-    return [name for name in vocab.PREFETCHES if name != field_default("prefetch")]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    id: str
-    knobs: dict[str, Any]
-    fresh: bool = True  # executes freshly copied code every iteration
-
-
-def seed_candidates() -> list[Candidate]:
-    out: list[Candidate] = []
-    copies = copy_candidates()
-    for ahead in (64, 256, 1024, 4 * K):
-        out.append(Candidate(f"ahead-{ahead}", {**RING, "ahead": ahead}))
-    for buf in (4 * K, 64 * K):
-        out.append(
-            Candidate(f"ring-{buf // K}k-ahead-1024", {"buffer": buf, "step": 64, "ahead": 1024})
-        )
-    for c in copies[1:]:
-        out.append(Candidate(f"ahead-1024-{c}", {**RING, "ahead": 1024, "copy": c}))
-    for c in copies:
-        out.append(
-            Candidate(f"ahead-1024-{c}-direct", {**RING, "ahead": 1024, "copy": c, **NEAR_DIRECT})
-        )
-    for k in (2, 4, 8):
-        out.append(
-            Candidate(
-                f"ahead-1024-batch-{k}-direct", {**RING, "ahead": 1024, "batch": k, **NEAR_DIRECT}
-            )
-        )
-        out.append(
-            Candidate(
-                f"ahead-1024-avx-batch-{k}-direct",
-                {**RING, "ahead": 1024, "copy": "avx", "batch": k, **NEAR_DIRECT},
-            )
-        )
-    for pf in prefetch_candidates():
-        out.append(
-            Candidate(
-                f"ahead-1024-avx-{pf}-direct",
-                {**RING, "ahead": 1024, "copy": "avx", "prefetch": pf, **NEAR_DIRECT},
-            )
-        )
-    for b in BARRIER_CANDIDATES:
-        out.append(Candidate(f"barrier-{b}", {"barrier": b}))
-    out.append(Candidate("direct-step-0", NEAR_DIRECT))
-    return out
+from smclab.suites.workarounds import SETS, Candidate
 
 
 @dataclass
@@ -135,15 +48,7 @@ class Entry:
         return "helps" if self.speedup > 1 else "hurts"
 
     def how_to(self, naive: Experiment) -> str:
-        if self.experiment.workload == "jit-block":
-            return STRATEGIES[self.experiment.strategy].summary
-        values = self.experiment.to_dict()
-        steps = []
-        for knob, text in HOW_TO.items():
-            if knob == "placement" or values[knob] == getattr(naive, knob):
-                continue
-            steps.append(text.format(buffer_k=values["buffer"] // K, **values))
-        return "; ".join(steps) or "the naive loop"
+        return SETS[self.experiment.workload].how_to(self.experiment, naive)
 
     def to_dict(self, naive: Experiment) -> dict[str, Any]:
         r = self.result
@@ -187,24 +92,12 @@ class Advice:
         }
 
 
-def candidates(workload: str) -> tuple[Candidate, Candidate, list[Candidate]]:
-    """(naive, floor, the rest) for a workload."""
-    if workload == "seed":
-        naive = Candidate("naive", {})
-        floor = Candidate("floor: far-store", {"store": "far"}, fresh=False)
-        return naive, floor, seed_candidates()
-    if workload == "jit-block":
-        naive = Candidate("naive: plain", {"workload": "jit-block", "strategy": "plain"})
-        floor = Candidate(
-            "floor: call-only", {"workload": "jit-block", "strategy": "call-only"}, fresh=False
-        )
-        rest = [
-            Candidate(v.id, {"workload": "jit-block", **v.knobs})
-            for v in VARIANTS.values()
-            if v.workload == "jit-block" and v.id not in ("plain", "call-only")
-        ]
-        return naive, floor, rest
-    raise SpecError(f"unknown workload '{workload}' (choose from: seed, jit-block)")
+def candidates(workload: str, host: dict[str, Any]) -> tuple[Candidate, Candidate, list[Candidate]]:
+    """(naive, floor, the rest) for a workload on a host."""
+    if workload not in SETS:
+        raise SpecError(f"unknown workload '{workload}' (choose from: {', '.join(SETS)})")
+    cs = SETS[workload]
+    return cs.naive, cs.floor, cs.candidates(host)
 
 
 def run_advise(
@@ -212,7 +105,7 @@ def run_advise(
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
     settings = {"repeats": 3 if quick else 5, "min_ms": 5.0 if quick else 20.0, "events": ()}
-    naive, floor, rest = candidates(workload)
+    naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
     for cand in [naive, floor, *rest]:
         try:

@@ -1,0 +1,36 @@
+"""The jit-block workload's workarounds: every write strategy of the catalog.
+
+naive = ``plain`` (8-byte moves, then call); floor = ``call-only`` (no write).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smclab.isa.strategies import STRATEGIES
+from smclab.model.experiment import Experiment
+from smclab.suites.catalog import VARIANTS
+from smclab.suites.workarounds.base import Candidate, CandidateSet
+
+NAIVE, FLOOR = "plain", "call-only"
+
+
+def candidates(host: dict[str, Any]) -> list[Candidate]:
+    return [
+        Candidate(v.id, {"workload": "jit-block", **v.knobs})
+        for v in VARIANTS.values()
+        if v.workload == "jit-block" and v.id not in (NAIVE, FLOOR)
+    ]
+
+
+def how_to(exp: Experiment, naive: Experiment) -> str:
+    return STRATEGIES[exp.strategy].summary
+
+
+SET = CandidateSet(
+    "jit-block",
+    Candidate(f"naive: {NAIVE}", {"workload": "jit-block", "strategy": NAIVE}),
+    Candidate(f"floor: {FLOOR}", {"workload": "jit-block", "strategy": FLOOR}, fresh=False),
+    candidates,
+    how_to,
+)
