@@ -80,6 +80,9 @@ def test_recorded_store_of_0_1_0_is_migrated_in_place(tmp_path):
     assert sum(w.rows for w in sweeps) == 101 and hosts[0].rows == 110
     assert raw(db, "PRAGMA integrity_check") == [("ok",)]
     assert {t: raw(db, f"SELECT COUNT(*) FROM {t}")[0][0] for t in counts} == counts
+    # keys are recomputed (non-default knobs only), so today's sweeps find these rows
+    assert all(r.exp_key == r.experiment.code_key() for r in results)
+    assert all(r.rounds == () and r.noise is None for r in results)  # not measured then
 
     # opened again (as a writer too), nothing changes; the CLI reads it
     with open_store(db, create=True) as s:
@@ -411,3 +414,34 @@ def test_sweep_lock_script_holder(tmp_path):
     with open_store(db, create=False) as s:
         assert s.sweep("held").status == "interrupted"  # it ended without releasing
         s.lock_sweep("held", Holder.current("fp"))
+
+
+def test_rounds_modes_and_noise_survive_the_store_and_a_merge(tmp_path):
+    from smclab.model.experiment import Experiment
+    from smclab.model.noise import Noise
+    from smclab.model.result import Result, Stats
+    from smclab.model.rounds import Mode
+
+    exp = Experiment(repeats=2, events=())
+    noise = Noise(1.5, 1, 12.0, 3.0, 50.0, 7, 2)
+    r = Result(exp, {"vendor": "x", "tsc_hz": 1e9}, 10, Stats(2.0, 1.0, 0.1), Stats(2.0, 1.0, 0.1))
+    r.rounds, r.modes, r.noise = [[1.0, 2.0], [30.0]], [Mode(1.5, 2), Mode(30.0, 1)], noise
+    with open_store(tmp_path / "a.sqlite", create=True) as a:
+        a.add(r, "run")
+        (back,) = a.results()
+        with open_store(tmp_path / "b.sqlite", create=True) as b:
+            b.merge_from(a)
+            (merged,) = b.results()
+    for got in (back, merged):
+        assert got.rounds == ((1.0, 2.0), (30.0,)) and got.round_values() == [1.5, 30.0]
+        assert got.modes == (Mode(1.5, 2), Mode(30.0, 1)) and got.noise == noise
+
+
+def test_a_knob_at_its_default_does_not_enter_the_key():
+    from smclab.model.experiment import Experiment
+
+    # the key hashes only what differs from the defaults: a knob added in a later version
+    # (at its default) leaves every stored key valid
+    assert Experiment().canonical() == {"workload": "seed"}
+    assert Experiment(step=64).canonical() == {"workload": "seed", "step": 64}
+    assert Experiment(step=64).code_key() != Experiment().code_key()

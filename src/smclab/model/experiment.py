@@ -38,6 +38,8 @@ PAYLOAD_OPS = ("ret", "ud2")
 DEFAULT_EVENTS = ("smc-clears",)
 #: most slots a direct-call loop is unrolled over
 MAX_UNROLL = 512
+#: the knobs only the seed workload reads
+SEED = ("seed",)
 
 
 @dataclass(frozen=True)
@@ -54,32 +56,46 @@ class Experiment:
     """
 
     workload: str = knob("seed", "choice", "Workload: seed or jit-block.", WORKLOADS)
-    buffer: int = knob(PAGE, "size", "Executable buffer size (page multiple: 4K, 1M, ...).")
-    step: int = knob(0, "size", "Bytes the call target moves each iteration.")
-    payload: int = knob(64, "size", "Payload bytes copied each iteration (ret + padding).")
-    ahead: int = knob(0, "size", "Write-ahead distance: store to exec+A (mod buffer).")
-    origin: int = knob(0, "size", "Offset of the executed slot when step is 0.")
+    buffer: int = knob(
+        PAGE, "size", "Executable buffer size (page multiple: 4K, 1M, ...).", applies=SEED
+    )
+    step: int = knob(0, "size", "Bytes the call target moves each iteration.", applies=SEED)
+    payload: int = knob(
+        64, "size", "Payload bytes copied each iteration (ret + padding).", applies=SEED
+    )
+    ahead: int = knob(
+        0, "size", "Write-ahead distance: store to exec+A (mod buffer).", applies=SEED
+    )
+    origin: int = knob(0, "size", "Offset of the executed slot when step is 0.", applies=SEED)
     batch: int = knob(
         1,
         "int",
         "Write this many consecutive payloads at once, every that many"
         " iterations (needs step = payload).",
+        applies=SEED,
     )
     prefetch: str = knob(
-        "none", "choice", "Prefetch the next write destination before each write.", vocab.PREFETCHES
+        "none",
+        "choice",
+        "Prefetch the next write destination before each write.",
+        vocab.PREFETCHES,
+        applies=SEED,
     )
-    copy: str = knob("rep-movsb", "choice", "Copy method.", vocab.COPIES)
-    store: str = knob("exec", "choice", "Where the copy goes.", STORE_TARGETS)
-    barrier: str = knob("none", "choice", "Barrier.", vocab.BARRIERS)
-    placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS)
-    call: str = knob("indirect", "choice", "Call kind.", vocab.CALLS)
-    pad: str = knob("nop", "choice", "What pads the payload after its ret.", vocab.PADS)
+    copy: str = knob("rep-movsb", "choice", "Copy method.", vocab.COPIES, applies=SEED)
+    store: str = knob("exec", "choice", "Where the copy goes.", STORE_TARGETS, applies=SEED)
+    barrier: str = knob("none", "choice", "Barrier.", vocab.BARRIERS, applies=SEED)
+    placement: str = knob("after-store", "choice", "Barrier placement.", PLACEMENTS, applies=SEED)
+    call: str = knob("indirect", "choice", "Call kind.", vocab.CALLS, applies=SEED)
+    pad: str = knob(
+        "nop", "choice", "What pads the payload after its ret.", vocab.PADS, applies=SEED
+    )
     cross: str = knob(
         "none",
         "choice",
         "Cross-modifying writer thread on another CPU: stores"
         " into the executed line, or two lines away (near).",
         CROSS,
+        applies=SEED,
     )
     layout: str = knob(
         "far",
@@ -87,12 +103,25 @@ class Experiment:
         "Code-to-buffer distance: far (4 TiB, as a C program's"
         " .text and its mmap) or near (1 MiB; direct calls need it).",
         LAYOUTS,
+        applies=SEED,
     )
     op: str = knob(
-        "ret", "choice", "The payload's instruction (ud2 faults).", PAYLOAD_OPS, hidden=True
+        "ret",
+        "choice",
+        "The payload's instruction (ud2 faults).",
+        PAYLOAD_OPS,
+        hidden=True,
+        applies=SEED,
     )
-    block: int = knob(1024, "size", "jit-block: bytes of code written per iteration.")
-    strategy: str = knob("plain", "strategy", "jit-block: write strategy (see `smclab catalog`).")
+    block: int = knob(
+        1024, "size", "jit-block: bytes of code written per iteration.", applies=("jit-block",)
+    )
+    strategy: str = knob(
+        "plain",
+        "strategy",
+        "jit-block: write strategy (see `smclab catalog`).",
+        applies=("jit-block",),
+    )
     iterations: int | None = knob(
         None, "int", "Iterations per repeat (default: calibrated).", measure=True
     )
@@ -111,10 +140,15 @@ class Experiment:
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
         check_choice("workload", self.workload, WORKLOADS)
-        if self.workload == "seed":
-            self._validate_seed()
-        else:
-            self._validate_jit()
+        foreign = [n for n in KNOBS if not applies(n, self.workload) and not self._default(n)]
+        if foreign:
+            verb = "applies" if len(foreign) == 1 else "apply"
+            owners = sorted({w for n in foreign for w in _FIELDS[n].metadata["applies"]})
+            raise SpecError(
+                f"{', '.join(foreign)} only {verb} to the {' and '.join(owners)} workload"
+                + ("s" if len(owners) > 1 else "")
+            )
+        getattr(self, _VALIDATORS[self.workload])()
         if self.iterations is not None and not 1 <= self.iterations <= 10**10:
             raise SpecError(f"iterations must be between 1 and 1e10, got {self.iterations}")
         if not 1 <= self.repeats <= 1000:
@@ -228,11 +262,9 @@ class Experiment:
         check_choice("strategy", self.strategy, STRATEGIES)
         if not 64 <= self.block <= 1 << 20 or self.block % 64:
             raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
-        defaults = Experiment.__dataclass_fields__
-        seed_only = [n for n in SEED_ONLY if getattr(self, n) != defaults[n].default]
-        if seed_only:
-            verb = "applies" if len(seed_only) == 1 else "apply"
-            raise SpecError(f"{', '.join(seed_only)} only {verb} to the seed workload")
+
+    def _default(self, name: str) -> bool:
+        return bool(getattr(self, name) == _FIELDS[name].default)
 
     def _needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(knob value, the CPU flags it needs) for this experiment."""
@@ -269,15 +301,21 @@ class Experiment:
             raise SpecError(f"unknown experiment field(s): {', '.join(unknown)}")
         return cls(**data)
 
+    def canonical(self) -> dict[str, Any]:
+        """The fields that differ from their defaults (plus the workload): what identifies the
+        experiment, so a knob added later (at its default) changes no existing key."""
+        d = self.to_dict()
+        return {k: v for k, v in d.items() if k == "workload" or not self._default(k)}
+
     def code_key(self) -> str:
         """A stable hash of what is generated and measured (not of the event list)."""
-        d = self.to_dict()
-        d.pop("events")
+        d = self.canonical()
+        d.pop("events", None)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def knob_key(self) -> str:
         """A stable hash of the knobs only: the same experiment however it was measured."""
-        d = {k: v for k, v in self.to_dict().items() if k in KNOBS}
+        d = {k: v for k, v in self.canonical().items() if k in KNOBS}
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def label(self) -> str:
@@ -311,7 +349,18 @@ class Experiment:
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
 #: knobs (not measurement settings), in declaration order
 KNOBS = tuple(n for n, f in _FIELDS.items() if not f.metadata.get("measure"))
-SEED_ONLY = tuple(n for n in KNOBS if n not in ("workload", "block", "strategy"))
+#: workload -> the Experiment method that validates its knobs
+_VALIDATORS = {"seed": "_validate_seed", "jit-block": "_validate_jit"}
+
+
+def applies(name: str, workload: str) -> bool:
+    """Whether knob ``name`` means something to ``workload`` (a knob's ``applies`` metadata
+    lists its workloads; without it, a knob applies to all)."""
+    owners = _FIELDS[name].metadata.get("applies")
+    return owners is None or workload in owners
+
+
+SEED_ONLY = tuple(n for n in KNOBS if not applies(n, "jit-block"))
 
 
 def field_meta(name: str) -> dict[str, Any]:

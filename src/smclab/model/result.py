@@ -103,9 +103,7 @@ class Result:
             "ns_per_iter": self.ns_per_iter.to_dict() if self.ns_per_iter else None,
             "counters": {k: v.to_dict() for k, v in self.counters.items()},
             "error": self.error,
-            "rounds": self.rounds,
-            "modes": [m.to_dict() for m in self.modes],
-            "noise": self.noise.to_dict() if self.noise else None,
+            **detail_to_json(self.rounds, self.modes, self.noise),
         }
 
 
@@ -138,6 +136,13 @@ class StoredResult:
     counters: dict[str, CounterValue]
     error: str | None
     version: str
+    rounds: tuple[tuple[float, ...], ...] = ()  # as Result.rounds (empty before schema 2)
+    modes: tuple[Mode, ...] = ()
+    noise: Noise | None = None
+
+    def round_values(self) -> list[float]:
+        """One value per round (the median of its repeats), as :meth:`Result.round_values`."""
+        return [statistics.median(r) for r in self.rounds if r]
 
     @property
     def label(self) -> str:
@@ -171,3 +176,29 @@ def latest_results(
         if old is None or r.created >= old.created:
             latest[k] = r
     return latest
+
+
+Detail = tuple[tuple[tuple[float, ...], ...], tuple[Mode, ...], Noise | None]
+
+
+def detail_to_json(
+    rounds: Iterable[Iterable[float]], modes: Iterable[Mode], noise: Noise | None
+) -> dict[str, Any]:
+    """The JSON form of what a result knows beyond its statistics (one place: ``run --json``
+    and the store both use it)."""
+    return {
+        "rounds": [list(r) for r in rounds],
+        "modes": [m.to_dict() for m in modes],
+        "noise": noise.to_dict() if noise else None,
+    }
+
+
+def detail_from_json(data: dict[str, Any] | None) -> Detail:
+    """Rounds, modes and noise from :func:`detail_to_json`'s form (empty when absent)."""
+    data = data or {}
+    noise = data.get("noise")
+    return (
+        tuple(tuple(float(x) for x in r) for r in data.get("rounds") or ()),
+        tuple(Mode(float(m["value"]), int(m["count"])) for m in data.get("modes") or ()),
+        Noise(**noise) if noise else None,
+    )

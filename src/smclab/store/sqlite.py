@@ -16,14 +16,21 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from smclab._version import __version__
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
-from smclab.model.result import CounterValue, Result, Stats, StoredResult
+from smclab.model.result import (
+    CounterValue,
+    Result,
+    Stats,
+    StoredResult,
+    detail_from_json,
+    detail_to_json,
+)
 from smclab.run import machine
 from smclab.store import (
     ResultStore,
@@ -36,7 +43,7 @@ from smclab.store import (
 from smclab.store.lock import Holder
 
 APPLICATION_ID = 0x534D434C  # "SMCL"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V0 = (
     """CREATE TABLE IF NOT EXISTS hosts (
@@ -74,8 +81,22 @@ _V0 = (
     version TEXT NOT NULL
 )""",
 )
-#: schema version -> the statements that bring the version before it to it
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+
+
+def _rekey(db: sqlite3.Connection) -> None:
+    """Experiment keys hash only the knobs that differ from their defaults (from schema 2 on),
+    so a knob added later changes no key: recompute the stored ones."""
+    rows = db.execute("SELECT id, experiment FROM results").fetchall()
+    for row_id, text in rows:
+        exp = _experiment(json.loads(text))
+        if exp is not None:
+            db.execute("UPDATE results SET exp_key = ? WHERE id = ?", (exp.code_key(), row_id))
+
+
+Step = str | Callable[[sqlite3.Connection], None]
+#: schema version -> the steps (SQL, or a function of the connection) that bring the version
+#: before it to it
+MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         *_V0,  # smclab 0.1.0 created these lazily: a file may lack the sweeps table
         """CREATE TABLE IF NOT EXISTS sweep_locks (
@@ -87,19 +108,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     since REAL NOT NULL
 )""",
     ),
+    # rounds, modes and noise of a result (JSON); keys of non-default knobs only
+    2: ("ALTER TABLE results ADD COLUMN extra TEXT", _rekey),
 }
 _RESULT_COLUMNS = (
     "created, host_id, suite, name, sweep_id, exp_key, experiment, iterations, raw_ticks,"
     " ticks_median, ticks_min, ticks_spread, ns_median, ns_min, ns_spread, counters, error,"
-    " version"
+    " version, extra"
 )
 #: the tables and columns by which a file of smclab 0.1.0 is recognised
 _OLD_LAYOUT = {
     "hosts": {"id", "fingerprint", "facts"},
-    "results": {"id", *_RESULT_COLUMNS.split(", ")},
+    "results": {"id", *_RESULT_COLUMNS.split(", ")} - {"extra"},
     "sweeps": {"id", "name", "created", "updated", "grid", "total", "skipped", "status"},
 }
-_INSERT_RESULT = f"INSERT INTO results({_RESULT_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_INSERT_RESULT = f"INSERT INTO results({_RESULT_COLUMNS}) VALUES ({', '.join('?' * 19)})"
 
 
 def _stats(row: sqlite3.Row, prefix: str) -> Stats | None:
@@ -120,6 +143,7 @@ def _experiment(data: dict[str, Any]) -> Experiment | None:
 
 def _stored(row: sqlite3.Row) -> StoredResult:
     data = json.loads(row["experiment"])
+    rounds, modes, noise = detail_from_json(json.loads(row["extra"] or "null"))
     counters = {
         k: CounterValue(c.get("per_iter"), c.get("reason"), c.get("note"))
         for k, c in json.loads(row["counters"]).items()
@@ -142,6 +166,9 @@ def _stored(row: sqlite3.Row) -> StoredResult:
         counters=counters,
         error=row["error"],
         version=row["version"],
+        rounds=rounds,
+        modes=modes,
+        noise=noise,
     )
 
 
@@ -254,8 +281,11 @@ class SqliteStore:
             if app == APPLICATION_ID and version >= SCHEMA_VERSION:
                 return
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[v]:
-                    self.db.execute(statement)
+                for step in MIGRATIONS[v]:
+                    if isinstance(step, str):
+                        self.db.execute(step)
+                    else:
+                        step(self.db)
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -322,6 +352,7 @@ class SqliteStore:
                     json.dumps({k: v.to_dict() for k, v in result.counters.items()}),
                     result.error,
                     __version__,
+                    json.dumps(detail_to_json(result.rounds, result.modes, result.noise)),
                 ),
             )
         return int(cur.lastrowid or 0)
@@ -551,6 +582,7 @@ class SqliteStore:
                 json.dumps({k: v.to_dict() for k, v in r.counters.items()}),
                 r.error,
                 r.version,
+                json.dumps(detail_to_json(r.rounds, r.modes, r.noise)),
             ),
         )
 
