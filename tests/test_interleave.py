@@ -93,3 +93,19 @@ def test_real_rounds_find_the_seed_penalty_against_the_far_store():
     c = compare_rounds(smc.round_values(), far.round_values())
     # >= 2x on every host seen (Zen 3 ~4x, Intel ~3000x); 7 unanimous rounds: p = 1/64
     assert c.verdict == "higher" and c.ratio >= 2, c
+
+
+def test_stats_of_one_series_are_compared_round_by_round():
+    from smclab.model.result import Stats
+    from smclab.model.stats import confidence, differs
+
+    # a slow phase doubled rounds 2 and 4 of both points: their medians and spreads alone would
+    # look like noise, the rounds show they are the same, and another point 40% cheaper
+    a = Stats(150.0, 100.0, 0.5, rounds=(100.0, 200.0, 101.0, 199.0, 100.0), series="s1")
+    b = Stats(150.0, 100.0, 0.5, rounds=(101.0, 199.0, 100.0, 200.0, 101.0), series="s1")
+    c = Stats(90.0, 60.0, 0.5, rounds=(60.0, 120.0, 61.0, 119.0, 60.0), series="s1")
+    assert not differs(a, b)
+    assert differs(a, c) and confidence((a, c)) == "low"  # 5 rounds: p = 1/16 at best
+    # the same values from two different runs are not paired: the medians and spreads decide
+    apart = Stats(90.0, 60.0, 0.5, rounds=c.rounds, series="s2")
+    assert not differs(a, apart)

@@ -35,9 +35,15 @@ class Samples:
 
 @dataclass(frozen=True)
 class Stats:
+    """Median, minimum and spread (IQR/median) of per-iteration values. Measured in
+    interleaved rounds, it also keeps one value per round and the id of the interleaved run
+    (``series``): two Stats of one series are compared round by round (see model/stats)."""
+
     median: float
     min: float
     spread: float  # IQR / median
+    rounds: tuple[float, ...] = field(default=(), compare=False)
+    series: str | None = field(default=None, compare=False)
 
     @property
     def noisy(self) -> bool:
@@ -47,13 +53,15 @@ class Stats:
         return {"median": self.median, "min": self.min, "spread": self.spread}
 
     @classmethod
-    def of(cls, values: list[float]) -> Stats:
+    def of(
+        cls, values: list[float], rounds: tuple[float, ...] = (), series: str | None = None
+    ) -> Stats:
         med = statistics.median(values)
         if len(values) >= 2:
             q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
         else:
             q1 = q3 = values[0]
-        return cls(med, min(values), (q3 - q1) / med if med else 0.0)
+        return cls(med, min(values), (q3 - q1) / med if med else 0.0, rounds, series)
 
 
 @dataclass(frozen=True)

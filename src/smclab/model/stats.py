@@ -1,17 +1,25 @@
 """Comparing two measurements: is a difference real, and how sure are we.
 
-Two medians are only called different when their gap exceeds both spreads (IQR/median) and
-:data:`MIN_EFFECT`; :func:`confidence` grades a conclusion resting on one or more such gaps.
+Points measured in one interleaved run (the same ``Stats.series``, one value per round) are
+compared round by round: the per-round ratio, an exact sign test over the rounds and an
+order-statistic interval (:func:`smclab.model.rounds.compare_rounds`). A slow phase of the host
+that hits a whole round then cancels out. Points measured apart (no common series, or too few
+rounds) fall back to the older rule: their medians differ beyond both spreads (IQR/median) and
+:data:`MIN_EFFECT`.
 """
 
 from __future__ import annotations
 
 from smclab.model.result import Stats
+from smclab.model.rounds import MIN_EFFECT, Comparison, compare_rounds
 
-#: two medians closer than this (relative) are never called different
-MIN_EFFECT = 0.05
-#: a conclusion is only "high" when every spread involved is below this
+__all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap"]
+
+#: a conclusion is only "high" when every spread involved is below this (fallback rule)
 SMALL_SPREAD = 0.05
+#: fewest paired rounds a round-by-round comparison uses
+MIN_ROUNDS = 3
+_LEVELS = ("low", "medium", "high")
 
 
 def gap(a: Stats, b: Stats) -> float:
@@ -20,18 +28,39 @@ def gap(a: Stats, b: Stats) -> float:
     return (hi - lo) / hi
 
 
+def comparison(a: Stats, b: Stats) -> Comparison | None:
+    """``a`` against ``b`` round by round, when both come from one interleaved run."""
+    if a.series is None or a.series != b.series:
+        return None
+    if len(a.rounds) != len(b.rounds) or len(a.rounds) < MIN_ROUNDS:
+        return None
+    return compare_rounds(a.rounds, b.rounds)
+
+
 def differs(a: Stats, b: Stats) -> bool:
-    """The medians differ beyond both spreads (IQR/median) and beyond MIN_EFFECT."""
+    """The rounds support a difference (sign test, and an effect of at least MIN_EFFECT); for
+    points measured apart, the medians differ beyond both spreads and MIN_EFFECT."""
+    c = comparison(a, b)
+    if c is not None:
+        return c.differs
     return gap(a, b) > max(MIN_EFFECT, a.spread + b.spread)
 
 
+def _fallback(a: Stats, b: Stats) -> str:
+    g, noise = gap(a, b), a.spread + b.spread
+    if g <= max(MIN_EFFECT, noise):
+        return "low"
+    if g < 3 * noise or max(a.spread, b.spread) > SMALL_SPREAD:
+        return "medium"
+    return "high"
+
+
 def confidence(*pairs: tuple[Stats, Stats]) -> str:
-    """high: every gap is 3x the spreads and spreads are small; medium: separated; low."""
+    """The weakest confidence of the differences ``pairs`` show: from the sign test over the
+    rounds (high p <= 0.01, medium <= 0.05), else from how far the medians are apart."""
     level = "high"
     for a, b in pairs:
-        g, noise = gap(a, b), a.spread + b.spread
-        if g <= max(MIN_EFFECT, noise):
-            return "low"
-        if g < 3 * noise or max(a.spread, b.spread) > SMALL_SPREAD:
-            level = "medium"
+        c = comparison(a, b)
+        one = (c.confidence if c.differs else "low") if c is not None else _fallback(a, b)
+        level = min(level, one, key=_LEVELS.index)
     return level

@@ -40,6 +40,7 @@ def measure_interleaved(
     a signal number it returns raises :class:`~smclab.run.interrupt.Interrupted`.
     """
     rng = rng or random.Random()
+    series = f"{rng.getrandbits(48):012x}"
     n_rounds = rounds or max((e.repeats for e in exps), default=1)
     tsc_hz = host["tsc_hz"]
     total = len(exps) * (n_rounds + 1)
@@ -89,7 +90,7 @@ def measure_interleaved(
             ps[0].notes,
             round_sizes=[len(p.ticks) for p in ps],
         )
-        result = summarize(exp, host, tsc_hz, merged)
+        result = summarize(exp, host, tsc_hz, merged, series)
         result.noise = Noise.combine(noise[i])
         out.append(result)
     return out

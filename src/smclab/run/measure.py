@@ -95,7 +95,11 @@ def sample(
     return Samples(n, ticks, counts, unavailable)
 
 
-def summarize(exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples) -> Result:
+def summarize(
+    exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples, series: str | None = None
+) -> Result:
+    """Statistics of the samples; ``series`` names the interleaved run they were part of (their
+    per-round values are then kept, to be compared round by round with its other points)."""
     per_iter = [t / s.iterations for t in s.ticks]
     counters: dict[str, CounterValue] = {}
     for name in exp.events:
@@ -111,14 +115,19 @@ def summarize(exp: Experiment, host: dict[str, Any], tsc_hz: float, s: Samples) 
             )
     sizes = s.round_sizes or [len(per_iter)]
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    rounds = [per_iter[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+    ticks_rounds = tuple(statistics.median(r) for r in rounds) if series else ()
+    ns = 1e9 / tsc_hz
     return Result(
         experiment=exp,
         host=host,
         iterations=s.iterations,
-        ticks_per_iter=Stats.of(per_iter),
-        ns_per_iter=Stats.of([t * 1e9 / tsc_hz for t in per_iter]),
+        ticks_per_iter=Stats.of(per_iter, ticks_rounds, series),
+        ns_per_iter=Stats.of(
+            [t * ns for t in per_iter], tuple(t * ns for t in ticks_rounds), series
+        ),
         counters=counters,
         raw_ticks=list(s.ticks),
-        rounds=[per_iter[a : a + n] for a, n in zip(starts, sizes, strict=True)],
+        rounds=rounds,
         modes=modes(per_iter),
     )
