@@ -220,6 +220,9 @@ class FakeSession:
         self.store.add(r, suite, name, sweep_id)
         return r
 
+    def run_interleaved(self, exps, suite, names=None, sweep_id=None, progress=None, stop=None):
+        return [self.run(e, suite, n, sweep_id) for e, n in zip(exps, names, strict=True)]
+
 
 def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
     s = FakeSession(tmp_path / "f.sqlite")
@@ -235,7 +238,7 @@ def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
     assert pts["+4096"].ticks == pts["+4K"].ticks and pts["-8192"].ticks == pts["-8K"].ticks
 
 
-def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
+def test_interrupted_advise_raises_interrupted_and_stores_no_partial_set(tmp_path):
     import signal
 
     import pytest
@@ -245,18 +248,21 @@ def test_interrupted_advise_raises_interrupted_not_a_keyerror(tmp_path):
     from smclab.suites.sweep import Interrupted, Observer
 
     class StopAfterOne(Observer):
-        done = 0
+        measured = 0
 
-        def finish(self, result):
-            self.done += 1
+        def progress(self, done, total):
+            self.measured = done
 
         def stop(self):
-            return signal.SIGINT if self.done else None
+            return signal.SIGINT if self.measured else None
 
     with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted):
         run_advise(s, "seed", quick=True, observer=StopAfterOne())
     with Session(tmp_path / "i.sqlite") as s:
-        assert len(list(s.store.results(suite="advise"))) == 1  # the finished point is kept
+        # measured in interleaved rounds, the candidates only mean something together: an
+        # interruption keeps none of them, and the sweep says it was interrupted
+        assert list(s.store.results(suite="advise")) == []
+        assert [w.status for w in s.store.sweeps()] == ["interrupted"]
 
 
 def test_write_ahead_names_its_exceptions():

@@ -8,6 +8,7 @@ nothing in flight stored).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -15,7 +16,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -26,10 +27,11 @@ from smclab._version import __version__
 from smclab.model.experiment import WORKLOADS, Experiment, field_default, field_meta, parse_value
 from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
-from smclab.run import counters, machine
+from smclab.run import counters, machine, noise
 from smclab.run.interrupt import Interrupted, raise_on_signals
 from smclab.store import StoreError, StoreWriteError
 from smclab.suites.diagnose import PROBES
+from smclab.suites.session import Session
 
 console = Console()
 err_console = Console(stderr=True)
@@ -127,12 +129,21 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
 
 
-def _session(db: str | None, cpu: int | None, timeout: float) -> Any:
-    from smclab.suites.session import Session
-
-    if cpu is not None and cpu not in machine.allowed_cpus():
+def _checked_cpu(cpu: int) -> int:
+    if cpu not in machine.allowed_cpus():
         raise SpecError(f"cpu {cpu} is not available (allowed: {sorted(machine.allowed_cpus())})")
-    return Session(db, cpu, timeout)
+    return cpu
+
+
+@contextlib.contextmanager
+def _session(db: str | None, cpu: int | None, timeout: float) -> Iterator[Session]:
+    """A Session; when it ends normally, one line on stderr if the host was noisy meanwhile."""
+    with Session(db, None if cpu is None else _checked_cpu(cpu), timeout) as s:
+        yield s
+        noise = s.noise()
+        warning = noise.warning() if noise else None
+        if warning:
+            err_console.print(warning, style="yellow", highlight=False, markup=False)
 
 
 def _check_writable(path: str) -> None:
@@ -155,10 +166,27 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def host(as_json: bool) -> None:
-    """Host facts (CPU, microcode, kernel, hypervisor, TSC) and which counters work."""
-    from smclab.run.worker import Runner
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Say what would make this machine quieter for measuring (samples the CPUs for 1 s).",
+)
+@click.option("--cpu", type=int, default=None, help="The CPU measurements run on (default: last).")
+def host(as_json: bool, check: bool, cpu: int | None) -> None:
+    """Host facts (CPU, microcode, kernel, hypervisor, TSC, caches) and which counters work."""
+    from smclab.run.worker import Runner, default_cpu
 
+    if check:
+        if cpu is not None and cpu not in machine.allowed_cpus():
+            raise SpecError(
+                f"cpu {cpu} is not available (allowed: {sorted(machine.allowed_cpus())})"
+            )
+        found = noise.checks(default_cpu() if cpu is None else cpu)
+        if as_json:
+            _print_json({"checks": [c.to_dict() for c in found]})
+        else:
+            console.print(report.checks_table(found))
+        return
     with Runner() as runner:
         facts = machine.host_facts(runner.tsc_hz())
     cid = machine.cpu_id()
@@ -213,7 +241,13 @@ def run(exp: Experiment, as_json: bool, db: str | None, cpu: int | None, timeout
     default=None,
     help="Iterations per repeat (default: calibrated, >= 20 ms a repeat).",
 )
-@click.option("--repeats", type=int, default=5, show_default=True)
+@click.option(
+    "--repeats",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Interleaved rounds (each runs every row once, in a fresh random order).",
+)
 @click.option("--events", default=None, help="Counters (default: smc-clears).")
 @session_options
 def seed(
@@ -239,7 +273,9 @@ def seed(
                     iterations,
                     repeats,
                     evs,
-                    progress=lambda name: status.update(f"measuring {name}"),
+                    progress=lambda done, total: status.update(
+                        f"measuring in interleaved rounds: {done}/{total}"
+                    ),
                 )
     if as_json:
         _print_json(table.to_dict())
@@ -312,6 +348,7 @@ class _SweepProgress:
 
         self._stop = stop
         self.errors = 0
+        self.rounds = False
         self.bar = Progress(
             BarColumn(),
             MofNCompleteColumn(),
@@ -332,7 +369,12 @@ class _SweepProgress:
 
     def finish(self, result: Any) -> None:
         self.errors += bool(result.error)
-        self.bar.update(self.task, advance=1, errors=self.errors)
+        # in interleaved rounds the bar counts measurements (progress), not results
+        self.bar.update(self.task, advance=0 if self.rounds else 1, errors=self.errors)
+
+    def progress(self, done: int, total: int) -> None:
+        self.rounds = True
+        self.bar.update(self.task, completed=done, total=total, description="interleaved rounds")
 
     def stop(self) -> int | None:
         return self._stop()
@@ -524,9 +566,7 @@ def _observed(run: Callable[[Any], Any]) -> Any:
 
 
 @cli.command()
-@click.option(
-    "--quick", is_flag=True, help="Trimmed grids, 3 short repeats (seconds instead of ~15 s)."
-)
+@click.option("--quick", is_flag=True, help="Trimmed grids, 5 short interleaved rounds.")
 @click.option(
     "--probe",
     "only",
@@ -589,7 +629,7 @@ def diagnose(
     show_default=True,
     help="Rank workarounds for this workload.",
 )
-@click.option("--quick", is_flag=True, help="3 short repeats per candidate.")
+@click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
 @session_options
 def advise(
     workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float

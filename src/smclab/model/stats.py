@@ -17,8 +17,8 @@ __all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap"]
 
 #: a conclusion is only "high" when every spread involved is below this (fallback rule)
 SMALL_SPREAD = 0.05
-#: fewest paired rounds a round-by-round comparison uses
-MIN_ROUNDS = 3
+#: fewest paired rounds a round-by-round comparison uses (5 unanimous rounds: p = 1/16)
+MIN_ROUNDS = 5
 _LEVELS = ("low", "medium", "high")
 
 

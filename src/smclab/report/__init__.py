@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smclab.model.result import CounterValue, Result, Stats
+from smclab.run.noise import Check
 
 
 def host_line(host: dict[str, Any]) -> str:
@@ -30,6 +31,27 @@ def host_line(host: dict[str, Any]) -> str:
 
 def fmt_stats(s: Stats | None, digits: int = 1) -> str:
     return "-" if s is None else f"{s.median:.{digits}f}"
+
+
+MODES_MARK = "~"
+MODES_LEGEND = (
+    f"{MODES_MARK}: its repeats fall into several modes far apart; the median describes"
+    " none of them (--json lists the modes)"
+)
+
+
+def fmt_result(r: Result, digits: int = 1, ns: bool = False) -> str:
+    """A result's median ticks (or ns) per iteration, marked when it is multimodal."""
+    text = fmt_stats(r.ns_per_iter if ns else r.ticks_per_iter, digits)
+    return text + MODES_MARK if r.multimodal else text
+
+
+def modes_line(r: Result) -> str | None:
+    """``modes: 2700 (11 repeats), 30000 (4 repeats)`` for a multimodal result."""
+    if not r.multimodal:
+        return None
+    parts = [f"{m.value:.1f} ({m.count} repeats)" for m in r.modes]
+    return f"{MODES_MARK} modes (ticks/iter): " + ", ".join(parts)
 
 
 def fmt_spread(s: Stats | None) -> Text:
@@ -69,7 +91,7 @@ def result_table(label: str, r: Result) -> Group:
     t.add_row("iterations", str(r.iterations or "-"), "")
     t.add_row(
         "ticks/iter",
-        fmt_stats(r.ticks_per_iter),
+        fmt_result(r),
         "-" if r.ticks_per_iter is None else f"min {r.ticks_per_iter.min:.1f}",
     )
     t.add_row(
@@ -82,7 +104,9 @@ def result_table(label: str, r: Result) -> Group:
         t.add_row(f"{e}/iter", fmt_counter(r.counters.get(e), short=True), "")
     if r.error:
         t.add_row("error", Text(r.error, style="red"), "")
-    return Group(t, *_reasons([r], list(r.experiment.events)))
+    modes = modes_line(r)
+    extra = [Text(modes, style="yellow")] if modes else []
+    return Group(t, *extra, *_reasons([r], list(r.experiment.events)))
 
 
 ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
@@ -100,8 +124,8 @@ def seed_table(table: Any) -> Group:
         ratio = table.ratio_to_baseline(row.name)
         t.add_row(
             row.name,
-            fmt_stats(res.ticks_per_iter),
-            fmt_stats(res.ns_per_iter, 2),
+            fmt_result(res),
+            fmt_result(res, 2, ns=True),
             fmt_spread(res.ticks_per_iter),
             "-" if ratio is None else f"{ratio:.2f}",
             fmt_counter(res.counters.get("smc-clears"), short=True),
@@ -115,14 +139,30 @@ def seed_table(table: Any) -> Group:
     ]
     notes.append(
         Text(
-            "per iteration (it); ticks = TSC ticks; x base = ticks / baseline ticks;"
+            "per iteration (it); ticks = TSC ticks; x base = the median over the interleaved"
+            " rounds of ticks / baseline ticks in the same round;"
             " KBL = published on the seed's Kaby Lake i7-7567U (100M iterations)",
             style="dim",
         )
     )
+    if any(res.multimodal for _, res in table.rows):
+        notes.append(Text(MODES_LEGEND, style="yellow"))
     notes += _reasons([r for _, r in table.rows], ["smc-clears"])
     notes += [Text("• " + f) for f in table.findings()]
     return Group(t, *notes)
+
+
+def checks_table(checks: list[Check]) -> Table:
+    """`smclab host --check`: one row per setting, what it is, and what to do about it."""
+    t = Table(title="What would make this machine quieter for measuring")
+    t.add_column("check", no_wrap=True)
+    t.add_column("state")
+    t.add_column("ok", justify="center", no_wrap=True)
+    t.add_column("advice")
+    for c in checks:
+        mark = Text("-") if c.ok is None else Text("yes", "green") if c.ok else Text("no", "red")
+        t.add_row(c.name, c.state, mark, c.advice)
+    return t
 
 
 def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:

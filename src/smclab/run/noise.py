@@ -133,8 +133,8 @@ def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
             "virtualization",
             hv or "bare metal",
             None if hv else True,
-            "a guest: the hypervisor can take the CPU (steal) and CPUID traps to it; trust"
-            " ratios measured in one interleaved run, not absolute numbers across runs"
+            "a guest: the hypervisor may take the CPU (steal); compare only what one"
+            " interleaved run measured"
             if hv
             else "",
         )

@@ -104,7 +104,7 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    settings = {"repeats": 3 if quick else 5, "min_ms": 5.0 if quick else 20.0, "events": ()}
+    settings = {"repeats": 5 if quick else 7, "min_ms": 5.0 if quick else 20.0, "events": ()}
     naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
     for cand in [naive, floor, *rest]:
@@ -122,6 +122,7 @@ def run_advise(
         {},
         len(planned),
         suite="advise",
+        interleave=True,
         labels={e.code_key(): c.id for c, e in planned},
     )
     run = run_sweep(session, plan, observer)

@@ -8,6 +8,8 @@ from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats
+from smclab.model.rounds import Comparison
+from smclab.model.stats import comparison, differs
 from smclab.suites.session import Session
 
 K, M = 1 << 10, 1 << 20
@@ -71,7 +73,16 @@ class SeedTable:
         t = self.result(name).ticks_per_iter
         return t.median if t else None
 
+    def versus_baseline(self, name: str) -> Comparison | None:
+        """The row against the baseline, round by round (None without paired rounds)."""
+        a, b = self.stats(name), self.stats("baseline")
+        return comparison(a, b) if a is not None and b is not None else None
+
     def ratio_to_baseline(self, name: str) -> float | None:
+        """The median of the per-round ratios (the ratio of medians without rounds)."""
+        c = self.versus_baseline(name)
+        if c is not None:
+            return c.ratio
         a, b = self.ticks(name), self.ticks("baseline")
         return a / b if a is not None and b else None
 
@@ -84,8 +95,6 @@ class SeedTable:
     def findings(self) -> list[str]:
         """Sentences the measurements support: a difference is only called one when the two
         medians differ beyond their spreads (nothing is said about a missing row)."""
-        from smclab.model.stats import differs
-
         out = []
         step0, far, none_ = self.stats("4K/0"), self.stats("far-store"), self.stats("no-store")
         base, direct, near = self.stats("baseline"), self.stats("direct"), self.stats("4K/0 near")
@@ -151,6 +160,9 @@ class SeedTable:
                     "what": row.what,
                     **d,
                     "ratio_to_baseline": self.ratio_to_baseline(row.name),
+                    "ratio_interval": (
+                        [c.low, c.high] if (c := self.versus_baseline(row.name)) else None
+                    ),
                     "published": {
                         "seconds": row.published_seconds,
                         "smc_clears": row.published_clears,
@@ -174,14 +186,12 @@ def run_seed(
     iterations: int | None = None,
     repeats: int = 5,
     events: tuple[str, ...] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SeedTable:
     plan = experiments(iterations, repeats, events)
     for _, exp in plan:  # reject before running anything
         session.check(exp)
-    rows = []
-    for row, exp in plan:
-        if progress:
-            progress(row.name)
-        rows.append((row, session.run(exp, "seed", row.name)))
-    return SeedTable(session.host, rows)
+    results = session.run_interleaved(
+        [e for _, e in plan], "seed", [row.name for row, _ in plan], progress=progress
+    )
+    return SeedTable(session.host, [(row, r) for (row, _), r in zip(plan, results, strict=True)])

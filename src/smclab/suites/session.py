@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
+from smclab.model.noise import Noise
 from smclab.model.result import Result
 from smclab.run import counters, machine
+from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner
 from smclab.store import ResultStore, open_store
 
@@ -34,6 +37,7 @@ class Session:
         self.cpu = machine.cpu_id()
         self.flags = machine.cpu_flags()
         self._host: dict[str, Any] | None = None
+        self._noise: list[Noise] = []
 
     @property
     def host(self) -> dict[str, Any]:
@@ -50,8 +54,36 @@ class Session:
         """Measure ``exp`` in the worker and store the result (errors included)."""
         self.check(exp)
         result = self.runner.measure(exp, self.host)
+        self._keep(result)
         self.store.add(result, suite, name, sweep_id)
         return result
+
+    def _keep(self, result: Result) -> None:
+        if result.noise is not None:
+            self._noise.append(result.noise)
+
+    def noise(self) -> Noise | None:
+        """What the host did during every measurement of this session, combined."""
+        return Noise.combine(self._noise)
+
+    def run_interleaved(
+        self,
+        exps: Sequence[Experiment],
+        suite: str,
+        names: Sequence[str | None] | None = None,
+        sweep_id: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], int | None] | None = None,
+    ) -> list[Result]:
+        """Measure ``exps`` in interleaved rounds (see :mod:`smclab.run.interleave`) and store
+        every result once all rounds are done (an interruption stores none of them)."""
+        for exp in exps:
+            self.check(exp)
+        results = measure_interleaved(self.runner, exps, self.host, progress=progress, stop=stop)
+        for i, result in enumerate(results):
+            self._keep(result)
+            self.store.add(result, suite, names[i] if names else None, sweep_id)
+        return results
 
     def close(self) -> None:
         self.runner.close()

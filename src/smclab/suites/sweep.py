@@ -228,6 +228,8 @@ class Plan:
     suite: str = SUITE  # the results' suite column
     labels: dict[str, str] = field(default_factory=dict)  # code_key -> stored name
     retry_errors: bool = False  # run again what is stored only as an error row
+    #: measure the pending experiments in interleaved rounds (their results will be compared)
+    interleave: bool = False
 
     @property
     def name(self) -> str | None:
@@ -286,6 +288,9 @@ class Observer:
     def start(self, exp: Experiment) -> None: ...
 
     def finish(self, result: Result) -> None: ...
+
+    def progress(self, done: int, total: int) -> None:
+        """Interleaved rounds: ``done`` of ``total`` measurements (calibrations included)."""
 
     def stop(self) -> int | None:
         """A signal number to stop before the next experiment, or None to go on."""
@@ -346,17 +351,20 @@ def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> Sw
         run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
         store.save_sweep(p.sweep_id, p.name, p.grid.to_json(), p.total, p.skipped)
         obs.begin(len(p.experiments), run.already_done)
-        for exp in todo:
-            signum = obs.stop()
-            if signum:
-                run.interrupted = signum
-                break
-            obs.start(exp)
-            name = p.labels.get(exp.code_key(), exp.label())
-            result = session.run(exp, p.suite, name, p.sweep_id)
-            run.results.append(result)
-            run.remaining -= 1
-            obs.finish(result)
+        names = [p.labels.get(e.code_key(), e.label()) for e in todo]
+        if p.interleave:
+            _run_interleaved(session, p, todo, names, run, obs)
+        else:
+            for exp, name in zip(todo, names, strict=True):
+                signum = obs.stop()
+                if signum:
+                    run.interrupted = signum
+                    break
+                obs.start(exp)
+                result = session.run(exp, p.suite, name, p.sweep_id)
+                run.results.append(result)
+                run.remaining -= 1
+                obs.finish(result)
         if not run.remaining:
             status = "done"
     finally:
@@ -365,6 +373,40 @@ def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> Sw
         with contextlib.suppress(StoreError):
             store.unlock_sweep(p.sweep_id, holder)
     return run
+
+
+def _run_interleaved(
+    session: Session,
+    p: Plan,
+    todo: list[Experiment],
+    names: list[str],
+    run: SweepRun,
+    obs: Observer,
+) -> None:
+    """The pending experiments in interleaved rounds; a stop asked for between two
+    measurements ends the set with nothing of it stored (its points only mean something
+    together)."""
+    asked: list[int] = []
+
+    def stop() -> int | None:
+        signum = obs.stop()
+        if signum:
+            asked.append(signum)
+        return signum
+
+    if not todo:
+        return
+    try:
+        results = session.run_interleaved(todo, p.suite, names, p.sweep_id, obs.progress, stop)
+    except RunInterrupted:
+        if not asked:
+            raise
+        run.interrupted = asked[0]
+        return
+    for result in results:
+        run.results.append(result)
+        run.remaining -= 1
+        obs.finish(result)
 
 
 class StopSignals:

@@ -36,7 +36,7 @@ def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoi
 
 def settings(quick: bool) -> dict[str, Any]:
     return {
-        "repeats": 3 if quick else 5,
+        "repeats": 5 if quick else 7,
         "min_ms": 5.0 if quick else 20.0,
         "events": ("smc-clears", "branch-misses"),
     }
@@ -78,6 +78,7 @@ def run_probe(
         {},
         len(unique),
         suite="diagnose",
+        interleave=True,
         labels={e.code_key(): f"{probe.name}: {pp.label}" for pp, e in planned},
     )
     run = run_sweep(session, plan, observer)
