@@ -9,6 +9,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+from collections.abc import Callable
 
 from smclab import codegen
 from smclab.codegen import GAP, Program
@@ -157,7 +158,7 @@ class Loaded:
         self.close()
 
 
-def rdtsc_function() -> tuple[ctypes._CFuncPtr, int, int]:
+def rdtsc_function() -> tuple[Callable[[], int], int, int]:
     """A standalone ``uint64_t rdtsc(void)`` (for TSC calibration): (fn, address, size)."""
     size = 4096
     addr = mmap(size, PROT_READ | PROT_WRITE)

@@ -12,8 +12,9 @@ from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
-from smclab.model.result import MeasurementError, Result
-from smclab.model.stats import differs
+from smclab.model.result import MeasurementError, Result, Stats
+from smclab.model.rounds import Comparison
+from smclab.model.stats import comparison, differs
 from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
 
@@ -32,18 +33,30 @@ class Entry:
         return self.result.error is None and self.result.ticks_per_iter is not None
 
     @property
+    def ticks(self) -> Stats:
+        """The candidate's ticks per iteration (only for an entry that is :attr:`ok`)."""
+        return _ticks(self.result)
+
+    def versus(self, ref: Result) -> Comparison | None:
+        """``ref`` over this candidate, round by round (how many times faster it is)."""
+        return comparison(_ticks(ref), self.ticks)
+
+    @property
     def speedup(self) -> float:
-        return self.naive.ticks_per_iter.median / self.result.ticks_per_iter.median
+        """Naive over candidate: the median of the per-round ratios (of medians without)."""
+        c = self.versus(self.naive)
+        return c.ratio if c else _ticks(self.naive).median / self.ticks.median
 
     @property
     def to_floor(self) -> float:
-        return self.result.ticks_per_iter.median / self.floor.ticks_per_iter.median
+        c = comparison(self.ticks, _ticks(self.floor))
+        return c.ratio if c else self.ticks.median / _ticks(self.floor).median
 
     @property
     def verdict(self) -> str:
         if not self.ok:
             return "failed"
-        if not differs(self.result.ticks_per_iter, self.naive.ticks_per_iter):
+        if not differs(self.ticks, _ticks(self.naive)):
             return "no effect"
         return "helps" if self.speedup > 1 else "hurts"
 
@@ -60,6 +73,10 @@ class Entry:
             "ticks_per_iter": r.ticks_per_iter.to_dict() if r.ticks_per_iter else None,
             "ns_per_iter": r.ns_per_iter.to_dict() if r.ns_per_iter else None,
             "speedup_over_naive": self.speedup if self.ok else None,
+            "speedup_interval": (
+                [c.low, c.high] if self.ok and (c := self.versus(self.naive)) else None
+            ),
+            "rounds": len(r.rounds),
             "ratio_to_floor": self.to_floor if self.ok else None,
             "verdict": self.verdict,
             "how_to": self.how_to(naive),
@@ -92,6 +109,12 @@ class Advice:
         }
 
 
+def _ticks(r: Result) -> Stats:
+    if r.ticks_per_iter is None:
+        raise MeasurementError(f"{r.experiment.label()} has no measurement: {r.error}")
+    return r.ticks_per_iter
+
+
 def candidates(workload: str, host: dict[str, Any]) -> tuple[Candidate, Candidate, list[Candidate]]:
     """(naive, floor, the rest) for a workload on a host."""
     if workload not in SETS:
@@ -104,7 +127,11 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    settings = {"repeats": 5 if quick else 7, "min_ms": 5.0 if quick else 20.0, "events": ()}
+    settings: dict[str, Any] = {
+        "repeats": 5 if quick else 7,
+        "min_ms": 5.0 if quick else 20.0,
+        "events": (),
+    }
     naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
     for cand in [naive, floor, *rest]:
@@ -140,5 +167,5 @@ def run_advise(
         return Entry(cid, e, r, n_res, f_res, c.fresh)
 
     entries = [entry(c.id) for c in rest if c.id in results]
-    entries.sort(key=lambda e: (not e.ok, e.result.ticks_per_iter.median if e.ok else 0))
+    entries.sort(key=lambda e: (not e.ok, e.ticks.median if e.ok else 0))
     return Advice(workload, session.host, entry(naive.id), entry(floor.id), entries)

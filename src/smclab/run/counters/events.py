@@ -335,9 +335,10 @@ def _unknown_message(name: str, key: str, vendor: str, family: int, model: int) 
     table = _table()
     cpu = _cpu_text(vendor, family, model)
     valid = event_names(vendor, family, model)
+    rows: list[_RawRow | _AliasRow] = [*table.raw, *table.aliases]
     elsewhere = [
         c.label
-        for row in (*table.raw, *table.aliases)
+        for row in rows
         if key in (row.spellings if isinstance(row, _RawRow) else (row.name.lower(),))
         for c in row.cpus
     ]
