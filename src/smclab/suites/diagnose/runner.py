@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
@@ -18,10 +18,8 @@ from smclab.suites.diagnose.base import (
     ProbeResult,
 )
 from smclab.suites.diagnose.registry import PROBES
-
-if TYPE_CHECKING:
-    from smclab.suites.session import Session
-    from smclab.suites.sweep import Observer
+from smclab.suites.session import Session
+from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
 
 
 def probes(quick: bool, cpus: int) -> list[Probe]:
@@ -55,8 +53,6 @@ def run_probe(
     session: Session, probe: Probe, quick: bool, run_id: str, observer: Observer | None
 ) -> tuple[ProbeResult, bool]:
     """Run one probe as the sweep ``diagnose-<run>-<probe>``; (its result, interrupted)."""
-    from smclab.suites.sweep import Grid, Plan, run_sweep
-
     planned = []
     for pp, exp in experiments_of(probe, settings(quick)):
         try:
