@@ -64,6 +64,7 @@ def run_cli(db: Path, args: list[str]) -> tuple[float, dict[str, Any]]:
 
 
 def run_api(db: Path, args: list[str]) -> tuple[float, int, list[dict[str, Any]]]:
+    from smclab.store.export import export_rows
     from smclab.suites import sweep as sw
     from smclab.suites.session import Session
 
@@ -75,7 +76,7 @@ def run_api(db: Path, args: list[str]) -> tuple[float, int, list[dict[str, Any]]
         t0 = time.perf_counter()
         sw.run_sweep(s, p)
         wall = time.perf_counter() - t0
-        rows = sw.export_rows(s.store.rows(sweep_id=p.sweep_id))
+        rows = export_rows(s.store.results(sweep_id=p.sweep_id))
         return wall, s.runner.workers_started, rows
 
 
