@@ -70,6 +70,11 @@ class Section:
     offset: int  # in Program.code
     size: int
     code: bool = True  # decode it in the listing (False: summarise as data)
+    #: where these bytes run when not where they lie (code copied into the exec buffer)
+    runs_at: int | None = None
+
+    def address(self, lay: Layout) -> int:
+        return self.runs_at if self.runs_at is not None else lay.code + self.offset
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Program:
             if not sec.code:
                 continue
             raw = self.code[sec.offset : sec.offset + sec.size]
-            for i, line in enumerate(decode_listing(raw, self.layout.code + sec.offset)):
+            for i, line in enumerate(decode_listing(raw, sec.address(self.layout))):
                 out.append((sec.label if i == 0 else None, line))
         return out
 
@@ -103,7 +108,7 @@ class Program:
         rows = []
         lines = iter(self.listing())
         for sec in self.sections:
-            addr = self.layout.code + sec.offset
+            addr = sec.address(self.layout)
             if not sec.code:
                 rows.append(f"{sec.label}:  ; {sec.size} bytes at {addr:#x} (not listed)")
                 continue

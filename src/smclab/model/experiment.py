@@ -25,7 +25,7 @@ from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse
 
 PAGE = 4096
 
-WORKLOADS = ("seed", "jit-block")
+WORKLOADS = ("seed", "jit-block", "patch", "relocate")
 PLACEMENTS = ("after-store", "before-store", "both")
 STORE_TARGETS = ("exec", "far", "none")
 LAYOUTS = ("far", "near")
@@ -40,6 +40,20 @@ DEFAULT_EVENTS = ("smc-clears",)
 MAX_UNROLL = 512
 #: the knobs only the seed workload reads
 SEED = ("seed",)
+PATCH, RELOCATE = ("patch",), ("relocate",)
+#: what the patch workload rewrites (see smclab.codegen.patch)
+PATCH_KINDS = ("imm", "rel32", "cross", "int3", "link")
+#: where a patch's store goes: the code, the same store into data (control), or a data cell
+#: the code loads its value from (no code is modified)
+PATCH_INTO = ("code", "data", "cell")
+#: the executing side of a cross-modifying patch: no protocol, or wait for the writer's flag
+#: and serialize with one of these (names of smclab.isa.vocabulary.BARRIERS)
+XMC = ("none", "cpuid", "serialize")
+PATCH_RATES = tuple(1 << k for k in range(17))
+#: relocation schemes (see smclab.codegen.relocate); inplace is the floor
+SCHEMES = ("slot", "double", "ring", "trace", "inplace")
+#: slots of the relocate ring
+RING_SLOTS = 8
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,58 @@ class Experiment:
         "strategy",
         "jit-block: write strategy (see `smclab catalog`).",
         applies=("jit-block",),
+    )
+    # -- patch / relocate --
+    patch_kind: str = knob(
+        "imm",
+        "choice",
+        "patch: what is rewritten: an imm32, a call rel32, an imm32 by a writer thread on"
+        " another CPU (cross), an int3 over an instruction byte, a jmp rel32 to a new block"
+        " (link).",
+        PATCH_KINDS,
+        applies=PATCH,
+    )
+    rate: int = knob(
+        1,
+        "int",
+        "patch: patch every N iterations (a power of two: 1, 16, 256, 4096).",
+        applies=PATCH,
+    )
+    patch_into: str = knob(
+        "code",
+        "choice",
+        "patch: where the store goes: the code, data (control: the same stores into data"
+        " memory), or a data cell the code loads from (no code modified).",
+        PATCH_INTO,
+        applies=PATCH,
+    )
+    xmc: str = knob(
+        "none",
+        "choice",
+        "patch cross: the executing thread's cross-modifying-code protocol: none, or wait"
+        " for the writer's flag and serialize (cpuid or serialize).",
+        XMC,
+        applies=PATCH,
+    )
+    field_at: int = knob(
+        8,
+        "int",
+        "patch: offset of the patched 4-byte field (int3: byte) in its 64-byte line.",
+        applies=PATCH,
+    )
+    scheme: str = knob(
+        "slot",
+        "choice",
+        "relocate: where each block is copied before it runs: one slot, a double buffer,"
+        " a ring written ahead, the whole trace ahead, or in place (never copied).",
+        SCHEMES,
+        applies=RELOCATE,
+    )
+    lead: int = knob(
+        2,
+        "int",
+        f"relocate ring: blocks copied ahead of the executing one (1..{RING_SLOTS - 1}).",
+        applies=RELOCATE,
     )
     iterations: int | None = knob(
         None, "int", "Iterations per repeat (default: calibrated).", measure=True
@@ -263,6 +329,45 @@ class Experiment:
         if not 64 <= self.block <= 1 << 20 or self.block % 64:
             raise SpecError(f"block must be a multiple of 64 between 64 and 1M, got {self.block}")
 
+    def splits_field(self) -> bool:
+        """Whether the patched 4-byte field crosses an 8-byte boundary (or a cache line): a
+        store to it is not guaranteed atomic, so another thread may fetch a torn instruction."""
+        return self.patch_kind != "int3" and self.field_at % 8 > 4
+
+    def _validate_patch(self) -> None:
+        for name in ("patch_kind", "patch_into", "xmc"):
+            check_choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
+        if self.rate not in PATCH_RATES:
+            raise SpecError(f"rate must be a power of two from 1 to 65536, got {self.rate}")
+        if not 0 <= self.field_at < 64:
+            raise SpecError(
+                f"field_at must be an offset in a 64-byte line (0..63), got {self.field_at}"
+            )
+        if self.xmc != "none" and self.patch_kind != "cross":
+            raise SpecError(
+                "xmc (the cross-modifying-code protocol) only applies to patch_kind 'cross'"
+            )
+        if self.patch_kind == "int3" and self.patch_into == "cell":
+            raise SpecError(
+                "a breakpoint is written into the code: patch_into 'cell' does not apply to int3"
+            )
+        if self.patch_kind == "cross" and self.patch_into == "code" and self.splits_field():
+            raise SpecError(
+                f"a 4-byte patch at line offset {self.field_at} crosses an 8-byte boundary, so"
+                " the executing thread could fetch a torn instruction: use field_at % 8 <= 4"
+            )
+
+    def _validate_relocate(self) -> None:
+        check_choice("scheme", self.scheme, SCHEMES)
+        if not 1 <= self.lead < RING_SLOTS:
+            raise SpecError(f"lead must be between 1 and {RING_SLOTS - 1} blocks, got {self.lead}")
+        if self.scheme != "ring" and not self._default("lead"):
+            raise SpecError("lead (the write-ahead distance) only applies to scheme 'ring'")
+
+    def iterations_per_patch(self) -> int | None:
+        """How many iterations one patch is spread over (the patch workload), else None."""
+        return self.rate if self.workload == "patch" else None
+
     def _default(self, name: str) -> bool:
         return bool(getattr(self, name) == _FIELDS[name].default)
 
@@ -270,6 +375,10 @@ class Experiment:
         """(knob value, the CPU flags it needs) for this experiment."""
         if self.workload == "jit-block":
             return [(self.strategy, STRATEGIES[self.strategy].features)]
+        if self.workload == "patch":
+            return [(self.xmc, vocab.BARRIERS[self.xmc].flags)]
+        if self.workload == "relocate":
+            return []
         records: list[vocab.Term] = [
             vocab.BARRIERS[self.barrier],
             vocab.COPIES[self.copy],
@@ -322,6 +431,12 @@ class Experiment:
         """A short name listing the knobs that differ from the defaults."""
         if self.workload == "jit-block":
             return f"jit {self.strategy} {format_size(self.block)}"
+        if self.workload == "patch":
+            return self._patch_label()
+        if self.workload == "relocate":
+            return f"relocate {self.scheme}" + (
+                f" lead={self.lead}" if self.scheme == "ring" else ""
+            )
         parts = [f"{format_size(self.buffer)}/{self.step}"]
         defaults = Experiment.__dataclass_fields__
         for name in (
@@ -345,12 +460,29 @@ class Experiment:
             parts.append(f"{self.barrier}@{self.placement}")
         return " ".join(parts)
 
+    def _patch_label(self) -> str:
+        parts = [f"patch {self.patch_kind}", f"every {self.rate}"]
+        if self.patch_into != "code":
+            parts.append(f"into={self.patch_into}")
+        if self.xmc != "none":
+            parts.append(f"xmc={self.xmc}")
+        if not self._default("field_at"):
+            parts.append(f"field@{self.field_at}")
+        if self.splits_field() and self.patch_into == "code":
+            parts.append("(split field)")
+        return " ".join(parts)
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
 #: knobs (not measurement settings), in declaration order
 KNOBS = tuple(n for n, f in _FIELDS.items() if not f.metadata.get("measure"))
 #: workload -> the Experiment method that validates its knobs
-_VALIDATORS = {"seed": "_validate_seed", "jit-block": "_validate_jit"}
+_VALIDATORS = {
+    "seed": "_validate_seed",
+    "jit-block": "_validate_jit",
+    "patch": "_validate_patch",
+    "relocate": "_validate_relocate",
+}
 
 
 def applies(name: str, workload: str) -> bool:
@@ -360,7 +492,7 @@ def applies(name: str, workload: str) -> bool:
     return owners is None or workload in owners
 
 
-SEED_ONLY = tuple(n for n in KNOBS if not applies(n, "jit-block"))
+SEED_ONLY = tuple(n for n in KNOBS if _FIELDS[n].metadata.get("applies") == SEED)
 
 
 def field_meta(name: str) -> dict[str, Any]:

@@ -102,7 +102,17 @@ class Result:
         """One value per round (the median of its repeats): what comparisons pair up."""
         return [statistics.median(r) for r in self.rounds if r]
 
+    @property
+    def ticks_per_patch(self) -> float | None:
+        """The patch workload: ticks per iteration x the iterations one patch is spread over
+        (what one patch and the iterations it covers cost the executing side)."""
+        every = self.experiment.iterations_per_patch()
+        if every is None or self.ticks_per_iter is None:
+            return None
+        return self.ticks_per_iter.median * every
+
     def to_dict(self) -> dict[str, Any]:
+        per_patch = self.ticks_per_patch
         return {
             "experiment": self.experiment.to_dict(),
             "host": self.host,
@@ -112,6 +122,7 @@ class Result:
             "counters": {k: v.to_dict() for k, v in self.counters.items()},
             "error": self.error,
             **detail_to_json(self.rounds, self.modes, self.noise),
+            **({"ticks_per_patch": per_patch} if per_patch is not None else {}),
         }
 
 

@@ -100,6 +100,8 @@ def result_table(label: str, r: Result) -> Group:
         "-" if r.ns_per_iter is None else f"min {r.ns_per_iter.min:.2f}",
     )
     t.add_row("spread (IQR/median)", fmt_spread(r.ticks_per_iter), "")
+    if r.ticks_per_patch is not None:
+        t.add_row(f"ticks/patch (x {r.experiment.rate})", f"{r.ticks_per_patch:.1f}", "")
     for e in r.experiment.events:
         t.add_row(f"{e}/iter", fmt_counter(r.counters.get(e), short=True), "")
     if r.error:

@@ -11,6 +11,7 @@ from smclab.report import host_line
 from smclab.suites.advise import Advice
 from smclab.suites.diagnose import Diagnosis
 from smclab.suites.diagnose.base import measured
+from smclab.suites.workarounds import SETS
 
 CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
 
@@ -85,7 +86,7 @@ def advice(a: Advice) -> Group:
     notes = [
         Text(
             f"naive: {a.naive.experiment.label()}; floor: {a.floor.experiment.label()}"
-            f" ({'the same copy into data memory' if a.workload == 'seed' else 'no write'})",
+            f" ({SETS[a.workload].floor_note})",
             style="dim",
         )
     ]

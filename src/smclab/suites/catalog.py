@@ -1,10 +1,11 @@
-"""The variant catalog: every named way to write code and run it, across both workloads.
+"""The variant catalog: every named way to write code and run it, across the workloads.
 
 A :class:`Variant` is an id, a one-line summary, the knobs of its :class:`Experiment`, and the
 instructions its generated code must contain (checked by the tests against the listing).
 Seed variants change one knob of the seed's loop to each record of that knob's registry in
 :mod:`smclab.isa.vocabulary` (their listing checks are the records' mnemonics); jit-block
-variants are the write strategies of :mod:`smclab.isa.strategies`.
+variants are the write strategies of :mod:`smclab.isa.strategies`; patch variants (``patch-``)
+are each patch kind, its controls and rates; relocate variants (``reloc-``) the schemes.
 """
 
 from __future__ import annotations
@@ -153,9 +154,118 @@ def _jit_variants() -> list[Variant]:
     ]
 
 
+#: patch kinds: (summary, what the listing of the patch store shows)
+PATCH_KINDS = {
+    "imm": ("rewrite the imm32 of mov eax,imm32 in code that keeps running", "],r12d"),
+    "rel32": ("rewrite the rel32 of a call between two stubs (a call-target cache)", "],r12d"),
+    "cross": ("a writer thread on another CPU rewrites the imm32 on request", "mov     [rdx],r8d"),
+    "int3": ("insert int3 over a cold instruction of the running line, remove it", "],r12b"),
+    "link": ("emit a block, rewrite the jmp rel32 that ends the site to reach it", "],r13"),
+}
+#: where the patch goes: (id suffix, summary suffix)
+PATCH_INTO_TEXT = {
+    "data": ("data", "control: the same stores into data memory"),
+    "cell": ("cell", "no code patch: the code loads it from the data cell the store writes"),
+}
+#: what each patch_into shows in the site's listing, per kind (cell: the load or the branch)
+CELL_EXPECTS = {
+    "imm": "mov     eax,[0x",
+    "cross": "mov     eax,[0x",
+    "rel32": "call    qword ptr [0x",
+    "link": "jmp     qword ptr [0x",
+}
+
+
+def _patch_variants() -> list[Variant]:
+    out = []
+    for kind, (summary, store) in PATCH_KINDS.items():
+        base = {"patch_kind": kind}
+        out.append(Variant(f"patch-{kind}", "patch", f"{summary}, every iteration", base, (store,)))
+        for into, (suffix, text) in PATCH_INTO_TEXT.items():
+            if into == "cell" and kind not in CELL_EXPECTS:
+                continue
+            expects: tuple[str, ...]
+            if into == "cell":  # an absolute target is an 8-byte store
+                expects = ("],r12" if kind == "rel32" else store, CELL_EXPECTS[kind])
+            else:
+                expects = (store,)
+            out.append(
+                Variant(
+                    f"patch-{kind}-{suffix}",
+                    "patch",
+                    f"{kind}: {text}",
+                    {**base, "patch_into": into},
+                    expects,
+                )
+            )
+    for rate in (16, 256, 4096):
+        for kind in ("imm", "link"):
+            out.append(
+                Variant(
+                    f"patch-{kind}-every-{rate}",
+                    "patch",
+                    f"{kind}: one patch every {rate} iterations",
+                    {"patch_kind": kind, "rate": rate},
+                    ("test    r15d,", PATCH_KINDS[kind][1]),
+                )
+            )
+    for xmc in ("cpuid", "serialize"):
+        for into in ("code", "data"):
+            out.append(
+                Variant(
+                    f"patch-cross-xmc-{xmc}" + ("-data" if into == "data" else ""),
+                    "patch",
+                    f"cross: wait for the writer's flag, then {xmc} before running the new code"
+                    + (" (control: the writer stores into data)" if into == "data" else ""),
+                    {"patch_kind": "cross", "xmc": xmc, "patch_into": into},
+                    ("pause", vocab.BARRIERS[xmc].mnemonics[0], "mov     [rdx],r8d"),
+                )
+            )
+    out.append(
+        Variant(
+            "patch-imm-split",
+            "patch",
+            "imm: the 4-byte field straddles a cache line (measured; refused for cross)",
+            {"patch_kind": "imm", "field_at": 62},
+            ("],r12d",),
+        )
+    )
+    return out
+
+
+#: relocation schemes: (id, knobs, summary)
+RELOCATE_SCHEMES = (
+    ("reloc-slot", {"scheme": "slot"}, "copy each block into one slot, then run it (naive)"),
+    ("reloc-double", {"scheme": "double"}, "copy each block into one of two slots, alternating"),
+    ("reloc-ring", {"scheme": "ring"}, "a ring of 8 slots written 2 blocks ahead"),
+    ("reloc-ring-lead-1", {"scheme": "ring", "lead": 1}, "a ring of 8 slots, 1 block ahead"),
+    ("reloc-ring-lead-4", {"scheme": "ring", "lead": 4}, "a ring of 8 slots, 4 blocks ahead"),
+    ("reloc-trace", {"scheme": "trace"}, "copy the whole next pass ahead (two trace buffers)"),
+    ("reloc-inplace", {"scheme": "inplace"}, "floor: run the chain in place, never copied"),
+)
+
+
+def _relocate_variants() -> list[Variant]:
+    return [
+        Variant(
+            vid,
+            "relocate",
+            summary,
+            knobs,
+            ("call    0x",)
+            if knobs["scheme"] == "inplace"
+            else ("mov     [rdi],rax", "mov     dword ptr [0x", "call    0x"),
+        )
+        for vid, knobs, summary in RELOCATE_SCHEMES
+    ]
+
+
 def variants() -> dict[str, Variant]:
     """Every variant, built now from the vocabulary registries and the strategies."""
-    return {v.id: v for v in _seed_variants() + _jit_variants()}
+    return {
+        v.id: v
+        for v in _seed_variants() + _jit_variants() + _patch_variants() + _relocate_variants()
+    }
 
 
 class _Catalog(Mapping[str, Variant]):

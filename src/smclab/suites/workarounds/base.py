@@ -27,3 +27,5 @@ class CandidateSet:
     floor: Candidate
     candidates: Callable[[dict[str, Any]], list[Candidate]]
     how_to: Callable[[Experiment, Experiment], str]
+    #: what the floor is, for the advice's legend
+    floor_note: str = "no write"

@@ -105,4 +105,5 @@ SET = CandidateSet(
     Candidate("floor: far-store", {"store": "far"}, fresh=False),
     seed_candidates,
     how_to,
+    floor_note="the same copy into data memory",
 )
