@@ -258,14 +258,14 @@ def test_show_and_sweep_reach_jit_emit_through_the_knobs(tmp_path):
 
 def test_emitting_into_the_executed_block_costs_more_than_into_data():
     """jit_smc_test's own ratio (jit_plain / jit_only): 2.8x on Zen 1, 3.7x on Skylake, 7x on
-    Sunny Cove; smclab on a Zen 3 KVM guest: 1.4-4x, 1.8x when the host is quiet. Interleaved
-    rounds of short repeats (a loaded host preempts long ones), compared by their medians."""
-    settings = {"repeats": 9, "min_ms": 2.0, "events": ()}
+    Sunny Cove; smclab on a Zen 3 KVM guest: ~1.5x (fastest repeats, a busy host). Interleaved
+    rounds of short repeats (a loaded host preempts long ones), the fastest of each."""
+    settings = {"repeats": 15, "min_ms": 1.0, "events": ()}
     plain = emit_exp(**settings)
     floor = emit_exp(strategy="call-only", **settings)
     with Runner() as runner:
         host = machine.host_facts(runner.tsc_hz())
         results = measure_interleaved(runner, [plain, floor], host)
     assert all(r.error is None for r in results)
-    p, f = (r.ticks_per_iter.median for r in results)
+    p, f = (r.ticks_per_iter.min for r in results)
     assert p >= 1.3 * f, (p, f, [r.raw_ticks for r in results])

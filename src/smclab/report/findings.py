@@ -51,6 +51,13 @@ def diagnosis(d: Diagnosis) -> Group:
     return Group(*parts)
 
 
+#: what each workload's floor does (advise's notes)
+FLOOR_NOTES = {
+    "seed": "the same copy into data memory",
+    "jit-emit": "the same generator into data memory, a block never rewritten",
+}
+
+
 def advice(a: Advice) -> Group:
     """A :class:`smclab.suites.advise.Advice` as a ranked table."""
     naive = a.naive.experiment
@@ -85,7 +92,7 @@ def advice(a: Advice) -> Group:
     notes = [
         Text(
             f"naive: {a.naive.experiment.label()}; floor: {a.floor.experiment.label()}"
-            f" ({'the same copy into data memory' if a.workload == 'seed' else 'no write'})",
+            f" ({FLOOR_NOTES.get(a.workload, 'no write')})",
             style="dim",
         )
     ]
