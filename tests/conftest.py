@@ -23,3 +23,26 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         timeout=timeout,
         env=os.environ.copy(),
     )
+
+
+def measured_together(*exps, rounds: int = 7, min_ms: float = 2.0) -> list:
+    """Measure ``exps`` in interleaved rounds (the protocol for anything compared): a slow
+    phase of a shared host then hits all of them alike. Returns their Results, in order."""
+    import dataclasses
+
+    from smclab.run import machine
+    from smclab.run.interleave import measure_interleaved
+    from smclab.run.worker import Runner
+
+    settings = {"repeats": rounds, "min_ms": min_ms, "events": ()}
+    with Runner() as runner:
+        host = machine.host_facts(runner.tsc_hz())
+        return measure_interleaved(runner, [dataclasses.replace(e, **settings) for e in exps], host)
+
+
+def ratio(a, b) -> float:
+    """The median over the rounds of a / b (both measured together)."""
+    from smclab.model.rounds import compare_rounds
+
+    assert a.error is None and b.error is None, (a.error, b.error)
+    return compare_rounds(a.round_values(), b.round_values()).ratio

@@ -83,7 +83,7 @@ def test_a_stop_between_measurements_interrupts():
 
 
 def test_real_rounds_find_the_seed_penalty_against_the_far_store():
-    settings = {"repeats": 7, "min_ms": 2.0, "events": ()}
+    settings = {"repeats": 9, "min_ms": 2.0, "events": ()}
     with Runner() as runner:
         host = machine.host_facts(runner.tsc_hz())
         smc, far = measure_interleaved(
@@ -91,7 +91,8 @@ def test_real_rounds_find_the_seed_penalty_against_the_far_store():
         )
     assert smc.error is None and far.error is None
     c = compare_rounds(smc.round_values(), far.round_values())
-    # >= 2x on every host seen (Zen 3 ~4x, Intel ~3000x); 7 unanimous rounds: p = 1/64
+    # >= 2x on every host seen (Zen 3 ~4x, Intel ~3000x); 9 rounds: one may go the other way
+    # on a loaded box and the sign test still says "higher" (8 of 9: p = 0.04)
     assert c.verdict == "higher" and c.ratio >= 2, c
 
 

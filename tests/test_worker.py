@@ -4,6 +4,7 @@ import os
 import signal
 
 import pytest
+from conftest import measured_together, ratio
 
 from smclab.model.experiment import Experiment
 from smclab.run import machine
@@ -90,12 +91,9 @@ def test_the_time_limit_follows_the_cost_the_warm_up_measured():
 
 
 def test_step0_smc_loop_is_much_slower_than_storing_far_from_the_code():
-    with Runner() as runner:
-        h = host(runner)
-        smc = runner.measure(Experiment(**FAST), h)
-        far = runner.measure(Experiment(store="far", **FAST), h)
-    assert smc.error is None and far.error is None
-    assert smc.ticks_per_iter.median >= 2 * far.ticks_per_iter.median
+    # >= 2x on every host seen (Zen 3 ~4x, Zen 5 ~12x, the Intel Xeon 0xCF ~3000x)
+    smc, far = measured_together(Experiment(), Experiment(store="far"))
+    assert ratio(smc, far) >= 2
 
 
 def test_iterations_are_calibrated_to_min_ms():

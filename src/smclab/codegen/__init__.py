@@ -5,16 +5,16 @@ experiment's loop ``iterations`` times between two ``lfence; rdtsc`` and returns
 delta, so everything outside the loop (the Python call) is outside the measured interval.
 
 What the workloads share (layout, program, timed frame) lives in :mod:`.program`; each workload
-is one module (:mod:`.seed`, :mod:`.jit`, :mod:`.patch`, :mod:`.relocate`) with ``layout_for``
-and ``build``, registered in :data:`WORKLOADS` under the name the experiment's ``workload`` knob
-uses.
+is one module (:mod:`.seed`, :mod:`.jit`, :mod:`.emit`, :mod:`.patch`, :mod:`.relocate`) with
+``layout_for`` and ``build``, registered in :data:`WORKLOADS` under the name the experiment's
+``workload`` knob uses.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from smclab.codegen import jit, patch, relocate, seed
+from smclab.codegen import emit, jit, patch, relocate, seed
 from smclab.codegen.program import (
     CODE_ALIGN,
     FAR_GAP,
@@ -58,6 +58,7 @@ class Workload(Protocol):
 WORKLOADS: dict[str, Workload] = {
     "seed": seed,
     "jit-block": jit,
+    "jit-emit": emit,
     "patch": patch,
     "relocate": relocate,
 }

@@ -11,7 +11,7 @@ from iced_x86 import Instruction, RepPrefixKind
 
 from smclab.codegen.program import PAGE, Layout, Program, align, assemble, timed_function
 from smclab.isa import vocabulary as vocab
-from smclab.isa.asm import Asm, C, R, mem
+from smclab.isa.asm import Asm, C, Code, R, Register, mem
 from smclab.isa.strategies import STRATEGIES, Strategy
 from smclab.model.experiment import Experiment
 
@@ -72,9 +72,14 @@ def _write_ptr(a: Asm, delta: int) -> None:
     a.rm(C.LEA_R64_M, R.RDI, mem(CUR, delta))
 
 
-def _clear(a: Asm, exp: Experiment, kind: str) -> None:
-    if kind in ("byte-per-line", "scattered", "two-bytes-per-line"):
-        for off in _lines(exp, kind):
+def _clear(a: Asm, exp: Experiment, kind: str, start: int = 0) -> None:
+    """Clear the region at rdi (clobbers rax, rcx, rdx, rsi, rdi, vector registers); ``start``
+    leaves the first bytes alone (memset and the per-line clears only). The kinds are the
+    records of :data:`vocab.CLEARS` and :data:`vocab.EMIT_CLEARS`."""
+    if kind in vocab.EMIT_CLEARS:
+        _emit_clear(a, exp.block, kind, start)
+    elif kind in ("byte-per-line", "scattered", "two-bytes-per-line"):
+        for off in (o for o in _lines(exp, kind) if o >= start):
             a.mi(C.MOV_RM8_IMM8, mem(R.RDI, off), INT3 - 256)
             if kind == "two-bytes-per-line":
                 a.mi(C.MOV_RM8_IMM8, mem(R.RDI, off + LINE - 1), INT3 - 256)
@@ -92,6 +97,68 @@ def _clear(a: Asm, exp: Experiment, kind: str) -> None:
             a.op(C.CLZEROQ)
     else:
         raise ValueError(f"unknown clear {kind!r}")
+
+
+def _zero_xmm0(a: Asm) -> None:
+    """Zero xmm0 and with it ymm0 and zmm0 (the VEX form clears the upper bits)."""
+    x = R.XMM0
+    a.emit(Instruction.create_reg_reg_reg(C.VEX_VPXOR_XMM_XMM_XMMM128, x, x, x))
+
+
+#: vector non-temporal clears: kind -> (store, register, bytes per store, one per line)
+_NT_CLEARS: dict[str, tuple[Code, Register, int, bool]] = {
+    "sse2-nt": (C.MOVNTDQ_M128_XMM, R.XMM0, 16, False),
+    "sse2-nt-line": (C.MOVNTDQ_M128_XMM, R.XMM0, 16, True),
+    "avx-nt": (C.VEX_VMOVNTDQ_M256_YMM, R.YMM0, 32, False),
+    "avx-nt-line": (C.VEX_VMOVNTDQ_M256_YMM, R.YMM0, 32, True),
+    "avx512-nt": (C.EVEX_VMOVNTDQ_M512_ZMM, R.ZMM0, 64, True),
+}
+#: clears that leave upper vector state dirty (vzeroupper before returning)
+WIDE_CLEARS = frozenset({"avx-nt", "avx-nt-line", "avx512-nt", "scatter"})
+
+
+def _emit_clear(a: Asm, size: int, kind: str, start: int) -> None:
+    """The clears of :data:`vocab.EMIT_CLEARS` (zeroes, as jit_smc_test's ``jit_clr*``)."""
+    if kind in ("memset", "memset-ret"):  # memset(rdi + start, 0 or ret, size - start)
+        if start:
+            a.rm(C.LEA_R64_M, R.RDI, mem(R.RDI, start))
+        a.ri(C.MOV_R32_IMM32, R.ESI, 0xC3 if kind == "memset-ret" else 0)
+        a.ri(C.MOV_R32_IMM32, R.EDX, size - start)
+        vocab.NATIVES["memset"].emit(a)
+    elif kind == "rep-stosq":
+        a.rr(C.XOR_R32_RM32, R.EAX, R.EAX)
+        a.ri(C.MOV_RM64_IMM32, R.RCX, size // 8)
+        a.emit(Instruction.create_stosq(64, rep_prefix=RepPrefixKind.REPE))
+    elif kind == "straddle":  # jit_smc_test's clr_2byte: one store covers two lines
+        for off in range(LINE - 1, size - 1, 2 * LINE):
+            a.mi(C.MOV_RM16_IMM16, mem(R.RDI, off), 0)
+    elif kind == "scatter":
+        _scatter_clear(a, size)
+    else:
+        store, reg, width, per_line = _NT_CLEARS[kind]
+        _zero_xmm0(a)
+        for off in range(0, size, LINE if per_line else width):
+            a.mr(store, mem(R.RDI, off), reg)
+
+
+def _scatter_clear(a: Asm, size: int) -> None:
+    """vpscatterdd 4 zero bytes into each of 16 lines per instruction (jit_smc_test's
+    clr_scatter); the line offsets (0, 64, ... 960) are pushed on the stack and loaded."""
+    for pair in range(7, -1, -1):  # push the 16 dword indices, the first at [rsp]
+        a.ri(C.MOV_R64_IMM64, R.RAX, (2 * pair + 1) * LINE << 32 | 2 * pair * LINE)
+        a.r(C.PUSH_R64, R.RAX)
+    a.rm(C.EVEX_VMOVDQU32_ZMM_K1Z_ZMMM512, R.ZMM1, mem(R.RSP))
+    a.ri(C.ADD_RM64_IMM32, R.RSP, 16 * 4)
+    _zero_xmm0(a)
+    for chunk in range(0, size, 16 * LINE):
+        lanes = min(16, (size - chunk) // LINE)
+        a.ri(C.MOV_R32_IMM32, R.EAX, (1 << lanes) - 1)  # the mask is cleared as lanes complete
+        a.rr(C.VEX_KMOVW_KR_R32, R.K1, R.EAX)
+        ins = Instruction.create_mem_reg(
+            C.EVEX_VPSCATTERDD_VM32Z_K1_ZMM, mem(R.RDI, chunk, R.ZMM1), R.ZMM0
+        )
+        ins.op_mask = R.K1
+        a.emit(ins)
 
 
 def _each_line(a: Asm, exp: Experiment, op: vocab.LineOp) -> None:
@@ -120,6 +187,16 @@ def _remap(a: Asm, size: int) -> None:
     a.ri(C.MOV_R32_IMM32, R.EAX, SYS_EXIT_GROUP)
     a.op(C.SYSCALL)
     a.bind(ok)
+
+
+def next_region(a: Asm, region: int) -> None:
+    """Move CUR to the next region, back to BASE at END."""
+    nxt = a.new_label()
+    a.rm(C.LEA_R64_M, CUR, mem(CUR, region))
+    a.rr(C.CMP_R64_RM64, CUR, END)
+    a.branch(C.JB_REL32_64, nxt)
+    a.rr(C.MOV_R64_RM64, CUR, BASE)
+    a.bind(nxt)
 
 
 def build(exp: Experiment, lay: Layout) -> Program:
@@ -157,16 +234,19 @@ def build(exp: Experiment, lay: Layout) -> Program:
                 _each_line(a, exp, vocab.FLUSHES[s.flush])
             vocab.BARRIERS[s.barrier].emit(a)
         a.r(C.CALL_RM64, CUR)
-        nxt = a.new_label()
-        a.rm(C.LEA_R64_M, CUR, mem(CUR, region))
-        a.rr(C.CMP_R64_RM64, CUR, END)
-        a.branch(C.JB_REL32_64, nxt)
-        a.rr(C.MOV_R64_RM64, CUR, BASE)
-        a.bind(nxt)
+        next_region(a, region)
 
     wide = s.write is not None and vocab.COPIES[s.write].wide
     fn = timed_function(setup, body, vzeroupper=wide)
-    parts = [("block", template, False)]
+    return assemble_block(exp, lay, fn, template, chain, s, region)
+
+
+def assemble_block(
+    exp: Experiment, lay: Layout, fn: Asm, template: bytes, chain: bytes, s: Strategy, region: int
+) -> Program:
+    """The program of a jit workload: the block template (first in the code region: the
+    source every region is pre-filled with), the eviction chain if any, the function."""
+    parts: list[tuple[str, bytes | Asm, bool]] = [("block", template, False)]
     if chain:
         parts.append(("evict-chain", chain, False))
     return assemble(
@@ -174,7 +254,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
         lay,
         parts,
         fn,
-        source_addr=template_addr,
+        source_addr=lay.code,
         source=template,
         prefill=tuple(i * region for i in range(s.regions)),
         mapping=s.mapping,

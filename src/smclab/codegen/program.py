@@ -138,13 +138,18 @@ def timed_function(
     body: Callable[[Asm, int], None],
     trailer: Callable[[Asm], None] | None = None,
     vzeroupper: bool = False,
+    frame: int = 0,
 ) -> Asm:
     """``run(iterations)``: save registers, ``setup``, time ``iterations`` rounds of ``body``
     with the seed's loop shape (``dec; je`` at the top, ``jmp`` at the bottom). ``body`` gets
-    the exit label, so an unrolled body can count its own iterations."""
+    the exit label, so an unrolled body can count its own iterations. ``frame`` (a multiple of
+    16) reserves that many bytes of stack at [rsp] for ``setup`` and ``body`` (the body runs
+    with rsp 16-byte aligned, so it may call C functions)."""
     a = Asm()
     for reg in SAVED:
         a.r(C.PUSH_R64, reg)
+    if frame:
+        a.ri(C.SUB_RM64_IMM32, R.RSP, frame)
     a.rm(C.LEA_R64_M, ITER, mem(R.RDI, 1))  # the seed decrements first: N+1 -> N iterations
     setup(a)
     rdtsc(a)
@@ -159,6 +164,8 @@ def timed_function(
     rdtsc(a)
     a.r(C.POP_R64, R.RCX)
     a.rr(C.SUB_R64_RM64, R.RAX, R.RCX)
+    if frame:
+        a.ri(C.ADD_RM64_IMM32, R.RSP, frame)
     for reg in reversed(SAVED):
         a.r(C.POP_R64, reg)
     if vzeroupper:

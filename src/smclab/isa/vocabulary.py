@@ -13,6 +13,7 @@ The order of each list is the order of the knob's choices (the first record is i
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -26,8 +27,11 @@ __all__ = [
     "CALLS",
     "CLEARS",
     "COPIES",
+    "DEMOTES",
+    "EMIT_CLEARS",
     "FLUSHES",
     "JIT_PREFETCHES",
+    "NATIVES",
     "PADS",
     "PREFETCHES",
     "Barrier",
@@ -35,8 +39,11 @@ __all__ = [
     "Clear",
     "CopyMethod",
     "LineOp",
+    "Native",
     "Pad",
     "Term",
+    "clear",
+    "line_op",
 ]
 
 
@@ -233,6 +240,13 @@ class LineOp(Term):
 
 
 _NO_PREFETCH = LineOp("none", "no prefetch")
+_CLDEMOTE = LineOp(
+    "cldemote",
+    "demote the line toward a shared cache",
+    ("cldemote",),
+    ("cldemote",),
+    code=C.CLDEMOTE_M8,
+)
 _PREFETCHW = LineOp(
     "prefetchw", "fetch for writing", ("prefetchw",), ("3dnowprefetch",), code=C.PREFETCHW_M8
 )
@@ -296,6 +310,55 @@ _CLEARS = [
 ]
 
 
+#: the clears only the jit-emit workload uses (jit_smc_test's ``jit_clr*``; zeroes, as it does)
+_EMIT_CLEARS = [
+    Clear("memset", "glibc memset the region to zero (a native call)", ("call    rax",)),
+    Clear("memset-ret", "glibc memset the region with ret (0xc3)", ("call    rax",)),
+    Clear("rep-stosq", "rep stosq the region with zeroes", ("rep stosq",)),
+    Clear(
+        "straddle",
+        "a 2-byte zero store across every other line boundary (offset 63)",
+        ("mov     word ptr [rdi+0x3f]",),
+    ),
+    Clear(
+        "scatter",
+        "vpscatterdd: 4 zero bytes into every line, 16 lines per instruction",
+        ("vpscatterdd",),
+        AVX512,
+    ),
+    Clear("sse2-nt", "movntdq zeroes over the whole region", ("movntdq",), SSE2),
+    Clear("sse2-nt-line", "one 16-byte movntdq of zeroes per line", ("movntdq",), SSE2),
+    Clear("avx-nt", "vmovntdq (32 bytes) zeroes over the whole region", ("vmovntdq",), AVX),
+    Clear("avx-nt-line", "one 32-byte vmovntdq of zeroes per line", ("vmovntdq",), AVX),
+    Clear("avx512-nt", "vmovntdq (64 bytes) zeroes over every line", ("vmovntdq",), AVX512),
+]
+
+
+# --- native calls (glibc) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Native(Term):
+    """A C library function the generated code calls (``mov rax, address; call rax``). Its
+    address is the one in the process that builds the code, which is the worker that runs it;
+    a listing made elsewhere (``smclab show``) shows that process's address instead."""
+
+    def address(self) -> int:
+        fn = getattr(ctypes.CDLL(None), self.name)
+        return int(ctypes.cast(fn, ctypes.c_void_p).value or 0)
+
+    def emit(self, a: Asm) -> None:
+        """Call it (System V: arguments in rdi, rsi, rdx; clobbers the caller-saved registers)."""
+        a.ri(C.MOV_R64_IMM64, R.RAX, self.address())
+        a.r(C.CALL_RM64, R.RAX)
+
+
+_NATIVES = [
+    Native("memcpy", "glibc memcpy (a native call)", ("call    rax",)),
+    Native("memset", "glibc memset (a native call)", ("call    rax",)),
+]
+
+
 _T = TypeVar("_T", bound=Term)
 
 
@@ -317,3 +380,21 @@ JIT_PREFETCHES: dict[str, LineOp] = _registry([_PREFETCHW, _PREFETCHT1])
 FLUSHES: dict[str, LineOp] = _registry(_FLUSHES)
 PADS: dict[str, Pad] = _registry(_PADS)
 CLEARS: dict[str, Clear] = _registry(_CLEARS)
+#: clears only jit-emit strategies use (jit-block's strategies are one per CLEARS record)
+EMIT_CLEARS: dict[str, Clear] = _registry(_EMIT_CLEARS)
+#: line hints only jit-emit strategies use, before or after writing
+DEMOTES: dict[str, LineOp] = _registry([_CLDEMOTE])
+NATIVES: dict[str, Native] = _registry(_NATIVES)
+
+
+def line_op(name: str) -> LineOp:
+    """A per-line instruction of a strategy by name: a flush, a prefetch hint or cldemote."""
+    for registry in (FLUSHES, JIT_PREFETCHES, DEMOTES):
+        if name in registry:
+            return registry[name]
+    raise KeyError(name)
+
+
+def clear(name: str) -> Clear:
+    """A region clear by name (jit-block's or jit-emit's)."""
+    return CLEARS[name] if name in CLEARS else EMIT_CLEARS[name]

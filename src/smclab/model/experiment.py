@@ -4,7 +4,9 @@ An :class:`Experiment` says *what* code is generated and run and *how* it is mea
 workloads share it:
 
 * ``seed``: the seed's loop: copy a payload into an executable buffer, call it, move on;
-* ``jit-block``: a JIT emitting a block of code with a write strategy, then calling it.
+* ``jit-block``: a JIT writing a block of code with a write strategy, then calling it;
+* ``jit-emit``: a JIT's assembler emitting a block instruction by instruction (1-4 byte stores,
+  immediates that change every iteration) with a write strategy, then calling it.
 
 Every field carries metadata (its kind, its choices, one line of help), from which the CLI
 builds its options and sweeps parse their grids. Every invalid combination is rejected by
@@ -20,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from smclab.isa import vocabulary as vocab
-from smclab.isa.strategies import STRATEGIES
+from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
 from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
 
 PAGE = 4096
 
-WORKLOADS = ("seed", "jit-block", "patch", "relocate")
+WORKLOADS = ("seed", "jit-block", "jit-emit", "patch", "relocate")
 PLACEMENTS = ("after-store", "before-store", "both")
 STORE_TARGETS = ("exec", "far", "none")
 LAYOUTS = ("far", "near")
@@ -54,6 +56,16 @@ PATCH_RATES = tuple(1 << k for k in range(17))
 SCHEMES = ("slot", "double", "ring", "trace", "inplace")
 #: slots of the relocate ring
 RING_SLOTS = 8
+EMIT = ("jit-emit",)
+#: jit-emit: the instructions the generator emits (see smclab.codegen.emit)
+MIXES = ("add-imm32", "mov-imm32", "mixed")
+#: jit-emit: store widths of the generator: 1 (bytes only), 4 (dwords only), mixed (opcode
+#: bytes one at a time, then the 4-byte immediate, as jit_smc_test)
+EMIT_STORES = ("mixed", "1", "4")
+#: jit-emit: where the regions of a rotate-N strategy lie
+REGION_LAYOUTS = ("contiguous", "paged")
+#: jit-emit: the largest block (its generator is a loop; a bound keeps the regions small)
+MAX_EMIT_BLOCK = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -128,13 +140,41 @@ class Experiment:
         applies=SEED,
     )
     block: int = knob(
-        1024, "size", "jit-block: bytes of code written per iteration.", applies=("jit-block",)
+        1024,
+        "size",
+        "jit-block, jit-emit: bytes of code written per iteration.",
+        applies=("jit-block", "jit-emit"),
     )
     strategy: str = knob(
         "plain",
         "strategy",
-        "jit-block: write strategy (see `smclab catalog`).",
-        applies=("jit-block",),
+        "jit-block, jit-emit: write strategy (see `smclab catalog`).",
+        applies=("jit-block", "jit-emit"),
+    )
+    # -- jit-emit --
+    mix: str = knob(
+        "add-imm32",
+        "choice",
+        "jit-emit: the instructions emitted: add eax,imm32 (jit_smc_test), mov ecx,imm32"
+        " (opcode, ModRM, imm32), or mixed (add, mov and cmp [rsp],imm32: alu + load).",
+        MIXES,
+        applies=EMIT,
+    )
+    emit_store: str = knob(
+        "mixed",
+        "choice",
+        "jit-emit: store widths of the generator: mixed (opcode bytes one by one, then a"
+        " 4-byte immediate, as jit_smc_test), 1 (bytes only) or 4 (4-byte stores only).",
+        EMIT_STORES,
+        applies=EMIT,
+    )
+    region_layout: str = knob(
+        "contiguous",
+        "choice",
+        "jit-emit: the regions of a rotate-N strategy: contiguous (block apart) or paged (each"
+        " on its own page at the same page offset, as separate mmaps: the same I-cache sets).",
+        REGION_LAYOUTS,
+        applies=EMIT,
     )
     # -- patch / relocate --
     patch_kind: str = knob(
@@ -368,6 +408,24 @@ class Experiment:
         """How many iterations one patch is spread over (the patch workload), else None."""
         return self.rate if self.workload == "patch" else None
 
+    def _validate_emit(self) -> None:
+        check_choice("strategy", self.strategy, EMIT_STRATEGIES)
+        for name in ("mix", "emit_store", "region_layout"):
+            check_choice(
+                name.replace("_", "-"), getattr(self, name), _FIELDS[name].metadata["choices"]
+            )
+        if not 64 <= self.block <= MAX_EMIT_BLOCK or self.block % 64:
+            raise SpecError(
+                f"a jit-emit block must be a multiple of 64 between 64 and"
+                f" {format_size(MAX_EMIT_BLOCK)}, got {self.block}"
+            )
+        s = EMIT_STRATEGIES[self.strategy]
+        if self.region_layout != "contiguous" and s.regions == 1:
+            raise SpecError(
+                f"region layout '{self.region_layout}' needs a strategy with several regions"
+                f" (rotate-N), not '{self.strategy}'"
+            )
+
     def _default(self, name: str) -> bool:
         return bool(getattr(self, name) == _FIELDS[name].default)
 
@@ -379,6 +437,8 @@ class Experiment:
             return [(self.xmc, vocab.BARRIERS[self.xmc].flags)]
         if self.workload == "relocate":
             return []
+        if self.workload == "jit-emit":
+            return [(self.strategy, EMIT_STRATEGIES[self.strategy].features)]
         records: list[vocab.Term] = [
             vocab.BARRIERS[self.barrier],
             vocab.COPIES[self.copy],
@@ -437,6 +497,12 @@ class Experiment:
             return f"relocate {self.scheme}" + (
                 f" lead={self.lead}" if self.scheme == "ring" else ""
             )
+        if self.workload == "jit-emit":
+            parts = ["emit", self.strategy, format_size(self.block)]
+            for name in ("mix", "emit_store", "region_layout"):
+                if not self._default(name):
+                    parts.append(f"{name.replace('_', '-')}={getattr(self, name)}")
+            return " ".join(parts)
         parts = [f"{format_size(self.buffer)}/{self.step}"]
         defaults = Experiment.__dataclass_fields__
         for name in (
@@ -482,6 +548,7 @@ _VALIDATORS = {
     "jit-block": "_validate_jit",
     "patch": "_validate_patch",
     "relocate": "_validate_relocate",
+    "jit-emit": "_validate_emit",
 }
 
 

@@ -5,7 +5,9 @@ instructions its generated code must contain (checked by the tests against the l
 Seed variants change one knob of the seed's loop to each record of that knob's registry in
 :mod:`smclab.isa.vocabulary` (their listing checks are the records' mnemonics); jit-block
 variants are the write strategies of :mod:`smclab.isa.strategies`; patch variants (``patch-``)
-are each patch kind, its controls and rates; relocate variants (``reloc-``) the schemes.
+are each patch kind, its controls and rates; relocate variants (``reloc-``) the schemes;
+jit-emit variants are ``emit-<strategy>`` (and ``emit-rotate-N-paged``: the regions on separate
+pages at the same page offset, as jit_smc_test's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from smclab.isa import vocabulary as vocab
-from smclab.isa.strategies import STRATEGIES, Strategy
+from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES, WRITES, Strategy
 from smclab.model.experiment import PLACEMENTS, Experiment, field_default
 
 
@@ -133,12 +135,18 @@ def strategy_expects(s: Strategy) -> tuple[str, ...]:
         out += method.mnemonics
         if s.reverse and method.rep:
             out.append("std")
+    return tuple(out) + _around_the_write(s)
+
+
+def _around_the_write(s: Strategy) -> tuple[str, ...]:
+    """What a jit strategy's listing shows besides the write: clears, per-line instructions,
+    the barrier, the remap's syscall, the I-cache eviction's call."""
+    out: list[str] = []
     if s.clear:
-        out += vocab.CLEARS[s.clear].mnemonics
-    if s.flush:
-        out += vocab.FLUSHES[s.flush].mnemonics
-    if s.prefetch:
-        out += vocab.JIT_PREFETCHES[s.prefetch].mnemonics
+        out += vocab.clear(s.clear).mnemonics
+    for op in (s.flush, s.prefetch):
+        if op:
+            out += vocab.line_op(op).mnemonics
     out += vocab.BARRIERS[s.barrier].mnemonics
     if s.mapping == "remap":
         out.append("syscall")
@@ -260,12 +268,46 @@ def _relocate_variants() -> list[Variant]:
     ]
 
 
+def emit_expects(s: Strategy) -> tuple[str, ...]:
+    """What a jit-emit strategy's listing must show: the generator's stores, then the rest."""
+    out: list[str] = ["call    r13", "mov     [rdi"]
+    if s.write and s.copies:
+        out += WRITES[s.write].mnemonics
+        if s.reverse and s.write in vocab.COPIES and vocab.COPIES[s.write].rep:
+            out.append("std")
+    if s.ud2_first:
+        out.append("mov     word ptr [rdi],0xb0f")
+    return tuple(out) + _around_the_write(s)
+
+
+def _emit_variants() -> list[Variant]:
+    out = []
+    for s in EMIT_STRATEGIES.values():
+        knobs: dict[str, Any] = {"strategy": s.id}
+        out.append(Variant(f"emit-{s.id}", "jit-emit", s.summary, knobs, emit_expects(s)))
+        if s.regions > 1:
+            out.append(
+                Variant(
+                    f"emit-{s.id}-paged",
+                    "jit-emit",
+                    f"{s.summary}; each region on its own page at the same page offset",
+                    {**knobs, "region_layout": "paged"},
+                    emit_expects(s),
+                )
+            )
+    return out
+
+
 def variants() -> dict[str, Variant]:
     """Every variant, built now from the vocabulary registries and the strategies."""
-    return {
-        v.id: v
-        for v in _seed_variants() + _jit_variants() + _patch_variants() + _relocate_variants()
-    }
+    every = (
+        _seed_variants()
+        + _jit_variants()
+        + _emit_variants()
+        + _patch_variants()
+        + _relocate_variants()
+    )
+    return {v.id: v for v in every}
 
 
 class _Catalog(Mapping[str, Variant]):
