@@ -12,10 +12,17 @@ from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import SpecError
-from smclab.model.result import MeasurementError, Result
+from smclab.model.result import MeasurementError, Result, Stats
 from smclab.model.stats import differs
 from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
+
+#: how :func:`run_advise` ranks the candidates (said under the table)
+RANKING = (
+    "ranked by verdict (helps, no effect, hurts, failed), then by ns/iter: a row measured"
+    " faster than one above it is not distinguishable from the naive loop"
+)
+VERDICT_ORDER = ("helps", "no effect", "hurts", "failed")
 
 
 @dataclass
@@ -31,21 +38,30 @@ class Entry:
     def ok(self) -> bool:
         return self.result.error is None and self.result.ticks_per_iter is not None
 
+    def _ticks(self, r: Result) -> Stats:
+        if r.ticks_per_iter is None:
+            raise MeasurementError(f"{self.id}: no measurement ({r.error})")
+        return r.ticks_per_iter
+
     @property
     def speedup(self) -> float:
-        return self.naive.ticks_per_iter.median / self.result.ticks_per_iter.median
+        return self._ticks(self.naive).median / self._ticks(self.result).median
 
     @property
     def to_floor(self) -> float:
-        return self.result.ticks_per_iter.median / self.floor.ticks_per_iter.median
+        return self._ticks(self.result).median / self._ticks(self.floor).median
 
     @property
     def verdict(self) -> str:
         if not self.ok:
             return "failed"
-        if not differs(self.result.ticks_per_iter, self.naive.ticks_per_iter):
+        if not differs(self._ticks(self.result), self._ticks(self.naive)):
             return "no effect"
         return "helps" if self.speedup > 1 else "hurts"
+
+    def rank_key(self) -> tuple[int, float]:
+        """Verdicts in :data:`VERDICT_ORDER`, then the fastest first."""
+        return VERDICT_ORDER.index(self.verdict), self._ticks(self.result).median if self.ok else 0
 
     def how_to(self, naive: Experiment) -> str:
         return SETS[self.experiment.workload].how_to(self.experiment, naive)
@@ -73,7 +89,7 @@ class Advice:
     host: dict[str, Any]
     naive: Entry
     floor: Entry
-    entries: list[Entry]  # ranked, fastest first (failed last)
+    entries: list[Entry]  # ranked (see RANKING)
 
     @property
     def recommended(self) -> list[Entry]:
@@ -104,7 +120,11 @@ def run_advise(
     session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
 ) -> Advice:
     """Measure naive, floor and every candidate this host can run; rank them."""
-    settings = {"repeats": 5 if quick else 7, "min_ms": 5.0 if quick else 20.0, "events": ()}
+    settings: dict[str, Any] = {
+        "repeats": 5 if quick else 7,
+        "min_ms": 5.0 if quick else 20.0,
+        "events": (),
+    }
     naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
     for cand in [naive, floor, *rest]:
@@ -140,5 +160,5 @@ def run_advise(
         return Entry(cid, e, r, n_res, f_res, c.fresh)
 
     entries = [entry(c.id) for c in rest if c.id in results]
-    entries.sort(key=lambda e: (not e.ok, e.result.ticks_per_iter.median if e.ok else 0))
+    entries.sort(key=Entry.rank_key)
     return Advice(workload, session.host, entry(naive.id), entry(floor.id), entries)
