@@ -589,6 +589,8 @@ def parse_value(name: str, text: str) -> Any:
         return parse_size(text)
     if kind in ("int", "float"):
         try:
+            if not str(text).isascii():  # int() and float() take any script's digits
+                raise ValueError(text)
             return int(text) if kind == "int" else float(text)
         except ValueError:
             raise SpecError(f"{name} must be a number, got '{text}'") from None

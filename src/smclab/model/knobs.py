@@ -12,7 +12,8 @@ class SpecError(ValueError):
     """An invalid experiment; the message is one sentence meant for the user."""
 
 
-_SIZE_RE = re.compile(r"^\s*(-?\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
+#: ASCII only: ``\d`` would also take other scripts' digits (``４K``)
+_SIZE_RE = re.compile(r"^\s*(-?\d+)\s*([kKmMgG]?)(i?[bB])?\s*$", re.ASCII)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from smclab.model.knobs import SpecError
 from smclab.model.result import CounterValue, Result, Stats
+from smclab.report.layout import Col, FitTable
 from smclab.run.noise import Check
 
 
@@ -27,6 +32,41 @@ def host_line(host: dict[str, Any]) -> str:
     name = host.get("model_name") or "unknown CPU"
     text = f"{name} ({', '.join(parts)})" if parts else name
     return text + (f"; TSC {host['tsc_hz'] / 1e9:.3f} GHz" if host.get("tsc_hz") else "")
+
+
+def check_writable(path: str) -> None:
+    """Refuse an output file whose directory does not exist or is not writable, before
+    anything is measured (raises SpecError)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise SpecError(f"cannot write {path}: {parent} is not a writable directory")
+
+
+_LISTING_LINE = re.compile(r"^  [0-9a-f]{16}  (.*)$")
+
+
+def collapse_runs(listing: str) -> str:
+    """A listing with every run of identical instructions (same bytes, e.g. the payload's
+    ``nop`` padding) shown as its first line marked ``× N``."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            out.append(run[0] + (f" × {len(run)}" if len(run) > 1 else ""))
+            run.clear()
+
+    key: str | None = None  # bytes and instruction of the run
+    for line in listing.splitlines():
+        m = _LISTING_LINE.match(line)
+        if m and m.group(1) == key:
+            run.append(line)
+            continue
+        flush()
+        key = m.group(1) if m else None
+        (run if m else out).append(line)
+    flush()
+    return "\n".join(out)
 
 
 def fmt_stats(s: Stats | None, digits: int = 1) -> str:
@@ -185,23 +225,22 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     return Group(t, c)
 
 
-def missing_reason(missing: list[str]) -> str | None:
-    return f"cpu lacks {', '.join(missing)}" if missing else None
-
-
-def catalog_table(variants: list[Any], flags: frozenset[str]) -> Table:
-    t = Table(title=f"smclab catalog: {len(variants)} variants")
-    for col in ("id", "workload", "what it does", "needs", "here"):
-        t.add_column(
-            col, overflow="fold", no_wrap=col == "id", ratio=3 if col == "what it does" else None
-        )
+def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
+    """The catalog, one section per workload: id, what it does (and the CPU features it
+    needs), whether this host runs it."""
+    t = FitTable(
+        [Col("id"), Col("what it does", wrap=True), Col("here")],
+        title=f"smclab catalog: {len(variants)} variants",
+        box=box.SIMPLE_HEAD,
+    )
+    workload = None
     for v in variants:
-        reason = missing_reason(v.missing(flags))
-        t.add_row(
-            v.id,
-            v.workload,
-            v.summary,
-            " ".join(v.features) or "-",
-            Text(reason, style="yellow") if reason else Text("yes", style="green"),
-        )
-    return t
+        if v.workload != workload:
+            workload = v.workload
+            t.add_row(Text(f"{workload}:", style="bold"), "", "")
+        what = Text(v.summary + (f" (needs {' '.join(v.features)})" if v.features else ""))
+        reason = v.reason(flags)
+        t.add_row(v.id, what, Text("no", style="yellow") if reason else Text("yes", style="green"))
+    missing = sorted({f for v in variants for f in v.missing(flags)})
+    notes = [Text(f"no: this CPU lacks {', '.join(missing)}", style="dim")] if missing else []
+    return Group(t, *notes)

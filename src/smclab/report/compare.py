@@ -10,6 +10,7 @@ from rich.text import Text
 
 from smclab.model.result import NOISY_SPREAD
 from smclab.report import host_line
+from smclab.report.layout import Col, FitTable
 
 
 def compare_table(data: dict[str, Any]) -> Any:
@@ -62,12 +63,24 @@ def compare_table(data: dict[str, Any]) -> Any:
     return Group(t, *notes)
 
 
-def hosts_table(hosts: list[dict[str, Any]]) -> Any:
-
-    t = Table(title="Stored hosts")
-    cols = ("source", "id", "cpu", "family", "model", "microcode", "hypervisor", "kernel")
-    for col in (*cols, "results", "errors"):
-        t.add_column(col, justify="right" if col in ("id", "results", "errors") else "left")
+def hosts_table(hosts: list[dict[str, Any]]) -> FitTable:
+    """The stored hosts: source and id (what `compare --db` takes) are never cut; the CPU name
+    and kernel wrap; family, model, microcode and hypervisor go first when it is narrow."""
+    t = FitTable(
+        [
+            Col("source"),
+            Col("id", "right"),
+            Col("cpu", wrap=True),
+            Col("family", drop=2),
+            Col("model", drop=2),
+            Col("microcode", drop=1),
+            Col("hypervisor", drop=1),
+            Col("kernel", wrap=True, drop=3),
+            Col("results", "right"),
+            Col("errors", "right"),
+        ],
+        title="Stored hosts",
+    )
     for h in hosts:
         t.add_row(
             h["source"],

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from smclab.report import host_line
-from smclab.suites.advise import Advice
+from smclab.report.layout import Col, FitTable
+from smclab.suites.advise import RANKING, Advice
 from smclab.suites.diagnose import Diagnosis
 from smclab.suites.diagnose.base import measured
 from smclab.suites.workarounds import SETS
@@ -55,15 +55,19 @@ def diagnosis(d: Diagnosis) -> Group:
 def advice(a: Advice) -> Group:
     """A :class:`smclab.suites.advise.Advice` as a ranked table."""
     naive = a.naive.experiment
-    t = Table(title=f"smclab advise ({a.workload}) on {host_line(a.host)}", box=box.SIMPLE)
-    for col in ("#", "workaround", "ns/it", "spread", "x naive", "x floor", "verdict"):
-        t.add_column(
-            col,
-            justify="left" if col in ("workaround", "verdict") else "right",
-            no_wrap=col != "workaround",
-            overflow="fold",
-            min_width=len(col) if col != "workaround" else 12,
-        )
+    t = FitTable(
+        [
+            Col("#", "right", key=True),
+            Col("workaround", key=True),
+            Col("ns/it", "right"),
+            Col("spread", "right", drop=1),
+            Col("x naive", "right"),
+            Col("x floor", "right", drop=2),
+            Col("verdict", wrap=True),
+        ],
+        title=f"smclab advise ({a.workload}) on {host_line(a.host)}",
+        box=box.SIMPLE,
+    )
     rows = [("naive", a.naive), ("floor", a.floor)] + [
         (str(i + 1), e) for i, e in enumerate(a.entries)
     ]
@@ -84,11 +88,12 @@ def advice(a: Advice) -> Group:
             Text(e.verdict if rank not in ("naive", "floor") else rank, style=style),
         )
     notes = [
+        Text(RANKING, style="dim"),
         Text(
             f"naive: {a.naive.experiment.label()}; floor: {a.floor.experiment.label()}"
             f" ({SETS[a.workload].floor_note})",
             style="dim",
-        )
+        ),
     ]
     rec = a.recommended
     if rec:

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from smclab.model.result import MeasurementError  # noqa: E402
 from smclab.report import host_line  # noqa: E402
 from smclab.suites.advise import Advice, Entry  # noqa: E402
 from smclab.suites.diagnose import (  # noqa: E402
@@ -206,3 +207,12 @@ def render(d: Diagnosis, advice: Advice | None = None) -> str:
 
 def write_html(path: str | Path, d: Diagnosis, advice: Advice | None = None) -> None:
     Path(path).write_text(render(d, advice))
+
+
+def write_report(path: str | Path, d: Diagnosis, advice: Advice | None = None) -> None:
+    """:func:`write_html`, after the measurements were stored: a failure to write is a
+    :class:`MeasurementError` that says so."""
+    try:
+        write_html(path, d, advice)
+    except OSError as e:
+        raise MeasurementError(f"measured and stored, but cannot write {path}: {e}") from None

@@ -114,6 +114,7 @@ def sweep_figure(
     lines: str | None = None,
     logx: bool = False,
     title: str | None = None,
+    logy: bool = False,
 ) -> Any:
     """A matplotlib Figure of ``rows`` (see :func:`series`)."""
     lines_, xs = series(rows, x, y, lines)
@@ -145,7 +146,10 @@ def sweep_figure(
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(x.replace("_", "-"))
     ax.set_ylabel(METRICS[y])
-    ax.set_ylim(bottom=0)
+    if logy:
+        ax.set_yscale("log")  # every plotted value is a positive time
+    else:
+        ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)
@@ -154,11 +158,55 @@ def sweep_figure(
     return fig
 
 
-def write_png(fig: Any, path: str | Path) -> None:
+def image_format(path: str | Path) -> str:
+    """The image format of ``path``'s suffix among those matplotlib writes (no suffix: png);
+    SpecError for any other suffix."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    fig = _pyplot().figure()
+    formats = fig.canvas.get_supported_filetypes()
+    _pyplot().close(fig)
+    if suffix not in formats:
+        raise SpecError(
+            f"cannot write a plot to {path}: '.{suffix}' is not an image format"
+            f" (use one of: {', '.join(sorted(formats))})"
+        )
+    return suffix
+
+
+def write_png(fig: Any, path: str | Path, fmt: str = "png") -> None:
+    """Write ``fig`` to ``path`` as ``fmt`` (see :func:`image_format`)."""
     plt = _pyplot()
     try:
-        fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(path, format=fmt, dpi=110, bbox_inches="tight")
     except OSError as e:
         raise SpecError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         plt.close(fig)
+
+
+def sweep_title(rows: list[StoredResult], sweep_id: str) -> str:
+    """``sweep ID on CPU`` (the CPU only when one host measured the rows)."""
+    hosts = {r.host.get("model_name") for r in rows}
+    return f"sweep {sweep_id}" + (f" on {hosts.pop()}" if len(hosts) == 1 else "")
+
+
+def plot_sweep(
+    rows: list[StoredResult],
+    sweep_id: str,
+    path: str | Path,
+    fmt: str,
+    x: str,
+    y: Metric = "ns",
+    lines: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+) -> None:
+    """Write the figure of the stored sweep ``sweep_id`` (its ``rows``) to ``path`` as
+    ``fmt``."""
+    try:
+        fig = sweep_figure(rows, x, y, lines, logx, sweep_title(rows, sweep_id), logy)
+    except SpecError as e:
+        raise SpecError(f"sweep '{sweep_id}': {e}") from None
+    write_png(fig, path, fmt)

@@ -12,6 +12,7 @@ from rich.text import Text
 from smclab.model.experiment import field_meta
 from smclab.model.knobs import SpecError, format_size
 from smclab.model.result import NOISY_SPREAD, Stats, StoredResult
+from smclab.report.layout import Col, FitTable
 from smclab.store import StoredSweep
 from smclab.store.export import counter_names
 
@@ -98,17 +99,24 @@ def _lead(r: StoredResult, col: str) -> str:
     return _knob(col, r.knob(col))
 
 
-def results_table(rows: list[StoredResult], knobs: list[str], title: str | None = None) -> Table:
-    """Stored results with the knobs that vary between them as columns."""
-    t = Table(title=title)
+def results_table(rows: list[StoredResult], knobs: list[str], title: str | None = None) -> FitTable:
+    """Stored results with the knobs that vary between them as columns (narrow terminals:
+    without iterations and spread, then one block per result)."""
     extra = [c for c in ("sweep_id", "suite") if len({_lead(r, c) for r in rows}) > 1]
     lead = [*extra, *knobs] or ["label"]
-    for col in lead:
-        t.add_column(col.replace("_id", ""), justify="left")
     counters = counter_names(rows)
-    for col in ("iterations", "ticks/iter", "ns/iter", "spread", *(f"{c}/iter" for c in counters)):
-        t.add_column(col, justify="right")
-    t.add_column("error", style="red")
+    t = FitTable(
+        [
+            *(Col(c.replace("_id", "")) for c in lead),
+            Col("iterations", "right", drop=2),
+            Col("ticks/iter", "right"),
+            Col("ns/iter", "right"),
+            Col("spread", "right", drop=1),
+            *(Col(f"{c}/iter", "right", drop=1) for c in counters),
+            Col("error", wrap=True, style="red"),
+        ],
+        title=title,
+    )
     for r in rows:
         t.add_row(
             *(_lead(r, c) for c in lead),
@@ -122,16 +130,27 @@ def results_table(rows: list[StoredResult], knobs: list[str], title: str | None 
     return t
 
 
-def sweeps_table(sweeps: list[StoredSweep]) -> Table:
-    t = Table(title="Stored sweeps")
-    numeric = ("combinations", "skipped", "stored", "errors")
-    for col in ("id", "name", "updated", *numeric, "status"):
-        t.add_column(col, justify="right" if col in numeric else "left")
+def sweeps_table(sweeps: list[StoredSweep]) -> FitTable:
+    """The stored sweeps (the name only where it is not the id)."""
+    named = any(s.name and s.name != s.id for s in sweeps)
+    t = FitTable(
+        [
+            Col("id"),
+            *([Col("name", wrap=True, drop=3)] if named else []),
+            Col("updated", drop=1),
+            Col("combinations", "right", drop=2),
+            Col("skipped", "right", drop=2),
+            Col("stored", "right"),
+            Col("errors", "right"),
+            Col("status"),
+        ],
+        title="Stored sweeps",
+    )
     for s in sweeps:
         updated = datetime.datetime.fromtimestamp(s.updated).strftime("%Y-%m-%d %H:%M")
         t.add_row(
             s.id,
-            s.name or "",
+            *([s.name or ""] if named else []),
             updated,
             str(s.total),
             str(sum(s.skipped.values())),

@@ -52,7 +52,8 @@ class SweepLocked(StoreError):
 
 @dataclass(frozen=True)
 class StoredSweep:
-    """A stored sweep with its ``rows`` and ``errors`` (stored results) counts. ``status`` is
+    """A stored sweep with its ``rows`` (stored results) and ``errors`` (error results no later
+    success of the same experiment superseded) counts. ``status`` is
     running, done or interrupted; a sweep stored as running whose lock holder is gone (killed)
     reads as interrupted."""
 
@@ -153,6 +154,19 @@ class ResultStore(Protocol):
 
     def unlock_sweep(self, sweep_id: str, holder: Holder) -> None:
         """Release the lock of ``sweep_id`` if ``holder`` has it."""
+        ...
+
+    # -- removing ---------------------------------------------------------------------
+    def delete_sweep(self, sweep_id: str) -> int:
+        """Remove the sweep ``sweep_id``: its results, its record and a stale lock; returns
+        how many results went. Raises :class:`SweepLocked` if a live process runs it and
+        SpecError if the store knows no such sweep (nothing is removed then)."""
+        ...
+
+    def prune(self, sweep_id: str | None = None) -> int:
+        """Remove the error results a later result without error of the same experiment (same
+        host, suite, sweep and code key) superseded, of sweep ``sweep_id`` (None: all);
+        returns how many went."""
         ...
 
     # -- folding stores together, closing -------------------------------------------

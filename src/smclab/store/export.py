@@ -4,11 +4,18 @@ the one place the exported form of a :class:`StoredResult` is made."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
-from typing import IO, Any
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from smclab.model.experiment import KNOBS
+from smclab.model.knobs import SpecError
 from smclab.model.result import StoredResult
+from smclab.store import StoredSweep
+
+Format = Literal["json", "csv"]
 
 HEAD_COLUMNS = ("id", "sweep_id", "suite", "name", "label", "exp_key")
 STAT_COLUMNS = (
@@ -21,6 +28,8 @@ STAT_COLUMNS = (
     "ns_min",
     "ns_spread",
 )
+#: every repeat's ticks per iteration, grouped by round, and their modes (CSV: JSON text)
+RAW_COLUMNS = ("raw_ticks", "rounds", "modes")
 HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
 TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
 
@@ -42,6 +51,9 @@ def export_row(r: StoredResult) -> dict[str, Any]:
         out[f"{prefix}_median"] = s.median if s else None
         out[f"{prefix}_min"] = s.min if s else None
         out[f"{prefix}_spread"] = s.spread if s else None
+    out["raw_ticks"] = list(r.raw_ticks)
+    out["rounds"] = [list(values) for values in r.rounds]
+    out["modes"] = [m.to_dict() for m in r.modes]
     for name, c in r.counters.items():
         out[f"{name}.per_iter"] = c.per_iter
         out[f"{name}.reason"] = c.reason
@@ -64,6 +76,7 @@ def export_columns(counters: Iterable[str] = ()) -> list[str]:
         *HEAD_COLUMNS,
         *KNOBS,
         *STAT_COLUMNS,
+        *RAW_COLUMNS,
         *(f"{c}.{part}" for c in counters for part in ("per_iter", "reason")),
         *TAIL_COLUMNS,
     ]
@@ -83,4 +96,49 @@ def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
     w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: "" if v is None else v for k, v in r.items()})
+        w.writerow({k: _cell(v) for k, v in r.items()})
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: None is empty, a list (raw ticks, rounds, modes) is JSON text."""
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, list) else value
+
+
+def export_format(as_json: bool, as_csv: bool, out: str | None, sweeps: bool) -> Format | None:
+    """The export format ``smclab results`` options ask for (None: a table): ``--json``,
+    ``--csv``, or the suffix of ``--out``; ``sweeps``: the sweeps are listed. Raises
+    SpecError."""
+    if as_json and as_csv:
+        raise SpecError("give --json or --csv, not both")
+    if out and not (as_json or as_csv):
+        suffix = Path(out).suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise SpecError("--out needs --json or --csv (or a .json or .csv file name)")
+        as_json, as_csv = suffix == ".json", suffix == ".csv"
+    if sweeps and as_csv:
+        raise SpecError("--sweeps lists as a table or --json")
+    return "json" if as_json else "csv" if as_csv else None
+
+
+def export_text(
+    fmt: Format, stored: Iterable[StoredResult] = (), sweeps: Sequence[StoredSweep] | None = None
+) -> str:
+    """Stored results (as :func:`export_rows`) as JSON or CSV text, or the ``sweeps`` as
+    JSON."""
+    if sweeps is not None:
+        return json.dumps([s.to_dict() for s in sweeps], indent=2) + "\n"
+    rows = export_rows(stored)
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    buf = io.StringIO()
+    write_csv(rows, buf)
+    return buf.getvalue()
+
+
+def write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise SpecError(f"cannot write {path}: {e.strerror}") from None

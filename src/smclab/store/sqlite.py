@@ -122,6 +122,13 @@ _OLD_LAYOUT = {
     "results": {"id", *_RESULT_COLUMNS.split(", ")} - {"extra"},
     "sweeps": {"id", "name", "created", "updated", "grid", "total", "skipped", "status"},
 }
+#: SQL true for an error row ``r`` superseded by a later result without error of the same
+#: experiment (host, suite, sweep and code key): the latest result decides an experiment's status
+_SUPERSEDED = (
+    "EXISTS (SELECT 1 FROM results s WHERE s.error IS NULL AND s.host_id = r.host_id"
+    " AND s.exp_key = r.exp_key AND s.suite = r.suite AND s.sweep_id IS r.sweep_id"
+    " AND s.id > r.id)"
+)
 _INSERT_RESULT = f"INSERT INTO results({_RESULT_COLUMNS}) VALUES ({', '.join('?' * 19)})"
 
 
@@ -439,7 +446,9 @@ class SqliteStore:
 
     def _sweeps(self, sweep_id: str | None) -> list[StoredSweep]:
         sql = (
-            "SELECT s.*, COUNT(r.id) AS rows, COUNT(r.error) AS errors FROM sweeps s"
+            "SELECT s.*, COUNT(r.id) AS rows,"
+            f" COUNT(CASE WHEN r.error IS NOT NULL AND NOT {_SUPERSEDED} THEN 1 END) AS errors"
+            " FROM sweeps s"
             " LEFT JOIN results r ON r.sweep_id = s.id WHERE (? IS NULL OR s.id = ?)"
             " GROUP BY s.id ORDER BY s.created, s.id"
         )
@@ -478,20 +487,25 @@ class SqliteStore:
             return str(row["suite"])
         return None
 
+    def _check_unlocked(self, sweep_id: str, holder: Holder | None = None) -> None:
+        """Raise SweepLocked if a live process other than ``holder`` holds the sweep's lock
+        (inside a write transaction)."""
+        row = self.db.execute(
+            "SELECT * FROM sweep_locks WHERE sweep_id = ?", (sweep_id,)
+        ).fetchone()
+        if row is not None:
+            other = _holder(row)
+            if other != holder and other.alive() is not False:
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["since"]))
+                raise SweepLocked(
+                    f"sweep '{sweep_id}' is already running ({other.describe()}, since"
+                    f" {since}) in {self.path}: wait until it ends or stop it"
+                )
+
     def lock_sweep(self, sweep_id: str, holder: Holder) -> None:
         now = time.time()
         with self._write():
-            row = self.db.execute(
-                "SELECT * FROM sweep_locks WHERE sweep_id = ?", (sweep_id,)
-            ).fetchone()
-            if row is not None:
-                other = _holder(row)
-                if other != holder and other.alive() is not False:
-                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["since"]))
-                    raise SweepLocked(
-                        f"sweep '{sweep_id}' is already running ({other.describe()}, since"
-                        f" {since}) in {self.path}: wait until it ends or stop it"
-                    )
+            self._check_unlocked(sweep_id, holder)
             self.db.execute(
                 "INSERT OR REPLACE INTO sweep_locks(sweep_id, node, pid, started, fingerprint,"
                 " since) VALUES (?,?,?,?,?,?)",
@@ -504,6 +518,26 @@ class SqliteStore:
                 "DELETE FROM sweep_locks WHERE sweep_id = ? AND node = ? AND pid = ?",
                 (sweep_id, holder.node, holder.pid),
             )
+
+    # -- removing ---------------------------------------------------------------------
+    def delete_sweep(self, sweep_id: str) -> int:
+        with self._write():
+            self._check_unlocked(sweep_id)
+            rows = self.db.execute("DELETE FROM results WHERE sweep_id = ?", (sweep_id,)).rowcount
+            found = self.db.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,)).rowcount
+            self.db.execute("DELETE FROM sweep_locks WHERE sweep_id = ?", (sweep_id,))
+            if not rows and not found:
+                raise SpecError(f"no sweep '{sweep_id}' in {self.path}")
+        return int(rows)
+
+    def prune(self, sweep_id: str | None = None) -> int:
+        with self._write():
+            cur = self.db.execute(
+                f"DELETE FROM results AS r WHERE r.error IS NOT NULL AND {_SUPERSEDED}"
+                " AND (? IS NULL OR r.sweep_id = ?)",
+                (sweep_id, sweep_id),
+            )
+        return int(cur.rowcount)
 
     # -- folding stores together --------------------------------------------------------
     def merge_from(self, other: ResultStore) -> dict[str, int]:

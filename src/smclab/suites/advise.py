@@ -18,6 +18,13 @@ from smclab.model.stats import comparison, differs
 from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
 
+#: how :func:`run_advise` ranks the candidates (said under the table)
+RANKING = (
+    "ranked by verdict (helps, no effect, hurts, failed), then by ns/iter: a row measured"
+    " faster than one above it is not distinguishable from the naive loop"
+)
+VERDICT_ORDER = ("helps", "no effect", "hurts", "failed")
+
 
 @dataclass
 class Entry:
@@ -60,6 +67,10 @@ class Entry:
             return "no effect"
         return "helps" if self.speedup > 1 else "hurts"
 
+    def rank_key(self) -> tuple[int, float]:
+        """Verdicts in :data:`VERDICT_ORDER`, then the fastest first."""
+        return VERDICT_ORDER.index(self.verdict), self.ticks.median if self.ok else 0
+
     def how_to(self, naive: Experiment) -> str:
         return SETS[self.experiment.workload].how_to(self.experiment, naive)
 
@@ -90,7 +101,7 @@ class Advice:
     host: dict[str, Any]
     naive: Entry
     floor: Entry
-    entries: list[Entry]  # ranked, fastest first (failed last)
+    entries: list[Entry]  # ranked (see RANKING)
 
     @property
     def recommended(self) -> list[Entry]:
@@ -167,5 +178,5 @@ def run_advise(
         return Entry(cid, e, r, n_res, f_res, c.fresh)
 
     entries = [entry(c.id) for c in rest if c.id in results]
-    entries.sort(key=lambda e: (not e.ok, e.ticks.median if e.ok else 0))
+    entries.sort(key=Entry.rank_key)
     return Advice(workload, session.host, entry(naive.id), entry(floor.id), entries)

@@ -12,6 +12,7 @@ pages at the same page offset, as jit_smc_test's).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES, WRITES, Strategy
 from smclab.model.experiment import PLACEMENTS, Experiment, field_default
+from smclab.model.knobs import SpecError
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,26 @@ class Variant:
 
     def missing(self, cpu_flags: frozenset[str] | set[str]) -> list[str]:
         return [f for f in self.features if f not in cpu_flags]
+
+    def reason(self, cpu_flags: frozenset[str] | set[str]) -> str | None:
+        """Why a CPU with ``cpu_flags`` cannot run this variant (None: it can)."""
+        return missing_reason(self.missing(cpu_flags))
+
+    def to_dict(self, cpu_flags: frozenset[str] | set[str]) -> dict[str, Any]:
+        """The ``smclab catalog --json`` entry, for a CPU with ``cpu_flags``."""
+        return {
+            "id": self.id,
+            "workload": self.workload,
+            "summary": self.summary,
+            "knobs": self.knobs,
+            "features": list(self.features),
+            "runnable": not self.missing(cpu_flags),
+            "reason": self.reason(cpu_flags),
+        }
+
+
+def missing_reason(missing: list[str]) -> str | None:
+    return f"cpu lacks {', '.join(missing)}" if missing else None
 
 
 _R = TypeVar("_R", bound=vocab.Term)
@@ -334,3 +356,24 @@ class _Catalog(Mapping[str, Variant]):
 
 
 VARIANTS: Mapping[str, Variant] = _Catalog()
+
+
+def listed(workload: str | None = None) -> list[Variant]:
+    """The variants of ``workload`` (None: all), in catalog order."""
+    return [v for v in VARIANTS.values() if workload in (None, v.workload)]
+
+
+def variant(variant_id: str) -> Variant:
+    """The variant ``variant_id``; SpecError (with the closest ids) if there is none."""
+    found = variants()
+    if variant_id in found:
+        return found[variant_id]
+    close = difflib.get_close_matches(variant_id, list(found), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else "see `smclab catalog`"
+    raise SpecError(f"unknown variant '{variant_id}' ({hint})")
+
+
+def variant_experiment(variant_id: str, **knobs: Any) -> Experiment:
+    """The experiment of variant ``variant_id``, with ``knobs`` changing it."""
+    v = variant(variant_id)
+    return Experiment(**{"workload": v.workload, **v.knobs, **knobs})

@@ -10,13 +10,15 @@ folds stores into one without duplicates (see :meth:`ResultStore.merge_from`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smclab.model.knobs import SpecError
 from smclab.model.result import StoredResult, latest_results
-from smclab.store import ResultStore, StoreError, open_store
+from smclab.store import ResultStore, StoreError, default_path, open_store
 
 #: the host facts ``compare --json`` lists for each column
 HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")
@@ -141,6 +143,57 @@ def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
             }
         )
     return {"hosts": [c.to_dict() for c in columns], "rows": rows}
+
+
+#: what ``smclab compare`` reads: (store, the host ids to compare in it, None: every host)
+Target = tuple[str, list[int] | None]
+
+
+def targets(sources: tuple[str, ...], db: str | None, list_hosts: bool = False) -> list[Target]:
+    """What ``smclab compare SOURCES [--db DB] [--hosts]`` reads: with ``db`` (or no sources:
+    the default store) the hosts ``sources`` of that one store (all when none are given or
+    the hosts are listed), else every host of each store ``sources``."""
+    if db is not None or not sources:
+        path = db if db is not None else str(default_path())
+        if list_hosts and sources:
+            raise SpecError("--hosts lists every host of --db: give no host ids")
+        ids = None if list_hosts or not sources else parse_host_ids(sources)
+        return [(path, ids)]
+    return [(src, None) for src in sources]
+
+
+@contextlib.contextmanager
+def _opened(found: list[Target]) -> Iterator[list[tuple[str, ResultStore, list[int] | None]]]:
+    """The stores of ``found`` opened for reading (every one, or none: an error closes those
+    already open)."""
+    stores: list[tuple[str, ResultStore, list[int] | None]] = []
+    try:
+        for src, ids in found:
+            stores.append((src, open_store(src, create=False), ids))
+        yield stores
+    finally:
+        for _, st, _ in stores:
+            st.close()
+
+
+def stored_hosts(found: list[Target]) -> list[dict[str, Any]]:
+    """Every host of the stores of ``found`` (``compare --hosts``)."""
+    with _opened(found) as stores:
+        return [h for src, st, _ in stores for h in list_hosts(st, src)]
+
+
+def compare_stores(
+    found: list[Target],
+    suite: str | None = None,
+    sweep_id: str | None = None,
+    common: bool = False,
+) -> dict[str, Any]:
+    """:func:`compare` of the columns of the stores of ``found``."""
+    with _opened(found) as stores:
+        columns = [
+            c for src, st, ids in stores for c in load_columns(st, src, ids, suite, sweep_id)
+        ]
+    return compare(columns, common)
 
 
 # -- merging --------------------------------------------------------------------------------

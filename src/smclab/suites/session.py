@@ -26,6 +26,13 @@ def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str])
             raise SpecError(str(e)) from None
 
 
+def checked_cpu(cpu: int) -> int:
+    """``cpu`` if this process may run on it (raises SpecError)."""
+    if cpu not in machine.allowed_cpus():
+        raise SpecError(f"cpu {cpu} is not available (allowed: {sorted(machine.allowed_cpus())})")
+    return cpu
+
+
 class Session:
     """Runs experiments in a reused worker and stores every result."""
 

@@ -40,7 +40,8 @@ from smclab.model.knobs import SpecError
 from smclab.model.result import Result, StoredResult
 from smclab.run import machine
 from smclab.run.interrupt import Interrupted as RunInterrupted
-from smclab.store import StoreError
+from smclab.store import ResultStore, StoreError
+from smclab.store.export import export_rows
 from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
@@ -268,6 +269,59 @@ def plan(
     return Plan(grid, sweep_id or grid.id, list(experiments.values()), dict(skipped), total)
 
 
+def requested_grid(
+    axes: dict[str, str], grid_file: str | None, name: str | None, resume_id: str | None
+) -> Grid:
+    """The grid ``smclab sweep`` options ask for: knob lists (``axes``), a TOML file (whose
+    axes they override) and a name; with ``resume_id`` none of them (the stored grid is run,
+    see :func:`plan_for`). Raises SpecError."""
+    if resume_id is not None:
+        if axes or grid_file or name:
+            raise SpecError("--resume runs the stored grid: give no knobs, --grid or --name")
+    elif not axes and not grid_file:
+        raise SpecError("no grid: give knobs with comma-separated values or --grid FILE")
+    grid = Grid.from_options(dict(axes))
+    if grid_file:
+        grid = Grid.load(grid_file).merged(grid)
+    return grid.named(name)
+
+
+def stored_grid(store: ResultStore, sweep_id: str) -> Grid:
+    """The grid of the stored sweep ``sweep_id`` (to resume it); SpecError if there is none
+    or another suite than a grid sweep recorded it."""
+    found = store.sweep(sweep_id)
+    if found is None:
+        raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
+    suite = store.sweep_suite(sweep_id)
+    if suite not in (None, SUITE):
+        raise SpecError(
+            f"sweep '{sweep_id}' was recorded by `smclab {suite}`, not by"
+            f" a grid: run `smclab {suite}` again instead"
+        )
+    return Grid.from_json(found.grid, found.name)
+
+
+def plan_for(
+    session: Session, grid: Grid, resume_id: str | None = None, retry_errors: bool = False
+) -> Plan:
+    """The plan of ``grid`` on the session's host, or of the stored sweep ``resume_id``."""
+    if resume_id is not None:
+        grid = stored_grid(session.store, resume_id)
+    p = plan(grid, session.cpu, session.flags, resume_id)
+    return dataclasses.replace(p, retry_errors=retry_errors)
+
+
+def sweep_results(
+    store: ResultStore, sweep_id: str | None = None, suite: str | None = None
+) -> list[StoredResult]:
+    """Stored results of ``suite`` and ``sweep_id`` (None: any); SpecError if a sweep is named
+    that the store does not know."""
+    stored = list(store.results(suite=suite, sweep_id=sweep_id))
+    if sweep_id is not None and not stored and store.sweep(sweep_id) is None:
+        raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
+    return stored
+
+
 # -- running --------------------------------------------------------------------------------
 
 
@@ -310,9 +364,10 @@ class SweepRun:
         return len(self.results)
 
     def summary(self, stored: list[StoredResult] | None = None) -> dict[str, Any]:
-        """The ``sweep`` object of ``smclab sweep --json`` (``errors`` counts ``stored``, or
-        the results of this run)."""
-        errors = sum(1 for r in (self.results if stored is None else stored) if r.error)
+        """The ``sweep`` object of ``smclab sweep --json``: ``errors`` counts the experiments
+        of ``stored`` whose latest result (per host) is an error, or the errors of this run."""
+        outcomes = self.results if stored is None else latest_outcomes(stored)
+        errors = sum(1 for r in outcomes if r.error)
         return {
             "id": self.plan.sweep_id,
             "name": self.plan.name,
@@ -326,11 +381,38 @@ class SweepRun:
         }
 
 
+def latest_outcomes(stored: list[StoredResult]) -> list[StoredResult]:
+    """The latest stored result of each experiment per host, errors included: an error a
+    later success superseded (``--retry-errors``) no longer counts."""
+    latest: dict[tuple[int, str], StoredResult] = {}
+    for r in stored:
+        latest[(r.host_id, r.exp_key)] = r  # stores list results oldest first
+    return list(latest.values())
+
+
 def pending(session: Session, p: Plan) -> list[Experiment]:
     """The planned experiments not stored yet for this sweep (on this host)."""
     host = session.store.host_id(session.host)
     done = session.store.done_keys(p.sweep_id, host, errors=not p.retry_errors)
     return [e for e in p.experiments if e.code_key() not in done]
+
+
+def dry_run(session: Session, p: Plan) -> tuple[dict[str, Any], list[Experiment]]:
+    """What running ``p`` would do: its summary and the experiments it would run."""
+    todo = pending(session, p)
+    run = SweepRun(p, len(p.experiments) - len(todo), remaining=len(todo))
+    return run.summary([]), todo
+
+
+def plan_results(store: ResultStore, p: Plan) -> list[StoredResult]:
+    """The stored results of ``p``'s experiments in its sweep (every host, oldest first)."""
+    keys = {e.code_key() for e in p.experiments}
+    return [r for r in store.results(sweep_id=p.sweep_id) if r.exp_key in keys]
+
+
+def sweep_json(summary: dict[str, Any], stored: list[StoredResult]) -> dict[str, Any]:
+    """What ``smclab sweep --json`` prints."""
+    return {"sweep": summary, "rows": export_rows(stored)}
 
 
 def run_sweep(session: Session, p: Plan, observer: Observer | None = None) -> SweepRun:

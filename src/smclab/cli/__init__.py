@@ -1,0 +1,74 @@
+"""Command line: a thin layer over the Python API (one module per command or small group;
+the options in :mod:`smclab.cli.options`).
+
+Exit codes: 0 ok, 1 measurement error or failed write to the store, 2 bad input (including a
+missing, foreign or corrupted store, or a sweep another process runs); one line on stderr.
+128 + the signal when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP: the worker is killed,
+nothing in flight stored).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from smclab._version import __version__
+from smclab.cli.analyse import advise, diagnose
+from smclab.cli.measure import catalog, host, run, seed, show
+from smclab.cli.results import results
+from smclab.cli.stores import compare, merge, plot
+from smclab.cli.sweep import sweep
+from smclab.cli.ui import err_console, settings
+from smclab.model.knobs import SpecError
+from smclab.model.result import MeasurementError
+from smclab.run import counters
+from smclab.run.interrupt import Interrupted, raise_on_signals
+from smclab.store import StoreError, StoreWriteError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="smclab")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no notes on stderr.")
+def cli(quiet: bool) -> None:
+    """smclab: generate, run and measure self-modifying code experiments on x86-64."""
+    settings.quiet = quiet
+
+
+COMMANDS = (host, show, run, seed, catalog, sweep, results, diagnose, advise, compare, merge, plot)
+for command in COMMANDS:
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        with raise_on_signals():
+            cli.main(args=argv, prog_name="smclab", standalone_mode=False)
+    except Interrupted as e:
+        click.echo(
+            f"smclab: interrupted by {e.name} (the experiment in flight is not stored)", err=True
+        )
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("smclab: interrupted")
+        sys.exit(130)
+    except click.exceptions.UsageError as e:
+        click.echo(f"smclab: error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.exceptions.ClickException as e:
+        click.echo(f"smclab: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except StoreWriteError as e:
+        click.echo(f"smclab: error: {e}", err=True)
+        sys.exit(1)
+    except (SpecError, StoreError, counters.UnknownEvent) as e:
+        click.echo(f"smclab: error: {e}", err=True)
+        sys.exit(2)
+    except MeasurementError as e:
+        click.echo(f"smclab: measurement failed: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("smclab: interrupted (stored results are kept)", err=True)
+        sys.exit(130)

@@ -1,0 +1,83 @@
+"""The commands that explain and advise: diagnose, advise."""
+
+from __future__ import annotations
+
+import click
+
+from smclab.cli.options import session_options
+from smclab.cli.ui import console, observed, print_json, session
+from smclab.model.experiment import WORKLOADS
+from smclab.report import check_writable
+from smclab.report.findings import advice, diagnosis
+from smclab.suites.advise import run_advise
+from smclab.suites.diagnose import PROBES, run_diagnose
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="Trimmed grids, 5 short interleaved rounds.")
+@click.option(
+    "--probe",
+    "only",
+    multiple=True,
+    type=click.Choice(list(PROBES)),
+    help="Run only this probe (repeatable).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (plots embedded).",
+)
+@session_options
+def diagnose(
+    quick: bool,
+    only: tuple[str, ...],
+    html_file: str | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
+) -> None:
+    """Run the probes and state what causes the penalty on this host, with the evidence."""
+    if html_file:
+        check_writable(html_file)
+    with session(db, cpu, timeout) as s:
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        advised = None
+        if html_file:
+            advised = observed(lambda obs: run_advise(s, "seed", quick=True, observer=obs))
+    if html_file:
+        # imported here, not at the top: it loads matplotlib, which every other command
+        # would pay for at start-up
+        from smclab.report.html import write_report
+
+        write_report(html_file, d, advised)
+    if as_json:
+        print_json(d.to_dict())
+    else:
+        console.print(diagnosis(d))
+        if html_file:
+            console.print(f"HTML report: {html_file}")
+
+
+@click.command()
+@click.option(
+    "--workload",
+    type=click.Choice(list(WORKLOADS)),
+    default="seed",
+    show_default=True,
+    help="Rank workarounds for this workload.",
+)
+@click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@session_options
+def advise(
+    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+) -> None:
+    """Rank workarounds measured here against the naive loop and the floor."""
+    with session(db, cpu, timeout) as s:
+        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+    if as_json:
+        print_json(a.to_dict())
+    else:
+        console.print(advice(a))

@@ -1,0 +1,130 @@
+"""Options: every Experiment field as an option generated from its knob metadata, and the
+options several commands share (``--db``, ``--cpu``, ``--timeout``, ``--json``), each declared
+once here."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
+from smclab.suites.catalog import variant_experiment
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+METAVARS = {
+    "size": "SIZE",
+    "int": "N",
+    "float": "X",
+    "choice": "NAME",
+    "strategy": "ID",
+    "events": "LIST",
+}
+FIELDS = [f.name for f in dataclasses.fields(Experiment)]
+
+
+def field_option(name: str) -> Decorator:
+    """The option of Experiment field ``name`` (text value, None when not given)."""
+    meta = field_meta(name)
+    default = field_default(name)
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    text = meta["help"]
+    if meta["choices"]:
+        text += f" One of: {', '.join(meta['choices'])}."
+    if shown is not None:
+        text += f" [default: {shown}]"
+    opt = "--" + name.replace("_", "-")
+    return click.option(
+        opt,
+        name,
+        default=None,
+        hidden=meta.get("hidden", False),
+        metavar=METAVARS[meta["kind"]],
+        help=text,
+    )
+
+
+def _field_options(
+    fn: Callable[..., Any], collect: Callable[[dict[str, Any], dict[str, Any]], Any], arg: str
+) -> Callable[..., Any]:
+    """``fn`` with every Experiment field as an option; ``collect`` turns the given texts
+    ({field: text}) into the value passed to ``fn`` as ``arg`` (it may take options of its
+    own from the others, its second argument)."""
+
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        given = {n: v for n in FIELDS if (v := kw.pop(n)) is not None}
+        return fn(**{arg: collect(given, kw)}, **kw)
+
+    command: Callable[..., Any] = wrapper
+    for name in reversed(FIELDS):
+        command = field_option(name)(command)
+    return command
+
+
+def _experiment(given: dict[str, str], other: dict[str, Any]) -> Experiment:
+    knobs = {n: parse_value(n, v) for n, v in given.items()}
+    variant = other.pop("variant")
+    return Experiment(**knobs) if variant is None else variant_experiment(variant, **knobs)
+
+
+def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--variant`` and every Experiment field as an option (from its metadata); the command
+    gets ``exp``."""
+    command = _field_options(fn, _experiment, "exp")
+    return click.option(
+        "--variant",
+        default=None,
+        metavar="ID",
+        help="Start from this catalog variant (see `smclab catalog`); knob options change it.",
+    )(command)
+
+
+def sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Every Experiment field as an option taking a comma-separated list; the command gets
+    ``axes`` ({field: text} for the options given)."""
+    return _field_options(fn, lambda given, _: given, "axes")
+
+
+class Seconds(click.FloatRange):
+    """A range of seconds that also refuses nan (which no bound of FloatRange catches)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        rv = super().convert(value, param, ctx)
+        if math.isnan(rv):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return rv
+
+
+def db_option(help: str = "SQLite store (default: $SMCLAB_DB or the XDG data dir).") -> Decorator:
+    return click.option("--db", type=click.Path(dir_okay=False), default=None, help=help)
+
+
+def cpu_option(help: str = "CPU the worker is pinned to (default: the last one).") -> Decorator:
+    return click.option("--cpu", type=int, default=None, help=help)
+
+
+def json_option(help: str = "Print JSON.") -> Decorator:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+timeout_option = click.option(
+    "--timeout",
+    type=Seconds(min=0.1, max=86400),
+    default=120.0,
+    show_default=True,
+    help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
+    " with what its warm-up predicts).",
+)
+
+
+def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--db``, ``--cpu``, ``--timeout`` and ``--json``: what a measuring command takes."""
+    for option in (db_option(), cpu_option(), timeout_option, json_option()):
+        fn = option(fn)
+    return fn

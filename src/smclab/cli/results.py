@@ -1,0 +1,77 @@
+"""`smclab results`: list, export and remove stored results."""
+
+from __future__ import annotations
+
+import click
+
+from smclab.cli.options import db_option, json_option
+from smclab.cli.ui import console, print_json
+from smclab.model.knobs import SpecError
+from smclab.report.sweep import results_table, sweeps_table
+from smclab.store import export, open_store
+from smclab.suites.sweep import sweep_results, varying_knobs
+
+
+@click.command()
+@click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
+@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep).")
+@click.option("--sweeps", "list_sweeps", is_flag=True, help="List the stored sweeps instead.")
+@json_option("Print JSON (a list of rows).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
+@db_option("SQLite store.")
+@click.option(
+    "--delete", "delete_id", default=None, metavar="SWEEP", help="Remove this sweep's results."
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove error results a later success of the same experiment superseded"
+    " (of --sweep, or of every sweep).",
+)
+def results(
+    sweep_id: str | None,
+    suite: str | None,
+    list_sweeps: bool,
+    as_json: bool,
+    as_csv: bool,
+    out: str | None,
+    db: str | None,
+    delete_id: str | None,
+    prune: bool,
+) -> None:
+    """Export stored results: one row per experiment, every knob a column.
+
+    --delete SWEEP and --prune remove results instead (and print how many).
+    """
+    if delete_id is not None or prune:
+        if delete_id is not None and (prune or sweep_id):
+            raise SpecError("--delete SWEEP takes no --prune or --sweep")
+        with open_store(db, create=False) as store:
+            if delete_id is not None:
+                done = {"sweep": delete_id, "deleted": store.delete_sweep(delete_id)}
+                line = f"sweep '{delete_id}' removed with its {done['deleted']} result(s)"
+            else:
+                done = {"sweep": sweep_id, "pruned": store.prune(sweep_id)}
+                line = f"{done['pruned']} superseded error result(s) removed"
+        if as_json:
+            print_json(done)
+        else:
+            click.echo(line)
+        return
+    fmt = export.export_format(as_json, as_csv, out, list_sweeps)
+    with open_store(db, create=False) as store:
+        sweeps = store.sweeps() if list_sweeps else []
+        stored = [] if list_sweeps else sweep_results(store, sweep_id, suite)
+    if fmt is not None:
+        text = export.export_text(fmt, stored, sweeps if list_sweeps else None)
+        if out:
+            export.write_text(out, text)
+        else:
+            click.echo(text, nl=False)
+    elif list_sweeps:
+        console.print(sweeps_table(sweeps) if sweeps else "no stored sweeps")
+    elif not stored:
+        console.print("no stored results")
+    else:
+        console.print(results_table(stored, varying_knobs(stored)))

@@ -1,0 +1,89 @@
+"""`smclab sweep`: every combination of a grid of knobs."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+from rich.console import Group
+
+from smclab.cli.options import session_options, sweep_options
+from smclab.cli.ui import SweepProgress, console, print_json, session
+from smclab.model.result import MeasurementError
+from smclab.report.sweep import sweep_notes, sweep_table
+from smclab.suites import sweep as sw
+
+
+@click.command()
+@sweep_options
+@click.option("--grid", "grid_file", type=click.Path(dir_okay=False), help="TOML grid file.")
+@click.option("--name", default=None, help="Sweep id (default: derived from the grid's hash).")
+@click.option("--resume", "resume_id", default=None, help="Run the rest of a stored sweep.")
+@click.option("--dry-run", is_flag=True, help="Plan only: counts, nothing run or stored.")
+@click.option(
+    "--retry-errors",
+    is_flag=True,
+    help="Run again experiments stored only as errors (the error rows are kept).",
+)
+@session_options
+def sweep(
+    axes: dict[str, str],
+    grid_file: str | None,
+    name: str | None,
+    resume_id: str | None,
+    dry_run: bool,
+    retry_errors: bool,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
+) -> None:
+    """Run every combination of a grid of knobs (comma-separated values or --grid FILE).
+
+    Every knob option takes comma-separated values (--events: one list of counters).
+    Invalid or unsupported combinations are skipped (counted by reason). Results are stored
+    under the sweep's id; re-running the same grid, or --resume ID, runs only what is missing.
+    Ctrl-C or SIGTERM stops after the experiment in flight.
+
+    \b
+    TOML grid file:
+      name = "seed-grid"        # optional: the sweep id
+      repeats = 3               # fixed settings
+      [grid]
+      buffer = ["4K", "1M"]
+      step = [0, 64, 2048, 4096]
+    """
+    grid = sw.requested_grid(axes, grid_file, name, resume_id)
+    with session(db, cpu, timeout) as s:
+        plan = sw.plan_for(s, grid, resume_id, retry_errors)
+        if dry_run:
+            summary, todo = sw.dry_run(s, plan)
+            if as_json:
+                print_json({"sweep": summary, "pending": [e.label() for e in todo]})
+            else:
+                for e in todo:
+                    click.echo(e.label())
+                console.print(Group(*sweep_notes(summary)))
+            return
+        with sw.StopSignals() as stop:
+            progress = SweepProgress(stop)
+            with progress.bar:
+                run = sw.run_sweep(s, plan, progress)
+        stored = sw.plan_results(s.store, plan)
+    summary = run.summary(stored)
+    if as_json:
+        print_json(sw.sweep_json(summary, stored))
+    else:
+        console.print(sweep_table(summary, stored))
+    if run.interrupted:
+        click.echo(
+            f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
+            f" left; resume with: smclab sweep --resume {plan.sweep_id}"
+            + (f" --db {shlex.quote(db)}" if db else ""),
+            err=True,
+        )
+        sys.exit(128 + run.interrupted)
+    if summary["errors"]:
+        total = len(sw.latest_outcomes(stored))
+        raise MeasurementError(f"{summary['errors']} of {total} experiments failed")
