@@ -26,6 +26,7 @@ __all__ = [
     "CALLS",
     "CLEARS",
     "COPIES",
+    "EVICTS",
     "FLUSHES",
     "JIT_PREFETCHES",
     "PADS",
@@ -317,3 +318,17 @@ JIT_PREFETCHES: dict[str, LineOp] = _registry([_PREFETCHW, _PREFETCHT1])
 FLUSHES: dict[str, LineOp] = _registry(_FLUSHES)
 PADS: dict[str, Pad] = _registry(_PADS)
 CLEARS: dict[str, Clear] = _registry(_CLEARS)
+
+# -- issue 10 probes: what the seed loop may do to the line it has just written ------------
+
+_CLDEMOTE = LineOp(
+    "cldemote",
+    "demote toward a shared cache level",
+    ("cldemote",),
+    ("cldemote",),
+    code=C.CLDEMOTE_M8,
+)
+#: the seed's ``evict`` knob: one instruction per written line, right after the copy
+EVICTS: dict[str, LineOp] = _registry(
+    [LineOp("none", "leave the written line where it is"), *_FLUSHES[1:], _CLDEMOTE]
+)
