@@ -13,7 +13,7 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.rounds import MIN_EFFECT, Comparison, compare_rounds
 
-__all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap", "net"]
+__all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap", "net", "no_difference"]
 
 #: a conclusion is only "high" when every spread involved is below this (fallback rule)
 SMALL_SPREAD = 0.05
@@ -84,3 +84,9 @@ def net(a: Stats, minus: Stats, plus: Stats) -> Stats:
     noise = a.spread * a.median + minus.spread * minus.median + plus.spread * plus.median
     floor = max(abs(median), 1e-9)
     return Stats(median, median, noise / floor)
+
+
+def no_difference(*stats: Stats) -> str:
+    """The confidence of a "no measurable difference" finding: medium when every spread is
+    small (nothing hid a difference), low when noise could have."""
+    return "medium" if all(s.spread <= SMALL_SPREAD for s in stats) else "low"

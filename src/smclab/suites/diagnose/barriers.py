@@ -11,7 +11,7 @@ with the loop without any barrier. "Helps" then means the barrier reduces the SM
 from __future__ import annotations
 
 from smclab.model.result import Stats
-from smclab.model.stats import confidence, differs, net
+from smclab.model.stats import confidence, differs, net, no_difference
 
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
@@ -108,7 +108,9 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
             f" is taken out (measured on the same loop storing into data): of {len(rows)}"
             f" placements, {len(same)} leave it unchanged and {len(hurts)} make it larger."
         )
-        conf = "high" if len(rows) >= 3 and all(s.spread < 0.05 for _, s, _ in rows) else "medium"
+        conf = no_difference(none_.ticks, *(s for _, s, _ in rows))
+        if conf == "medium" and len(rows) >= 3:
+            conf = "high"
     if swamped:
         text += (
             f" {', '.join(r[0] for r in swamped)} cost(s) more than {SWAMPED:.0f}x the penalty"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from smclab.model.caches import CacheSizes, pages
 from smclab.model.knobs import format_size
-from smclab.model.stats import confidence, differs
+from smclab.model.stats import confidence, differs, no_difference
 from smclab.run import machine
 
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
@@ -219,12 +219,12 @@ def _old(
 
     if not costly:
         text = (
-            "Writing a line executed long ago costs nothing measurable: the best write-ahead"
-            " point of every ring matches the same copy into data"
+            "Writing a line executed long ago shows no cost the rounds support: at no ring does"
+            " the best write-ahead point differ from the same copy into data"
             f" ({'; '.join(cell(r) for r, *_ in rows)} ticks/iter)."
         )
         nums["vanishes_at_ring"] = rows[0][0]
-        conf = "medium"
+        conf = no_difference(*(x.ticks for _, b, f, _ in rows for x in (b, f)))
     elif vanish is None:
         text = (
             "Writing a line executed long ago still costs at every ring measured, up to"
@@ -295,7 +295,7 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
         name = "a retpoline" if call == "retpoline" else "call rel32 to each slot"
         if not moved:
             text = f"Calling through {name} changes nothing measurable against call reg ({cells})."
-            conf = "medium"
+            conf = no_difference(*(x.ticks for _, _, p, q in pairs for x in (p, q)))
         else:
             lower = [x for x in moved if x[2].ticks.median < x[3].ticks.median]
             how = "lowers" if len(lower) == len(moved) else "raises" if not lower else "changes"

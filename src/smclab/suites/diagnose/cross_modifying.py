@@ -10,7 +10,7 @@ is the seed loop (4K, step 0) minus the same copy into data.
 
 from __future__ import annotations
 
-from smclab.model.stats import confidence, differs
+from smclab.model.stats import confidence, differs, no_difference
 
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
@@ -101,7 +101,11 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
             if same > 0
             else ""
         )
-    conf = confidence(*((a.ticks, b.ticks) for a, b in costly)) if costly else "medium"
+    conf = (
+        confidence(*((a.ticks, b.ticks) for a, b in costly))
+        if costly
+        else no_difference(*(x.ticks for _, ln, nr in rates for x in (ln, nr)))
+    )
     return [Finding("cross-modifying", text, conf, nums)]
 
 

@@ -14,7 +14,7 @@ done and the call waited, so it is more than a clear of instructions in flight.
 from __future__ import annotations
 
 from smclab.model.result import Stats
-from smclab.model.stats import confidence, differs, net
+from smclab.model.stats import confidence, differs, net, no_difference
 
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
@@ -102,7 +102,7 @@ def _prediction(pts: dict[str, Measured]) -> list[Finding]:
             f"With a moving target the SMC penalty is {cells} ticks/iter: whether the call is"
             " predicted changes nothing measurable here."
         )
-        conf = "medium"
+        conf = no_difference(ind.ticks, ret)
     none_ = pts.get("no-store moving")
     if none_:
         nums["no_store_ticks"] = none_.ticks.median
@@ -145,7 +145,7 @@ def _serialized(pts: dict[str, Measured]) -> list[Finding]:
                 f" ticks/iter){before}: the penalty is a clear of what was fetched or in flight"
                 " before the store completed."
             )
-            conf = "medium"
+            conf = no_difference(ex.ticks, far.ticks)
         out.append(Finding("prediction", text, conf, nums))
     return out
 
@@ -164,7 +164,7 @@ def _fixed(pts: dict[str, Measured]) -> list[Finding]:
                 "prediction",
                 f"With a fixed target the call kind changes nothing measurable ({cells}"
                 " ticks/iter).",
-                "medium",
+                no_difference(*(p.ticks for _, p in [("indirect", ind), *others])),
                 nums,
             )
         ]
