@@ -121,9 +121,35 @@ def _loop_body(
             if exp.placement in ("before-store", "both"):
                 barrier.emit(a)
             _store(a, exp, lay, payload_addr)
+            _evict(a, exp)
             if exp.placement in ("after-store", "both"):
                 barrier.emit(a)
+        _chain(a, exp)
     _call(a, exp, lay, payload_addr, thunk, slot)
+
+
+def _evict(a: Asm, exp: Experiment) -> None:
+    """The ``evict`` knob: one line instruction per written line (rep copies leave rdi past
+    the end of what they wrote, the unrolled ones at its start)."""
+    op = vocab.EVICTS[exp.evict]
+    if op.code is None:
+        return
+    size = exp.payload * exp.batch
+    start = -size if vocab.COPIES[exp.copy].rep else 0
+    for off in range(0, size, 64):
+        op.emit(a, mem(R.RDI, start + off))
+
+
+def _chain(a: Asm, exp: Experiment) -> None:
+    """The ``chain`` knob: ``chain`` dependent ``imul rax, rax``, then ``and eax, 0`` (no zero
+    idiom: it depends on the chain) added to the call target register, so a call through it
+    cannot execute before the chain has (a direct call still has to retire after it)."""
+    if not exp.chain:
+        return
+    for _ in range(exp.chain):
+        a.rr(C.IMUL_R64_RM64, R.RAX, R.RAX)
+    a.ri(C.AND_RM32_IMM8, R.EAX, 0)
+    a.rr(C.ADD_R64_RM64, POS, R.RAX)
 
 
 def build(exp: Experiment, lay: Layout) -> Program:
@@ -176,7 +202,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
     if exp.cross != "none":
         stop_flag = lay.far_buf + exp.buffer  # the extra page, beyond every store
         target = lay.exec_buf + exp.origin + CROSS_OFFSET[exp.cross]
-        parts.append(("writer", _writer(target, stop_flag), True))
+        parts.append(("writer", _writer(target, stop_flag, exp.cross_period), True))
         extra = {"stop_flag_addr": stop_flag}
     program = assemble(
         exp,
@@ -194,8 +220,11 @@ def build(exp: Experiment, lay: Layout) -> Program:
     return program
 
 
-def _writer(target: int, stop_flag: int) -> Asm:
-    """``void writer(void)``: store a nop byte at ``target`` until ``*stop_flag`` != 0."""
+def _writer(target: int, stop_flag: int, period: int = 0) -> Asm:
+    """``void writer(void)``: store a nop byte at ``target`` until ``*stop_flag`` != 0; with a
+    ``period``, one store every ``period`` TSC ticks (spinning on rdtsc in between)."""
+    if period:
+        return _paced_writer(target, stop_flag, period)
     a = Asm()
     loop = a.new_label()
     a.ri(C.MOV_R64_IMM64, R.RDX, target)
@@ -206,3 +235,35 @@ def _writer(target: int, stop_flag: int) -> Asm:
     a.branch(C.JE_REL32_64, loop)
     a.op(C.RETNQ)
     return a
+
+
+def _paced_writer(target: int, stop_flag: int, period: int) -> Asm:
+    """The writer storing once every ``period`` TSC ticks: r9 holds the next store's time."""
+    a = Asm()
+    store, wait, done = a.new_label(), a.new_label(), a.new_label()
+    a.ri(C.MOV_R64_IMM64, R.RSI, target)
+    a.ri(C.MOV_R64_IMM64, R.RCX, stop_flag)
+    a.ri(C.MOV_R64_IMM64, R.R8, period)
+    _rdtsc_rax(a)
+    a.rr(C.MOV_R64_RM64, R.R9, R.RAX)
+    a.bind(store)
+    a.mi(C.MOV_RM8_IMM8, mem(R.RSI), 0x90 - 256)
+    a.rr(C.ADD_R64_RM64, R.R9, R.R8)
+    a.bind(wait)
+    a.mi(C.CMP_RM8_IMM8, mem(R.RCX), 0)
+    a.branch(C.JNE_REL32_64, done)
+    a.op(C.PAUSE)
+    _rdtsc_rax(a)
+    a.rr(C.CMP_R64_RM64, R.RAX, R.R9)
+    a.branch(C.JB_REL32_64, wait)
+    a.branch(C.JMP_REL32_64, store)
+    a.bind(done)
+    a.op(C.RETNQ)
+    return a
+
+
+def _rdtsc_rax(a: Asm) -> None:
+    """rax = the 64-bit TSC (clobbers rdx)."""
+    a.op(C.RDTSC)
+    a.ri(C.SHL_RM64_IMM8, R.RDX, 32)
+    a.rr(C.OR_R64_RM64, R.RAX, R.RDX)

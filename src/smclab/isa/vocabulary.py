@@ -29,6 +29,7 @@ __all__ = [
     "COPIES",
     "DEMOTES",
     "EMIT_CLEARS",
+    "EVICTS",
     "FLUSHES",
     "JIT_PREFETCHES",
     "NATIVES",
@@ -398,3 +399,11 @@ def line_op(name: str) -> LineOp:
 def clear(name: str) -> Clear:
     """A region clear by name (jit-block's or jit-emit's)."""
     return CLEARS[name] if name in CLEARS else EMIT_CLEARS[name]
+
+
+# -- issue 10 probes: what the seed loop may do to the line it has just written ------------
+
+#: the seed's ``evict`` knob: one instruction per written line, right after the copy
+EVICTS: dict[str, LineOp] = _registry(
+    [LineOp("none", "leave the written line where it is"), *_FLUSHES[1:], _CLDEMOTE]
+)

@@ -40,6 +40,8 @@ PAYLOAD_OPS = ("ret", "ud2")
 DEFAULT_EVENTS = ("smc-clears",)
 #: most slots a direct-call loop is unrolled over
 MAX_UNROLL = 512
+#: most dependent imuls of the chain knob
+MAX_CHAIN = 4096
 #: the knobs only the seed workload reads
 SEED = ("seed",)
 PATCH, RELOCATE = ("patch",), ("relocate",)
@@ -228,6 +230,27 @@ class Experiment:
         f"relocate ring: blocks copied ahead of the executing one (1..{RING_SLOTS - 1}).",
         applies=RELOCATE,
     )
+    # -- issue 10 probes --
+    chain: int = knob(
+        0,
+        "int",
+        "Dependent imuls between the store (and its barrier) and the call; their result"
+        " (zero) is added to the call's target register, so the call waits for them.",
+        applies=SEED,
+    )
+    cross_period: int = knob(
+        0,
+        "int",
+        "TSC ticks between two stores of the cross-modifying writer (0: as fast as it can).",
+        applies=SEED,
+    )
+    evict: str = knob(
+        "none",
+        "choice",
+        "After each copy, write back or demote the written line(s).",
+        vocab.EVICTS,
+        applies=SEED,
+    )
     iterations: int | None = knob(
         None, "int", "Iterations per repeat (default: calibrated).", measure=True
     )
@@ -285,6 +308,7 @@ class Experiment:
             "layout",
             "prefetch",
             "op",
+            "evict",
         ):
             check_choice(name, getattr(self, name), _FIELDS[name].metadata["choices"])
         width = vocab.COPIES[self.copy].width
@@ -351,6 +375,7 @@ class Experiment:
                 f"the '{self.cross}' writer stores {CROSS_OFFSET[self.cross]} bytes"
                 f" past the origin ({self.origin}): outside the {b}-byte buffer"
             )
+        self._validate_issue10()
         call = vocab.CALLS[self.call]
         if call.near and self.layout != "near":
             raise SpecError(
@@ -363,6 +388,18 @@ class Experiment:
             )
         if call.source and self.store == "none":
             raise SpecError(f"call kind '{call.name}' with store 'none' runs no copy at all")
+
+    def _validate_issue10(self) -> None:
+        if not 0 <= self.chain <= MAX_CHAIN:
+            raise SpecError(f"chain must be between 0 and {MAX_CHAIN}, got {self.chain}")
+        if not 0 <= self.cross_period <= 10**9:
+            raise SpecError(
+                f"cross-period must be between 0 and 1e9 ticks, got {self.cross_period}"
+            )
+        if self.cross_period and self.cross == "none":
+            raise SpecError("cross-period needs a cross-modifying writer (cross 'line' or 'near')")
+        if self.evict != "none" and self.store != "exec":
+            raise SpecError("evict needs store 'exec'")
 
     def _validate_jit(self) -> None:
         check_choice("strategy", self.strategy, STRATEGIES)
@@ -443,6 +480,7 @@ class Experiment:
             vocab.BARRIERS[self.barrier],
             vocab.COPIES[self.copy],
             vocab.PREFETCHES[self.prefetch],
+            vocab.EVICTS[self.evict],
         ]
         return [(r.name, r.flags) for r in records]
 
@@ -518,6 +556,9 @@ class Experiment:
             "prefetch",
             "layout",
             "op",
+            "chain",
+            "cross_period",
+            "evict",
         ):
             value = getattr(self, name)
             if value != defaults[name].default:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.rounds import MIN_EFFECT, Comparison, compare_rounds
 
-__all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap"]
+__all__ = ["MIN_EFFECT", "comparison", "confidence", "differs", "gap", "net", "no_difference"]
 
 #: a conclusion is only "high" when every spread involved is below this (fallback rule)
 SMALL_SPREAD = 0.05
@@ -64,3 +64,29 @@ def confidence(*pairs: tuple[Stats, Stats]) -> str:
         one = (c.confidence if c.differs else "low") if c is not None else _fallback(a, b)
         level = min(level, one, key=_LEVELS.index)
     return level
+
+
+def net(a: Stats, minus: Stats, plus: Stats) -> Stats:
+    """``a - minus + plus``: a point with one effect taken out, e.g. a barrier's own cost
+    (``minus``: the barrier on a loop storing into data, ``plus``: that loop without it), so
+    that comparing the result with the loop without the barrier tests the *interaction*.
+
+    From one interleaved run the difference is taken round by round and the result keeps the
+    series (then :func:`differs` and :func:`confidence` still pair rounds); otherwise the
+    medians are combined and the absolute spreads add up.
+    """
+    same = a.series is not None and a.series == minus.series == plus.series
+    if same and a.rounds and len(a.rounds) == len(minus.rounds) == len(plus.rounds):
+        values = [x - y + z for x, y, z in zip(a.rounds, minus.rounds, plus.rounds, strict=True)]
+        if all(v > 0 for v in values):
+            return Stats.of(values, tuple(values), a.series)
+    median = a.median - minus.median + plus.median
+    noise = a.spread * a.median + minus.spread * minus.median + plus.spread * plus.median
+    floor = max(abs(median), 1e-9)
+    return Stats(median, median, noise / floor)
+
+
+def no_difference(*stats: Stats) -> str:
+    """The confidence of a "no measurable difference" finding: medium when every spread is
+    small (nothing hid a difference), low when noise could have."""
+    return "medium" if all(s.spread <= SMALL_SPREAD for s in stats) else "low"

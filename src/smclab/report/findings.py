@@ -108,6 +108,16 @@ def advice(a: Advice) -> Group:
         )
         for e in rec[:3]:
             notes.append(Text(f"  {e.id}: {e.how_to(naive)}."))
+    goal = a.goal
+    if goal["best"] is not None:
+        verdict = "met" if goal["met"] else "not met"
+        notes.append(
+            Text(
+                f"Goal (the best candidate executing fresh code ≤ {goal['to_floor']}x the floor):"
+                f" {verdict}: {goal['best']} at {goal['best_to_floor']:.2f}x.",
+                style="bold" if goal["met"] else "bold red",
+            )
+        )
     else:
         notes.append(
             Text("No candidate executing fresh code beats the naive loop here.", style="bold red")

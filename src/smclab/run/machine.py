@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smclab._version import __version__
+from smclab.model.caches import cache_size as cache_size  # re-exported
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,6 @@ def caches(cpu: int = 0) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
     return out
-
-
-def cache_size(facts: dict[str, Any], level: int, kind: str = "Unified") -> int | None:
-    """The size of one cache level from host facts (kind: Data, Instruction or Unified)."""
-    for c in facts.get("caches", []):
-        if c["level"] == level and c["type"] == kind:
-            return int(c["size"])
-    return None
 
 
 def host_facts(tsc_hz: float) -> dict[str, Any]:

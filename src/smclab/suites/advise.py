@@ -24,6 +24,8 @@ RANKING = (
     " faster than one above it is not distinguishable from the naive loop"
 )
 VERDICT_ORDER = ("helps", "no effect", "hurts", "failed")
+#: the goal advise prints: the best candidate executing fresh code within this factor of the floor
+GOAL_TO_FLOOR = 1.2
 
 
 @dataclass
@@ -72,7 +74,7 @@ class Entry:
         return VERDICT_ORDER.index(self.verdict), self.ticks.median if self.ok else 0
 
     def how_to(self, naive: Experiment) -> str:
-        return SETS[self.experiment.workload].how_to(self.experiment, naive)
+        return SETS[self.experiment.workload].how_to(self.experiment, naive, self.result.host)
 
     def to_dict(self, naive: Experiment) -> dict[str, Any]:
         r = self.result
@@ -107,6 +109,19 @@ class Advice:
     def recommended(self) -> list[Entry]:
         return [e for e in self.entries if e.ok and e.fresh and e.verdict == "helps"]
 
+    @property
+    def goal(self) -> dict[str, Any]:
+        """Whether the best candidate executing fresh code is within GOAL_TO_FLOOR of the floor
+        (the fastest such candidate, whatever its verdict against the naive loop)."""
+        fresh = [e for e in self.entries if e.ok and e.fresh]
+        best = fresh[0] if fresh else None
+        return {
+            "to_floor": GOAL_TO_FLOOR,
+            "best": best.id if best else None,
+            "best_to_floor": best.to_floor if best else None,
+            "met": bool(best and best.to_floor <= GOAL_TO_FLOOR),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         naive = self.naive.experiment
         best = self.recommended[0] if self.recommended else None
@@ -116,6 +131,7 @@ class Advice:
             "naive": self.naive.to_dict(naive),
             "floor": self.floor.to_dict(naive),
             "top": best.to_dict(naive) if best else None,
+            "goal": self.goal,
             "entries": [e.to_dict(naive) for e in self.entries],
         }
 

@@ -1,61 +1,117 @@
-"""Cross-modifying: a writer thread on another CPU stores into (or near) the executed line."""
+"""Cross-modifying: a writer thread on another CPU stores into (or near) the executed line at
+several rates, against the same-thread penalty.
+
+The executing loop stores nothing and calls a fixed slot. The writer stores one byte into that
+slot's line (or two lines away, the control) once every P TSC ticks (P = 0: as fast as it can).
+At a known rate the writer makes T/P stores per iteration of T ticks, so the executing side's
+cost *per writer store* is (T_line - T_near) / (T_line / P). The same-thread penalty per store
+is the seed loop (4K, step 0) minus the same copy into data.
+"""
 
 from __future__ import annotations
 
-from smclab.model.stats import confidence, differs
+from smclab.model.stats import confidence, differs, no_difference
 
-from .base import Finding, Host, PlanPoint, Point, ProbeSpec, labelled, pp
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 70
+PERIODS = (0, 300, 1000, 3000, 10000, 100000)
+QUICK_PERIODS = (0, 1000, 10000)
+
+
+def _name(period: int) -> str:
+    return "max rate" if not period else f"every {period}"
 
 
 def points(quick: bool) -> list[PlanPoint]:
-    return [
-        pp("exec line", None, "line", store="none", cross="line"),
-        pp("near line", None, "near", store="none", cross="near"),
+    out = [
         pp("no writer", None, "none", store="none"),
+        pp("same-thread seed 4K/0", None, "same-thread"),
+        pp("same-thread far-store", None, "same-thread", store="far"),
     ]
+    for p in QUICK_PERIODS if quick else PERIODS:
+        out += [
+            pp(f"exec line {_name(p)}", p, "line", store="none", cross="line", cross_period=p),
+            pp(f"near line {_name(p)}", p, "near", store="none", cross="near", cross_period=p),
+        ]
+    return out
 
 
 def needs(cpus: int) -> str | None:
     return None if cpus >= 2 else "needs two CPUs (this host has one)"
 
 
+def _rates(pts: dict[str, Measured]) -> list[tuple[int, Measured, Measured]]:
+    out = []
+    for label, line in pts.items():
+        if label.startswith("exec line "):
+            near = pts.get("near line " + label.removeprefix("exec line "))
+            if near is not None:
+                out.append((line.experiment.cross_period, line, near))
+    return sorted(out, key=lambda r: (r[0] == 0, r[0]))
+
+
 def findings(points: list[Point], host: Host) -> list[Finding]:
     pts = labelled(points)
-    line, near, alone = pts.get("exec line"), pts.get("near line"), pts.get("no writer")
-    if not (line and near):
+    rates = _rates(pts)
+    if not rates:
         return []
+    seed, far = pts.get("same-thread seed 4K/0"), pts.get("same-thread far-store")
+    same = seed.ticks.median - far.ticks.median if seed and far else None
+    per_store: dict[int, float] = {}
+    cells, costly = [], []
+    for period, line, near in rates:
+        extra = line.ticks.median - near.ticks.median
+        hurts = differs(line.ticks, near.ticks) and extra > 0
+        if hurts:
+            costly.append((line, near))
+        if period and hurts:
+            stores = line.ticks.median / period
+            per_store[period] = extra / stores
+            cells.append(
+                f"one store per {period} ticks: {line.ticks.median:.0f} vs {near.ticks.median:.0f}"
+                f" ticks/iter two lines away, ≈{per_store[period]:.0f} ticks per writer store"
+            )
+        elif period:
+            cells.append(
+                f"one store per {period} ticks: nothing measurable ({line.ticks.median:.0f} vs"
+                f" {near.ticks.median:.0f})"
+            )
+        else:
+            what = f"+{extra:.0f} ticks/iter" if hurts else "nothing measurable"
+            cells.append(
+                f"as fast as it can: {what} ({line.ticks.median:.0f} vs {near.ticks.median:.0f})"
+            )
     nums: dict[str, object] = {
-        "exec_line_ticks": line.ticks.median,
-        "near_line_ticks": near.ticks.median,
-        "no_writer_ticks": alone.ticks.median if alone else None,
+        "per_writer_store": per_store,
+        "same_thread_penalty": same,
+        "ticks": {p: (ln.ticks.median, nr.ticks.median) for p, ln, nr in rates},
     }
-    if differs(line.ticks, near.ticks):
-        text = (
-            f"Another core storing into the executed line costs"
-            f" {line.ticks.median:.0f} ticks/iter against {near.ticks.median:.0f} when it"
-            f" stores two lines away: cross-modifying code pays the same kind of clear."
+    text = (
+        "A writer thread on another CPU storing into the executed line: " + "; ".join(cells) + "."
+    )
+    if same is not None and per_store:
+        worst = max(per_store.values())
+        nums["ratio_to_same_thread"] = worst / same if same > 0 else None
+        text += (
+            f" A store by the executing thread itself into the line it then runs costs"
+            f" {same:.0f} ticks (seed loop vs the same copy into data): a writer store costs"
+            f" the executing thread {worst / same:.2g}x that."
+            if same > 0
+            else ""
         )
-    else:
-        text = (
-            f"Another core storing into the executed line costs no more than storing two"
-            f" lines away ({line.ticks.median:.0f} vs {near.ticks.median:.0f} ticks/iter)."
-        )
-    return [
-        Finding(
-            "cross-modifying",
-            text,
-            confidence((line.ticks, near.ticks)) if differs(line.ticks, near.ticks) else "medium",
-            nums,
-        )
-    ]
+    conf = (
+        confidence(*((a.ticks, b.ticks) for a, b in costly))
+        if costly
+        else no_difference(*(x.ticks for _, ln, nr in rates for x in (ln, nr)))
+    )
+    return [Finding("cross-modifying", text, conf, nums)]
 
 
 PROBE = ProbeSpec(
     "cross-modifying",
-    "Cross-modifying: a writer thread on another CPU",
+    "Cross-modifying: a writer thread on another CPU at several rates",
     points,
     findings,
     Bars(ref="no writer"),

@@ -20,12 +20,12 @@ class Candidate:
 class CandidateSet:
     """One workload's advice: ``naive`` (what a user writes first), ``floor`` (the same work
     without executing what was written), the candidates for this host (its facts given), and
-    the one-line how-to of an experiment (relative to the naive one)."""
+    the one-line how-to of an experiment (relative to the naive one, given the host facts)."""
 
     workload: str
     naive: Candidate
     floor: Candidate
     candidates: Callable[[dict[str, Any]], list[Candidate]]
-    how_to: Callable[[Experiment, Experiment], str]
+    how_to: Callable[[Experiment, Experiment, dict[str, Any]], str]
     #: what the floor is, for the advice's legend
     floor_note: str = "no write"

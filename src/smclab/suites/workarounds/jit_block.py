@@ -23,7 +23,7 @@ def candidates(host: dict[str, Any]) -> list[Candidate]:
     ]
 
 
-def how_to(exp: Experiment, naive: Experiment) -> str:
+def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = None) -> str:
     return STRATEGIES[exp.strategy].summary
 
 

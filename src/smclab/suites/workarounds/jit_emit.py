@@ -26,7 +26,7 @@ def candidates(host: dict[str, Any]) -> list[Candidate]:
     ]
 
 
-def how_to(exp: Experiment, naive: Experiment) -> str:
+def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = None) -> str:
     text = EMIT_STRATEGIES[exp.strategy].summary
     if exp.region_layout == "paged":
         text += "; each region on its own page at the same page offset"

@@ -47,7 +47,7 @@ def candidates(host: dict[str, Any]) -> list[Candidate]:
     return out
 
 
-def how_to(exp: Experiment, naive: Experiment) -> str:
+def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = None) -> str:
     cell = exp.patch_into == "cell"
     steps = [CELL[exp.patch_kind] if cell else KIND[exp.patch_kind]]
     if exp.patch_into == "data":

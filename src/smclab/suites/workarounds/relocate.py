@@ -29,7 +29,7 @@ def candidates(host: dict[str, Any]) -> list[Candidate]:
     return out
 
 
-def how_to(exp: Experiment, naive: Experiment) -> str:
+def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = None) -> str:
     return HOW_TO[exp.scheme].format(slots=RING_SLOTS, lead=exp.lead)
 
 

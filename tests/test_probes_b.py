@@ -1,0 +1,351 @@
+"""Issue 10, items 3-7: code age, prediction, barriers net of their cost, cross-modifying and
+advise's candidates. Findings on synthetic points shaped like both outcomes (AMD: a penalty of
+~80 ticks that 128 B of write-ahead removes; Intel: thousands of ticks, a retpoline far cheaper),
+on the recorded Intel store (today's points that match a probe) and on a recorded AMD probe set.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smclab.model.caches import CacheSizes
+from smclab.model.experiment import Experiment
+from smclab.model.knobs import SpecError
+from smclab.model.result import Stats
+from smclab.store import open_store
+from smclab.suites import diagnose as dg
+from smclab.suites.diagnose import barriers, code_age, cross_modifying, prediction
+from smclab.suites.workarounds.seed import how_to, seed_candidates
+
+DATA = Path(__file__).parent / "data"
+K = 1024
+AMD = {
+    "vendor": "AuthenticAMD",
+    "hypervisor": "KVM",
+    "tsc_hz": 2.445e9,
+    "caches": [
+        {"level": 1, "type": "Data", "size": 32 * K},
+        {"level": 1, "type": "Instruction", "size": 32 * K},
+        {"level": 2, "type": "Unified", "size": 512 * K},
+    ],
+    "flags": ["clwb", "clflushopt", "avx", "sse2"],
+}
+INTEL = {
+    "vendor": "GenuineIntel",
+    "hypervisor": "KVM",
+    "tsc_hz": 2.1e9,
+    "caches": [
+        {"level": 1, "type": "Data", "size": 48 * K},
+        {"level": 1, "type": "Instruction", "size": 32 * K},
+        {"level": 2, "type": "Unified", "size": 2 * K * K},
+    ],
+    "flags": ["clwb", "cldemote", "serialize", "avx512f", "avx"],
+}
+
+
+def point(label, ticks, x=None, group="g", spread=0.01, rounds=None, **knobs):
+    rounds = tuple(rounds or [ticks * f for f in (1.0, 1.01, 0.99, 1.005, 0.995, 1.002, 0.998)])
+    stats = Stats(ticks, ticks * 0.98, spread, rounds, "s1")
+    return dg.Point(dg.PlanPoint(label, x, group, knobs), Experiment(**knobs), stats, stats)
+
+
+# --- code age --------------------------------------------------------------------------------
+
+
+def code_age_points(host, at0, curve, plateau, far, rings=None):
+    """Points of the code-age probe: ``curve(ring, ahead)`` for A > 0, ``plateau(ring)`` and
+    ``far(ring)`` per ring."""
+    pts = []
+    for plan in code_age.plan(CacheSizes.of(host), quick=True):
+        e = Experiment(**plan.knobs)
+        if rings and e.buffer not in rings:
+            continue
+        if plan.group == "far-store":
+            t = far(e.buffer)
+        elif e.ahead == 0:
+            t = at0(e.buffer)
+        else:
+            t = curve(e.buffer, e.ahead, plateau(e.buffer))
+        pts.append(point(plan.label, t, plan.x, plan.group, **plan.knobs))
+    return pts
+
+
+def test_code_age_amd_shaped_128_bytes_ahead_and_no_cost_for_old_lines():
+    pts = code_age_points(
+        AMD,
+        at0=lambda r: 80.0,
+        curve=lambda r, a, p: 60.0 if a < 128 else p,
+        plateau=lambda r: 20.0,
+        far=lambda r: 19.8,
+    )
+    found = code_age.findings(pts, AMD)
+    fresh = next(f for f in found if "written just before" in f.text)
+    assert fresh.numbers["ahead_bytes"] == 128
+    old = next(f for f in found if "executed long ago" in f.text)
+    assert "shows no cost the rounds support" in old.text
+    assert old.numbers["vanishes_at_ring"] == 4 * K
+
+
+def test_code_age_intel_shaped_cost_vanishes_beyond_l2():
+    l2 = 2 * K * K
+    pts = code_age_points(
+        INTEL,
+        at0=lambda r: 13000.0,
+        curve=lambda r, a, p: 400.0 if a < 256 else p,
+        plateau=lambda r: 200.0 if r <= l2 else 9.3,
+        far=lambda r: 9.0,
+    )
+    found = code_age.findings(pts, INTEL)
+    fresh = next(f for f in found if "written just before" in f.text)
+    assert fresh.numbers["ahead_bytes"] == 1024  # the quick grid has 128, then 1K
+    old = next(f for f in found if "executed long ago" in f.text)
+    assert old.numbers["vanishes_at_ring"] == 4 * l2
+    assert "from ring 8M (4x L2) on" in old.text and "up to ring 2M (= L2)" in old.text
+
+
+def test_code_age_cost_that_never_vanishes_is_said_so():
+    pts = code_age_points(
+        INTEL, lambda r: 13000.0, lambda r, a, p: p, lambda r: 200.0, lambda r: 9.0
+    )
+    (old,) = [f for f in code_age.findings(pts, INTEL) if "long ago" in f.text]
+    assert old.numbers["vanishes_at_ring"] is None
+    assert "still costs at every ring measured, up to 8M (4x L2)" in old.text
+
+
+def test_code_age_plan_follows_the_caches():
+    rings = code_age.rings(CacheSizes.of(INTEL), quick=True)
+    assert rings == [4 * K, 32 * K, 2 * K * K, 8 * K * K]
+    assert code_age.aheads(8 * K * K, quick=True)[-1] == 8 * K * K - 64
+    assert CacheSizes.of({}).assumed and "assumed" in CacheSizes.of({}).describe()
+    for plan in code_age.plan(CacheSizes.of(INTEL), quick=False):
+        Experiment(**plan.knobs)  # every point is valid
+
+
+INTEL_DB = DATA / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
+
+
+def _intel_store(tmp_path):
+    """The recorded Intel store (its first diagnose run), copied: opening migrates it."""
+    db = tmp_path / "intel.sqlite"
+    shutil.copy(INTEL_DB, db)
+    return open_store(db, create=False)
+
+
+def _old_write_ahead_as_code_age(store, run):
+    """Today's write-ahead sweep (16K ring, step 64, call r13) as code-age points."""
+    pts = []
+    for r in store.results(sweep_id=f"diagnose-{run}-write-ahead"):
+        e = r.experiment
+        if e.store == "far":
+            plan = dg.PlanPoint("16K far-store", None, "far-store", {})
+        else:
+            plan = dg.PlanPoint(code_age.label(e.buffer, e.ahead), e.ahead, "ring 16K", {})
+        pts.append(dg.Point(plan, e, r.ticks, r.ns))
+    return pts
+
+
+def test_recorded_intel_write_ahead_reads_as_code_age(tmp_path):
+    store = _intel_store(tmp_path)
+    pts = _old_write_ahead_as_code_age(store, "20261125T191605")
+    assert len(pts) == 12
+    found = code_age.findings(pts, INTEL)
+    fresh = next(f for f in found if "written just before" in f.text)
+    assert 64 < fresh.numbers["ahead_bytes"] <= 1024
+    old = next(f for f in found if "long ago" in f.text)
+    # the 16K ring's best point stays ~20x the data copy: the line left no cache level
+    assert old.numbers["vanishes_at_ring"] is None
+    assert old.numbers["plateau"][16 * K] > 10 * old.numbers["far_store"][16 * K]
+
+
+# --- prediction ------------------------------------------------------------------------------
+
+
+def prediction_points(exec_, far, serialized_exec, serialized_far):
+    pts = [point("no-store moving", 8.0)]
+    for c in prediction.KINDS:
+        pts += [point(f"{c} moving", exec_[c]), point(f"{c} moving far-store", far[c])]
+        pts += [
+            point(f"{c} moving serialize+chain", serialized_exec[c]),
+            point(f"{c} moving far-store serialize+chain", serialized_far[c]),
+            point(f"{c} fixed", exec_[c]),
+        ]
+    return pts
+
+
+def test_prediction_intel_shaped_retpoline_pays_far_less_and_survives_serialize():
+    pts = prediction_points(
+        {"indirect": 13600.0, "direct": 26170.0, "retpoline": 387.0},
+        {"indirect": 9.0, "direct": 9.5, "retpoline": 40.0},
+        {"indirect": 14000.0, "direct": 26500.0, "retpoline": 900.0},
+        {"indirect": 700.0, "direct": 700.0, "retpoline": 740.0},
+    )
+    found = prediction.findings(pts, INTEL)
+    assert "the unpredicted call pays far less" in found[0].text
+    assert found[0].numbers["penalty"]["retpoline"] == 347.0
+    survived = [f for f in found if "still costs" in f.text]
+    assert len(survived) == 2 and "more than a clear of instructions in flight" in survived[0].text
+
+
+def test_prediction_amd_shaped_changes_nothing_and_vanishes_when_serialized():
+    pts = prediction_points(
+        {"indirect": 95.0, "direct": 100.0, "retpoline": 120.0},
+        {"indirect": 19.0, "direct": 22.0, "retpoline": 44.0},
+        {"indirect": 700.0, "direct": 690.0, "retpoline": 720.0},
+        {"indirect": 701.0, "direct": 689.0, "retpoline": 721.0},
+    )
+    found = prediction.findings(pts, AMD)
+    assert "changes nothing measurable" in found[0].text
+    assert "pays far less" not in found[0].text
+    gone = [f for f in found if "costs nothing measurable over the same loop" in f.text]
+    assert len(gone) == 2
+
+
+# --- barriers --------------------------------------------------------------------------------
+
+
+def test_barriers_intel_shaped_cpuid_cost_is_reported_even_when_the_loop_got_faster():
+    pts = [point("none", 26119.0), point("none far-store", 9.0)]
+    pts += [point("mfence@after-store", 26000.0), point("mfence@after-store far-store", 30.0)]
+    pts += [point("cpuid@after-store", 19585.0), point("cpuid@after-store far-store", 19400.0)]
+    found = barriers.findings(pts, INTEL)
+    cpuid = next(f for f in found if f.text.startswith("CPUID costs"))
+    assert cpuid.numbers["cpuid_ticks"] == 19391.0
+    assert "traps to the hypervisor (KVM)" in cpuid.text
+    main = found[0]
+    # net of its 19391 ticks, cpuid leaves 19585 - 19391 = 194 of the 26110-tick penalty
+    assert "reduce the SMC penalty itself" in main.text and "cpuid@after-store" in main.text
+
+
+def test_a_barrier_costing_far_more_than_the_penalty_is_left_unjudged():
+    pts = [point("none", 263.0), point("none far-store", 100.0)]
+    pts += [point("mfence@after-store", 300.0), point("mfence@after-store far-store", 140.0)]
+    pts += [point("cpuid@after-store", 49000.0), point("cpuid@after-store far-store", 57000.0)]
+    main, cpuid = barriers.findings(pts, AMD)
+    assert main.text.startswith("No barrier reduces the SMC penalty (163 ticks/iter)")
+    assert "cpuid@after-store cost(s) more than 3x the penalty" in main.text
+    assert main.numbers["swamped"] == ["cpuid@after-store"]
+    assert cpuid.numbers["cpuid_ticks"] == 56900.0
+
+
+def test_barriers_amd_shaped_a_slower_loop_is_no_help_and_cpuid_is_its_own_cost():
+    pts = [point("none", 74.0), point("none far-store", 19.0)]
+    pts += [point("mfence@after-store", 119.0), point("mfence@after-store far-store", 64.0)]
+    pts += [point("lfence@after-store", 75.0), point("lfence@after-store far-store", 20.0)]
+    pts += [point("cpuid@after-store", 2400.0), point("cpuid@after-store far-store", 2330.0)]
+    found = barriers.findings(pts, AMD)
+    assert found[0].text.startswith("No barrier reduces the SMC penalty (55 ticks/iter)")
+    assert "of 2 placements, 2 leave it unchanged and 0 make it larger" in found[0].text
+    assert found[0].numbers["swamped"] == ["cpuid@after-store"]
+    assert found[1].numbers["cpuid_ticks"] == 2311.0
+
+
+# --- cross-modifying -------------------------------------------------------------------------
+
+
+def cross_points(same_seed, same_far, rates):
+    pts = [
+        point("no writer", 8.0),
+        point("same-thread seed 4K/0", same_seed),
+        point("same-thread far-store", same_far, store="far"),
+    ]
+    for period, (line, near) in rates.items():
+        name = cross_modifying._name(period)
+        kn = {"store": "none", "cross_period": period}
+        pts.append(point(f"exec line {name}", line, period, "line", cross="line", **kn))
+        pts.append(point(f"near line {name}", near, period, "near", cross="near", **kn))
+    return pts
+
+
+def test_cross_modifying_amd_shaped_costs_per_writer_store():
+    pts = cross_points(74.0, 19.0, {0: (42.0, 8.0), 1000: (9.6, 8.0), 10000: (8.05, 8.0)})
+    (f,) = cross_modifying.findings(pts, AMD)
+    assert f.numbers["per_writer_store"] == {1000: pytest.approx(1.6 / (9.6 / 1000))}
+    assert "one store per 10000 ticks: nothing measurable" in f.text
+    assert "same kind of clear" not in f.text
+
+
+def test_cross_modifying_intel_shaped_is_a_fraction_of_the_same_thread_penalty():
+    pts = cross_points(26204.0, 9.0, {0: (24.0, 7.0), 1000: (12.0, 7.0)})
+    (f,) = cross_modifying.findings(pts, INTEL)
+    per = f.numbers["per_writer_store"][1000]
+    assert per == pytest.approx(5.0 / (12.0 / 1000))
+    assert f.numbers["ratio_to_same_thread"] < 0.05
+    assert "costs 26195 ticks" in f.text
+
+
+# --- knobs -----------------------------------------------------------------------------------
+
+
+def test_issue10_knobs_validate_and_keep_default_keys():
+    assert Experiment().code_key() == Experiment(chain=0, cross_period=0).code_key()
+    with pytest.raises(SpecError, match="cross-period needs"):
+        Experiment(cross_period=100)
+    with pytest.raises(SpecError, match="evict needs store 'exec'"):
+        Experiment(evict="clwb", store="far")
+    assert Experiment(evict="cldemote").required_flags() == ("cldemote",)
+    assert "chain=5" in Experiment(chain=5).label()
+
+
+# --- advise ----------------------------------------------------------------------------------
+
+
+def test_advise_candidates_follow_the_caches_and_the_cpu():
+    intel = {c.id: c for c in seed_candidates(INTEL)}
+    rings = {c.knobs["buffer"] for c in intel.values() if "buffer" in c.knobs}
+    assert max(rings) == 8 * K * K and 16 * K in rings  # 4x a 2M L2
+    assert "ring-8M-ahead-4194304-avx-cldemote" in intel
+    assert "ring-8M-ahead-4194304-avx512" in intel
+    amd = {c.id for c in seed_candidates(AMD)}
+    assert max(c.knobs.get("buffer", 0) for c in seed_candidates(AMD)) == 2 * K * K
+    assert not any("cldemote" in i for i in amd) and any("clwb" in i for i in amd)
+    for c in intel.values():
+        Experiment(**c.knobs)  # every candidate is valid
+
+
+def test_advise_how_to_names_the_distances_and_the_cache_level():
+    exp = Experiment(buffer=8 * K * K, step=64, ahead=4 * K * K, copy="avx")
+    text = how_to(exp, Experiment(), INTEL)
+    assert "write 4194304 B ahead" in text and "in a 8388608 B (8M) ring" in text
+    assert "last executed 4M of code before (more than L2 holds: L1I 32K, L2 2M)" in text
+    assert "65536 iterations" in text
+
+
+# --- the recorded AMD probe set ----------------------------------------------------------------
+
+AMD_DB = DATA / "amd-25-1-probes-b.sqlite"
+
+
+def recorded(tmp_path, probe):
+    db = tmp_path / "amd.sqlite"
+    shutil.copy(AMD_DB, db)
+    store = open_store(db, create=False)
+    (sweep,) = [w for w in store.sweeps() if w.id.endswith(f"-{probe}")]
+    pts = []
+    for r in store.results(sweep_id=sweep.id):
+        label = (r.name or "").split(": ", 1)[-1]
+        e = r.experiment
+        x = float(e.ahead) if probe == "code-age" else float(e.cross_period)
+        grp = (
+            "far-store"
+            if e.store == "far" and probe == "code-age"
+            else code_age.group(e.buffer, e.call)
+        )
+        pts.append(dg.Point(dg.PlanPoint(label, x, grp, {}), e, r.ticks, r.ns))
+    return pts, r.host
+
+
+@pytest.mark.skipif(not AMD_DB.exists(), reason="no recorded AMD probe set")
+def test_recorded_amd_probe_set_gives_robust_findings(tmp_path):
+    pts, host = recorded(tmp_path, "code-age")
+    found = code_age.findings(pts, host)
+    fresh = next(f for f in found if "written just before" in f.text)
+    assert fresh.numbers["ahead_bytes"] is None or fresh.numbers["ahead_bytes"] <= 4 * K
+    pts, host = recorded(tmp_path, "barriers")
+    cpuid = [f for f in barriers.findings(pts, host) if f.text.startswith("CPUID costs")]
+    assert cpuid and cpuid[0].numbers["cpuid_ticks"] > 1000  # a VM exit under KVM
+    pts, host = recorded(tmp_path, "prediction")
+    assert prediction.findings(pts, host)
+    pts, host = recorded(tmp_path, "cross-modifying")
+    (f,) = cross_modifying.findings(pts, host)
+    assert "same kind of clear" not in f.text
