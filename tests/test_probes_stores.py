@@ -354,7 +354,10 @@ def test_seed_table_estimates_penalties_without_a_pmu():
     assert t.estimate("4K/0") == pytest.approx(64, rel=0.05)
     assert t.estimate("baseline") is None and t.estimate("sb1") is None
     assert smc_cell(CounterValue(None, "no PMU"), t.estimate("4K/0")).startswith("≈6")
-    assert "est.: penalties per iteration = (ticks - far-store ticks) / 8" in t.estimate_note()
+    assert (
+        "est.: penalties per iteration = (ticks - far-store ticks, paired by round) / 8"
+        in t.estimate_note()
+    )
     assert any("64 penalties x 8" in f for f in t.findings())
     # AMD-shaped: one flat penalty
     amd = {"4K/0": 74, "far-store": 19, "sb1": 73, "sb1 far": 18, "sq64": 75, "sq64 far": 19}

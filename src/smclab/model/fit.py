@@ -148,6 +148,23 @@ class FitResult:
             return tied[0]
         return None
 
+    def counting(self, o: Observation) -> ModelFit | None:
+        """A model to count ``o``'s penalties with: :attr:`usable`, else, when the tied models
+        all count ``o`` the same, the best of them (its constant is then one of the tied
+        models' constants: :meth:`constants` gives their range)."""
+        if self.usable is not None:
+            return self.usable
+        tied = self.tied
+        if tied and len({m.count(o) for m in tied}) == 1:
+            return tied[0]
+        return None
+
+    def constants(self) -> tuple[float, float]:
+        """The range of the constants of the models that fit equally (or of the chosen one)."""
+        ms = self.tied or ([self.chosen] if self.chosen else [])
+        cs = [m.constant for m in ms]
+        return (min(cs), max(cs)) if cs else (0.0, 0.0)
+
     def twins(self, m: ModelFit) -> list[str]:
         """The other models that count as ``m`` does on every point (the points cannot tell
         them apart)."""
@@ -181,8 +198,8 @@ def fit(observations: Sequence[Observation]) -> FitResult | None:
     return FitResult(obs, tuple(fits), scale, noise)
 
 
-def estimate(cost: float, control: float, per_penalty: float) -> float | None:
-    """Penalties per iteration a loop pays, estimated from its cost over its control."""
+def estimate(penalty: float, per_penalty: float) -> float | None:
+    """Penalties per iteration a loop pays, estimated from its penalty over its control."""
     if per_penalty <= 0:
         return None
-    return max(cost - control, 0.0) / per_penalty
+    return max(penalty, 0.0) / per_penalty

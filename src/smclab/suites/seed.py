@@ -129,17 +129,19 @@ class SeedTable:
 
     def penalty_model(self) -> ModelFit | None:
         """The model penalties are counted with (None: the rows single none out)."""
-        f = self.penalty_fit()
-        m = f.usable if f is not None else None
+        f, step0, far = self.penalty_fit(), self.stats("4K/0"), self.stats("far-store")
+        if f is None or step0 is None or far is None:
+            return None
+        m = f.counting(fitting.observe("4K/0", *FIT_POINTS[0][2:], 1, step0, far))
         return m if m is not None and m.constant > 0 else None
 
     def estimate(self, name: str) -> float | None:
         """Penalties per iteration of a code-modifying row: its ticks over far-store's, over
         the model's ticks per penalty (None for the other rows or without a model)."""
-        m, t, far = self.penalty_model(), self.ticks(name), self.ticks("far-store")
+        m, t, far = self.penalty_model(), self.stats(name), self.stats("far-store")
         if name not in MODIFYING or m is None or t is None or far is None:
             return None
-        return fitting.estimate(t, far, m.constant)
+        return fitting.estimate(fitting.observe(name, 0, 0, 0, t, far).penalty, m.constant)
 
     def estimate_note(self) -> str:
         """How the estimates were derived (or why there are none)."""
@@ -155,8 +157,11 @@ class SeedTable:
             )
         twins = f.twins(m)
         same = f" (= '{twins[0]}' on these rows)" if twins else ""
+        if f.chosen is None and not all(f.same_counts(m.model, x.model) for x in f.tied):
+            others = ", ".join(f"'{x.model}'" for x in f.tied if x.model != m.model)
+            same += f" (fit as well: {others}, which count 4K/0 alike)"
         return (
-            f"est.: penalties per iteration = (ticks - far-store ticks) /"
+            f"est.: penalties per iteration = (ticks - far-store ticks, paired by round) /"
             f" {m.constant:.0f} ticks per penalty, from the '{m.model}' model{same} fitted to the"
             f" rep-string rows ({fit_rows}; RMS residuals {f.residuals_text()}); an estimate,"
             f" not a count"

@@ -104,13 +104,15 @@ def fits(points: list[Point]) -> dict[str, FitResult]:
     return out
 
 
-def per_penalty(found: dict[str, FitResult]) -> tuple[str, ModelFit] | None:
-    """The model penalties are counted with: the rep strings' (the seed's copy is one) when
-    the data single one out, else the ordinary stores'; (kind, model) or None."""
+def per_penalty(found: dict[str, FitResult], o: Observation) -> tuple[str, ModelFit] | None:
+    """The model ``o``'s penalties are counted with: the rep strings' (the seed's copy is one)
+    when the data single one out or the tied models count ``o`` alike, else the ordinary
+    stores'; (kind, model) or None."""
     for k in ("rep", "ordinary"):
         got = found.get(k)
-        if got is not None and got.usable is not None and got.usable.constant > 0:
-            return k, got.usable
+        m = got.counting(o) if got is not None else None
+        if m is not None and m.constant > 0:
+            return k, m
     return None
 
 
@@ -183,18 +185,18 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
             conf = "low" if conf == "low" else "medium"
         out.append(Finding("stores", text, conf, nums))
     seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
-    model = per_penalty(found)
+    model = per_penalty(found, seed.observation) if seed is not None else None
     if seed is not None and model is not None:
-        out.append(_seed_copy(seed, *model, host))
+        out.append(_seed_copy(seed, *model, found[model[0]]))
     return out
 
 
-def _seed_copy(seed: Pair, k: str, m: ModelFit, host: Host) -> Finding:
+def _seed_copy(seed: Pair, k: str, m: ModelFit, f: FitResult) -> Finding:
     """The seed's copy explained by the model: N penalties x C ticks, and the estimate of
     penalties per iteration (measured clears beside it where a PMU counts them)."""
     o = seed.observation
     n = m.count(o)
-    est = fitting.estimate(seed.at.ticks.median, seed.far.ticks.median, m.constant)
+    est = fitting.estimate(o.penalty, m.constant)
     nums: dict[str, Any] = {
         "model": m.model,
         "kind": k,
@@ -205,11 +207,19 @@ def _seed_copy(seed: Pair, k: str, m: ModelFit, host: Host) -> Finding:
         "explained_ratio": o.penalty / (n * m.constant),
         "penalties_per_iter_estimate": est,
     }
+    tied = [x.model for x in f.tied] if f.chosen is None else []
+    by = (
+        f"the {m.model} model of the {KINDS[k]}"
+        if not tied
+        else f"each of the models that fit the {KINDS[k]} equally ({' and '.join(tied)}),"
+        f" which all count it as {n}; the {m.model} constant is used"
+    )
+    if tied:
+        nums["tied"] = tied
     text = (
         f"The seed's copy (64-byte rep movsb onto the code it calls, 4K/0) costs"
         f" {o.penalty:.0f} ticks/iter over the same copy into data: {n} penalt"
-        f"{'y' if n == 1 else 'ies'} x {m.constant:.0f} ticks = {n * m.constant:.0f} by the"
-        f" {m.model} model of the {KINDS[k]}"
+        f"{'y' if n == 1 else 'ies'} x {m.constant:.0f} ticks = {n * m.constant:.0f} by {by}"
         f" ({o.penalty / (n * m.constant):.2f}x what it predicts)."
     )
     if est is not None:
