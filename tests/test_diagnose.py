@@ -49,36 +49,41 @@ def point(
 
 
 def granularity_curve(step_at: int) -> list[dg.Point]:
-    pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in granularity.DISTANCES:
-        pts.append(point(f"+{d}", 110.0 if d < step_at else 20.5, d, "after"))
-        if d:
-            pts.append(point(f"-{d}", 20.4, d, "before"))
+    """Stores cost up to ``step_at`` bytes after the executed byte, nowhere before it."""
+    pts = []
+    for plan in granularity.points(False):
+        e = plan.knobs
+        d = e.get("ahead", 0)
+        cost = 110.0 if e.get("store") != "far" and 0 <= d < step_at else 20.0 + (d % 3) * 0.1
+        pts.append(point(plan.label, cost, plan.x, plan.group, **e))
     return pts
 
 
-def test_granularity_step_at_64_is_one_line():
+def test_granularity_cost_in_the_executed_line_is_said_in_lines():
     found = granularity.findings(granularity_curve(64), HOST)
-    main = [f for f in found if "granularity" in f.text]
-    assert len(main) == 1
-    assert main[0].numbers["after_safe"] == 64
-    assert main[0].numbers["span"] == 64
-    assert "the granularity is one 64-byte cache line" in main[0].text
-    assert main[0].confidence == "high"
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert mov8.numbers["free_after_bytes"] == 64
+    assert mov8.numbers["costing_lines"] == [0]
+    assert mov8.text.startswith("1-byte mov stores cost in line 0")
+    assert mov8.confidence == "high"
 
 
-def test_granularity_step_at_4k_is_a_page():
+def test_granularity_cost_up_to_4k_covers_the_lines_of_a_page():
     found = granularity.findings(granularity_curve(4096), HOST)
-    assert [f.numbers["after_safe"] for f in found if "after_safe" in f.numbers] == [4096]
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert mov8.numbers["free_after_bytes"] is None  # +4K is the farthest and aliased
+    assert mov8.numbers["costing_lines"] == [0, 1, 2, 3, 4, 8, 16]
 
 
 def test_overlapping_spreads_give_no_finding():
     pts = [point("seed 4K/0", 100.0, spread=0.3), point("far-store", 90.0, spread=0.3)]
     assert penalty.findings(pts, HOST) == []
     assert differs(Stats(100, 99, 0.3), Stats(90, 89, 0.3)) is False
-    flat = [point("far-store", 20.0, None, "control")]
-    flat += [point(f"+{d}", 20.0 + (d % 3) * 0.1, d, "after") for d in granularity.DISTANCES]
-    assert [f for f in granularity.findings(flat, HOST) if "granularity is" in f.text] == []
+    flat = granularity_curve(0)
+    assert all(
+        "cost nothing measurable" in f.text or "aliasing" in f.text
+        for f in granularity.findings(flat, HOST)
+    )
 
 
 def test_penalty_and_baseline_audit():
@@ -102,7 +107,7 @@ def test_html_contains_findings_and_images():
     d.findings = dg.find(d.probes, HOST)
     page = render(d)
     assert page.startswith("<!doctype html>")
-    assert "one 64-byte cache line" in page
+    assert "cost in line 0 (relative to the executed line" in page
     assert page.count("data:image/png;base64,") == 1
     assert "Synthetic CPU" in page and "Raw measurements" in page
 
@@ -162,17 +167,6 @@ def test_penalty_reports_clears_and_marks_a_proxy():
     assert "proxy event" in f.text and "smc_clears_note" in f.numbers
 
 
-def test_stores_before_that_always_hurt_name_no_granularity():
-    pts = [point("far-store", 20.0, None, "control", store="far")]
-    for d in granularity.DISTANCES:
-        pts.append(point(f"+{d}", 110.0 if d < 64 else 20.5, d, "after"))
-        if d:
-            pts.append(point(f"-{d}", 110.0, d, "before"))
-    (f, *_) = granularity.findings(pts, HOST)
-    assert "hurt at every distance measured" in f.text
-    assert "granularity is" not in f.text and "span" not in f.numbers
-
-
 class FakeSession:
     """A Session whose worker is a function: counts what it measures, stores every result."""
 
@@ -206,7 +200,7 @@ def test_probe_points_sharing_an_experiment_are_measured_once(tmp_path):
     stored = list(s.store.results(suite="diagnose", sweep_id=pr.sweep_id))
     assert len(stored) == len(set(keys))
     pts = {p.plan.label: p for p in pr.points}
-    assert pts["+4096"].ticks == pts["+4K"].ticks and pts["-8192"].ticks == pts["-8K"].ticks
+    assert pts["mov8 +4096"].ticks == pts["+4K"].ticks
 
 
 def test_interrupted_advise_raises_interrupted_and_stores_no_partial_set(tmp_path):

@@ -77,9 +77,23 @@ def test_copy_width_drives_validation(method):
             Experiment(copy=method.name, payload=w, origin=w // 2 if w > 1 else 1)
     plain = method.name == "mov64"
     strategies = ["plain"] if plain else [f"copy-{method.name}", f"copy-{method.name}-rev"]
+    if method.fill:  # a store-only string writes no block of code: no jit strategy
+        assert not any(s.write == method.name for s in STRATEGIES.values())
+        return
     for sid in strategies:
         assert STRATEGIES[sid].write == method.name
         assert STRATEGIES[sid].features == method.flags
+
+
+def test_store_only_string_and_byte_stores():
+    """rep-stosb stores the payload's first byte (ret) n times, reading nothing else of the
+    source; mov8 moves one byte per load/store pair."""
+    stos = codegen.build(Experiment(copy="rep-stosb", payload=16))
+    # mov rcx,16 ... movzx rax,byte [rsi]; rep stosb; call r13
+    assert bytes.fromhex("480fb606" + "f3aa" + "41ffd5") in stos.code
+    assert "rep movs" not in stos.listing_text()
+    mov8 = codegen.build(Experiment(copy="mov8", payload=3)).listing_text()
+    assert [ln for ln in mov8.splitlines() if "],al" in ln][-1].endswith("mov     [rdi+2],al")
 
 
 def test_pad_bytes_come_from_the_pad_record():
@@ -99,7 +113,7 @@ def test_strategies_clears_flushes_and_prefetches_come_from_records():
 
 def test_advise_candidates_name_records():
     assert set(advise.BARRIER_CANDIDATES) <= set(vocab.BARRIERS)
-    assert advise.copy_candidates() == ["rep-movsb", "mov64", "sse2", "avx", "avx512"]
+    assert advise.copy_candidates() == ["rep-movsb", "mov8", "mov64", "sse2", "avx", "avx512"]
     assert advise.prefetch_candidates() == ["prefetchw", "prefetcht0"]
 
 

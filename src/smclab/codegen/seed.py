@@ -68,7 +68,7 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
     vocab.PREFETCHES[exp.prefetch].emit(a, mem(R.RDI, exp.step * exp.batch))
     a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
     if method.rep:
-        a.rep_movs(method.width)
+        method.emit_string(a)
     else:
         method.emit(a, size)
 

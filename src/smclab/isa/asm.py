@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,23 @@ def mem(base: Register, displ: int = 0, index: Register = R.NONE, scale: int = 1
     """``[base + index*scale + displ]``; with ``base=R.RIP`` ``displ`` is the absolute target."""
     size = 0 if displ == 0 else 8 if base == R.RIP else 1
     return MemoryOperand(base=base, index=index, scale=scale, displ=displ, displ_size=size)
+
+
+#: the string instructions by unit width (``rep`` prefixed by :meth:`Asm.rep_movs`/``rep_stos``)
+_STRINGS: dict[str, dict[int, Callable[..., Instruction]]] = {
+    "movs": {
+        1: Instruction.create_movsb,
+        2: Instruction.create_movsw,
+        4: Instruction.create_movsd,
+        8: Instruction.create_movsq,
+    },
+    "stos": {
+        1: Instruction.create_stosb,
+        2: Instruction.create_stosw,
+        4: Instruction.create_stosd,
+        8: Instruction.create_stosq,
+    },
+}
 
 
 class Asm:
@@ -92,13 +110,10 @@ class Asm:
         return self.emit(Instruction.create_branch(code, target))
 
     def rep_movs(self, width: int) -> Asm:
-        make = {
-            1: Instruction.create_movsb,
-            2: Instruction.create_movsw,
-            4: Instruction.create_movsd,
-            8: Instruction.create_movsq,
-        }[width]
-        return self.emit(make(64, rep_prefix=RepPrefixKind.REPE))
+        return self.emit(_STRINGS["movs"][width](64, rep_prefix=RepPrefixKind.REPE))
+
+    def rep_stos(self, width: int) -> Asm:
+        return self.emit(_STRINGS["stos"][width](64, rep_prefix=RepPrefixKind.REPE))
 
     def data(self, raw: bytes) -> Asm:
         for i in range(0, len(raw), 16):

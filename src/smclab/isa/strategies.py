@@ -106,7 +106,7 @@ def _catalog() -> list[Strategy]:
         Strategy("call-only", "no write: call the (pre-written) block; the floor", write=None),
     ]
     for method in COPIES.values():
-        if method.name == PLAIN_COPY:
+        if method.name == PLAIN_COPY or method.fill:  # a fill writes no block of code
             continue
         for rev, how in (("", ""), ("-rev", ", back to front")):
             sid, summary = f"copy-{method.name}{rev}", f"copy the block with {method.name}{how}"

@@ -65,11 +65,14 @@ SSE2, AVX, AVX512 = ("sse2",), ("avx",), ("avx512f",)
 
 #: the load and the register of an unrolled copy of each width
 _UNROLLED: dict[int, tuple[Code, Register]] = {
+    1: (C.MOV_R8_RM8, R.AL),
     8: (C.MOV_R64_RM64, R.RAX),
     16: (C.MOVDQU_XMM_XMMM128, R.XMM0),
     32: (C.VEX_VMOVDQU_YMM_YMMM256, R.YMM0),
     64: (C.EVEX_VMOVDQU64_ZMM_K1Z_ZMMM512, R.ZMM0),
 }
+#: the load of a ``rep stos`` fill unit into rax (zero-extended where narrower)
+_FILL_LOAD: dict[int, Code] = {1: C.MOVZX_R64_RM8, 8: C.MOV_R64_RM64}
 #: stores that bypass the caches
 _NONTEMPORAL = frozenset(
     {C.MOVNTI_M64_R64, C.MOVNTDQ_M128_XMM, C.VEX_VMOVNTDQ_M256_YMM, C.EVEX_VMOVNTDQ_M512_ZMM}
@@ -79,11 +82,14 @@ _NONTEMPORAL = frozenset(
 @dataclass(frozen=True)
 class CopyMethod(Term):
     """Unrolled loads and stores of one width (the load and register of the width, the record's
-    store), or a ``rep movs`` (``store`` None). Clobbers rax, rcx, rsi, rdi and xmm0/ymm0/zmm0;
-    ``rep movs`` leaves rsi/rdi past the data."""
+    store), or a ``rep`` string instruction (``store`` None): ``rep movs``, or with ``fill``
+    ``rep stos`` of the source's first unit (a store-only string: nothing else of the source is
+    read). Clobbers rax, rcx, rsi, rdi and xmm0/ymm0/zmm0; ``rep`` strings leave rdi (``movs``
+    also rsi) past the data."""
 
     width: int = field(kw_only=True)  # bytes per store: the payload must be a multiple of it
     store: Code | None = field(kw_only=True)
+    fill: bool = field(default=False, kw_only=True)  # rep stos: repeats the source's first unit
 
     @property
     def rep(self) -> bool:
@@ -111,6 +117,14 @@ class CopyMethod(Term):
         """Leaves upper vector state dirty: needs vzeroupper before returning to SSE code."""
         return self.reg in (R.YMM0, R.ZMM0)
 
+    def emit_string(self, a: Asm) -> None:
+        """The ``rep`` string instruction (rcx units from [rsi] to [rdi] are set up)."""
+        if self.fill:  # rax = the source's first unit, then rep stos
+            a.rm(_FILL_LOAD[self.width], R.RAX, mem(R.RSI))
+            a.rep_stos(self.width)
+        else:
+            a.rep_movs(self.width)
+
     def emit(self, a: Asm, nbytes: int, reverse: bool = False) -> None:
         """Copy ``nbytes`` (a multiple of the width) from [rsi] to [rdi]."""
         load = self.load
@@ -120,7 +134,7 @@ class CopyMethod(Term):
                 a.rm(C.LEA_R64_M, R.RSI, mem(R.RSI, nbytes - self.width))
                 a.rm(C.LEA_R64_M, R.RDI, mem(R.RDI, nbytes - self.width))
                 a.op(C.STD)
-            a.rep_movs(self.width)
+            self.emit_string(a)
             if reverse:
                 a.op(C.CLD)
             return
@@ -134,6 +148,7 @@ class CopyMethod(Term):
 _COPY_ROWS: list[tuple[str, int, Code | None, tuple[str, ...], str, str]] = [
     ("rep-movsb", 1, None, (), "rep movsb", "rep movsb: the seed's string copy, byte units"),
     ("rep-movsq", 8, None, (), "rep movsq", "rep movsq: the string copy in 8-byte units"),
+    ("mov8", 1, C.MOV_RM8_R8, (), "mov     [rdi],al", "unrolled 1-byte mov"),
     ("mov64", 8, C.MOV_RM64_R64, (), "mov     [rdi", "unrolled 8-byte mov"),
     ("mov64-nt", 8, C.MOVNTI_M64_R64, SSE2, "movnti", "unrolled 8-byte non-temporal movnti"),
     ("sse2", 16, C.MOVDQU_XMMM128_XMM, SSE2, "movdqu", "unrolled 16-byte movdqu"),
@@ -153,6 +168,15 @@ _COPY_ROWS: list[tuple[str, int, Code | None, tuple[str, ...], str, str]] = [
 _COPIES = [
     CopyMethod(name, what, (mnemonic,), flags, width=width, store=store)
     for name, width, store, flags, mnemonic, what in _COPY_ROWS
+] + [
+    CopyMethod(
+        "rep-stosb",
+        "rep stosb: a store-only string, the payload's first byte (ret) n times",
+        ("rep stosb",),
+        width=1,
+        store=None,
+        fill=True,
+    )
 ]
 
 

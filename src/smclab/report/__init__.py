@@ -151,6 +151,15 @@ def result_table(label: str, r: Result) -> Group:
     return Group(t, *extra, *_reasons([r], list(r.experiment.events)))
 
 
+def smc_cell(c: CounterValue | None, estimate: float | None) -> str:
+    """The SMC column: the measured count where a PMU gave one, the model's estimate beside
+    it (``2.00 (≈1.9 est.)``), or the estimate alone (``≈2.0 est.``) where none did."""
+    est = None if estimate is None else f"≈{estimate:.1f} est."
+    if c is not None and c.per_iter is not None:
+        return fmt_counter(c) + (f" ({est})" if est else "")
+    return est or fmt_counter(c, short=True)
+
+
 ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 
 
@@ -170,15 +179,27 @@ def seed_table(table: Any) -> Group:
             fmt_result(res, 2, ns=True),
             fmt_spread(res.ticks_per_iter),
             "-" if ratio is None else f"{ratio:.2f}",
-            fmt_counter(res.counters.get("smc-clears"), short=True),
+            smc_cell(res.counters.get("smc-clears"), table.estimate(row.name)),
             "-" if row.published_seconds is None else f"{row.published_seconds:.2f}",
             "-" if row.published_clears is None else f"{row.published_clears / 1e8:.2f}",
         )
     notes = [
         Text(f"{row.name}: {res.error or row.what}", style="red" if res.error else "dim")
         for row, res in table.rows
-        if res.error or row.name in ROW_LEGEND
+        if res.error or (row.name in ROW_LEGEND)
     ]
+    fit_rows = [
+        row.name for row, _ in table.rows if row.name not in ROW_LEGEND and "fit" in row.what
+    ]
+    if fit_rows:
+        notes.append(
+            Text(
+                f"{', '.join(n for n in fit_rows if not n.endswith(' far'))}: rep movsb of 1 byte,"
+                " rep movsq of 64 bytes at the 4K/0 slot (far: the same into data),"
+                " measured to fit the penalty model of the est. column",
+                style="dim",
+            )
+        )
     notes.append(
         Text(
             "per iteration (it); ticks = TSC ticks; x base = the median over the interleaved"
@@ -190,6 +211,7 @@ def seed_table(table: Any) -> Group:
     if any(res.multimodal for _, res in table.rows):
         notes.append(Text(MODES_LEGEND, style="yellow"))
     notes += _reasons([r for _, r in table.rows], ["smc-clears"])
+    notes.append(Text(table.estimate_note(), style="dim"))
     notes += [Text("• " + f) for f in table.findings()]
     return Group(t, *notes)
 

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.model import fit as fitting
 from smclab.model.experiment import Experiment
+from smclab.model.fit import FitResult, ModelFit
 from smclab.model.result import Result, Stats
 from smclab.model.rounds import Comparison
 from smclab.model.stats import comparison, differs
@@ -58,7 +60,34 @@ ROWS: tuple[SeedRow, ...] = (
         "seed loop with the buffer near the code, as direct needs",
     ),
 )
+#: Rows measured only to count penalties without a PMU: with 4K/0 (64 bytes of rep movsb)
+#: and far-store they are the rep strings the penalty model is fitted to (each over its own
+#: control): a 1-byte rep movsb and a 64-byte rep movsq, both at the 4K/0 slot. The models
+#: (per store / byte / line, flat: smclab.model.fit) then say what one penalty costs here.
+FIT_ROWS: tuple[SeedRow, ...] = (
+    SeedRow("sb1", {"buffer": 4 * K, "step": 0, "payload": 1}, "fit: 1-byte rep movsb"),
+    SeedRow(
+        "sb1 far",
+        {"buffer": 4 * K, "step": 0, "payload": 1, "store": "far"},
+        "fit: its control, into data",
+    ),
+    SeedRow("sq64", {"buffer": 4 * K, "step": 0, "copy": "rep-movsq"}, "fit: 64-byte rep movsq"),
+    SeedRow(
+        "sq64 far",
+        {"buffer": 4 * K, "step": 0, "copy": "rep-movsq", "store": "far"},
+        "fit: its control, into data",
+    ),
+)
+ROWS = ROWS + FIT_ROWS
 ROW_NAMES = tuple(r.name for r in ROWS)
+#: the fit: (row, its control, rep units, bytes) -- all in the executed line
+FIT_POINTS = (
+    ("4K/0", "far-store", 64, 64),
+    ("sb1", "sb1 far", 1, 1),
+    ("sq64", "sq64 far", 8, 64),
+)
+#: the rows that modify the code they call: the ones a penalty count is estimated for
+MODIFYING = ("4K/0", "4K/64", "1M/2048", "1M/4096", "direct", "4K/0 near")
 
 
 @dataclass
@@ -88,6 +117,55 @@ class SeedTable:
 
     def stats(self, name: str) -> Stats | None:
         return self.result(name).ticks_per_iter
+
+    def penalty_fit(self) -> FitResult | None:
+        """The penalty models fitted to the rep-string rows (each over its control)."""
+        obs = []
+        for name, control, units, nbytes in FIT_POINTS:
+            a, b = self.stats(name), self.stats(control)
+            if a is not None and b is not None:
+                obs.append(fitting.observe(name, units, nbytes, 1, a, b))
+        return fitting.fit(obs)
+
+    def penalty_model(self) -> ModelFit | None:
+        """The model penalties are counted with (None: the rows single none out)."""
+        f, step0, far = self.penalty_fit(), self.stats("4K/0"), self.stats("far-store")
+        if f is None or step0 is None or far is None:
+            return None
+        m = f.counting(fitting.observe("4K/0", *FIT_POINTS[0][2:], 1, step0, far))
+        return m if m is not None and m.constant > 0 else None
+
+    def estimate(self, name: str) -> float | None:
+        """Penalties per iteration of a code-modifying row: its ticks over far-store's, over
+        the model's ticks per penalty (None for the other rows or without a model)."""
+        m, t, far = self.penalty_model(), self.stats(name), self.stats("far-store")
+        if name not in MODIFYING or m is None or t is None or far is None:
+            return None
+        return fitting.estimate(fitting.observe(name, 0, 0, 0, t, far).penalty, m.constant)
+
+    def estimate_note(self) -> str:
+        """How the estimates were derived (or why there are none)."""
+        f = self.penalty_fit()
+        if f is None:
+            return "est.: no estimate (the fit rows were not measured)"
+        m = self.penalty_model()
+        fit_rows = ", ".join(f"{a} over {b}" for a, b, _, _ in FIT_POINTS)
+        if m is None:
+            return (
+                f"est.: no estimate: no single penalty model fits the rep-string rows"
+                f" ({fit_rows}; RMS residuals {f.residuals_text()})"
+            )
+        twins = f.twins(m)
+        same = f" (= '{twins[0]}' on these rows)" if twins else ""
+        if f.chosen is None and not all(f.same_counts(m.model, x.model) for x in f.tied):
+            others = ", ".join(f"'{x.model}'" for x in f.tied if x.model != m.model)
+            same += f" (fit as well: {others}, which count 4K/0 alike)"
+        return (
+            f"est.: penalties per iteration = (ticks - far-store ticks, paired by round) /"
+            f" {m.constant:.0f} ticks per penalty, from the '{m.model}' model{same} fitted to the"
+            f" rep-string rows ({fit_rows}; RMS residuals {f.residuals_text()}); an estimate,"
+            f" not a count"
+        )
 
     def published(self, name: str) -> float | None:
         return next(row.published_seconds for row, _ in self.rows if row.name == name)
@@ -140,6 +218,15 @@ class SeedTable:
                 f"Without any store the loop costs {none_.median:.0f} ticks/iter; the copy itself"
                 f" adds {far.median - none_.median:.0f}."
             )
+        m, est = self.penalty_model(), self.estimate("4K/0")
+        if m is not None and est is not None and step0 and far:
+            o = fitting.Observation("4K/0", 64, 64, 1, step0.median - far.median, 0.0)
+            n = m.count(o)
+            out.append(
+                f"By the '{m.model}' penalty model of the rep strings the seed's copy (64-byte"
+                f" rep movsb) is {n} penalt{'y' if n == 1 else 'ies'} x {m.constant:.0f} ticks;"
+                f" 4K/0 pays ≈{est:.1f} penalties per iteration (est.)."
+            )
         clears = self.result("4K/0").counters.get("smc-clears")
         if clears is not None:
             if clears.per_iter is not None:
@@ -167,9 +254,24 @@ class SeedTable:
                         "seconds": row.published_seconds,
                         "smc_clears": row.published_clears,
                     },
+                    "smc_estimate": self.estimate(row.name),
                 }
             )
-        return {"host": self.host, "rows": rows, "findings": self.findings()}
+        m, f = self.penalty_model(), self.penalty_fit()
+        model = None
+        if f is not None:
+            model = {
+                "model": m.model if m else None,
+                "ticks_per_penalty": m.constant if m else None,
+                "residuals": {x.model: x.residual for x in f.fits},
+                "note": self.estimate_note(),
+            }
+        return {
+            "host": self.host,
+            "rows": rows,
+            "penalty_model": model,
+            "findings": self.findings(),
+        }
 
 
 def experiments(

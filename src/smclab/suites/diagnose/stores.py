@@ -1,0 +1,252 @@
+"""Stores: count, width and kind. k stores of width W, or a rep string of n bytes, into the
+executed line (the seed's 4K/0 slot), each against the same stores into data memory: is the
+penalty per store, per byte, per line, or flat? The fitted model's constant (ticks per penalty)
+explains the seed's 64-byte ``rep movsb`` and estimates penalties per iteration without a PMU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smclab.isa import vocabulary as vocab
+from smclab.model import fit as fitting
+from smclab.model.fit import FitResult, ModelFit, Observation
+from smclab.model.stats import confidence, differs
+
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
+from .plot import Curve
+
+ORDER = 15
+K = 1024
+#: the executed slot: the seed's (4K buffer, step 0, origin 0: its first line)
+SLOT: dict[str, Any] = {"buffer": 4 * K, "step": 0, "origin": 0}
+#: ordinary stores: copy method -> store counts k (k x width bytes from the executed byte)
+MOVS = {
+    "mov8": (1, 2, 3, 4, 5, 6, 7, 8),
+    "mov64": (1, 2, 3, 4, 5, 6, 7, 8, 16),
+    "sse2": (1, 2, 3, 4),
+    "avx": (1, 2),
+    "avx512": (1,),
+}
+QUICK_MOVS = {"mov8": (1, 2, 4, 8), "mov64": (1, 2, 4, 8, 16), "sse2": (1, 4), "avx": (1, 2)}
+QUICK_MOVS["avx512"] = (1,)
+#: rep strings -> bytes n
+REPS = {
+    "rep-movsb": (1, 8, 16, 32, 64, 128),
+    "rep-movsq": (8, 16, 32, 64),
+    "rep-stosb": (1, 8, 16, 32, 64),
+}
+QUICK_REPS = {"rep-movsb": (1, 8, 64, 128), "rep-movsq": (8, 64), "rep-stosb": (1, 64)}
+#: the groups fitted apart (a rep string's stores are its units)
+KINDS = {"ordinary": "ordinary stores (mov)", "rep": "rep strings"}
+#: the seed's copy: 64 bytes of rep movsb at the 4K/0 slot
+SEED_COPY = ("rep-movsb", 64)
+FAR = " far"
+
+
+def label(copy: str, nbytes: int) -> str:
+    w = vocab.COPIES[copy].width
+    return f"{copy} {nbytes}B" if vocab.COPIES[copy].rep else f"{copy} x{nbytes // w}"
+
+
+def kind(copy: str) -> str:
+    return "rep" if vocab.COPIES[copy].rep else "ordinary"
+
+
+def points(quick: bool) -> list[PlanPoint]:
+    movs, reps = (QUICK_MOVS, QUICK_REPS) if quick else (MOVS, REPS)
+    sizes = [(c, k * vocab.COPIES[c].width) for c, ks in movs.items() for k in ks]
+    sizes += [(c, n) for c, ns in reps.items() for n in ns]
+    out = []
+    for copy, n in sizes:
+        knobs = {**SLOT, "copy": copy, "payload": n}
+        out.append(pp(label(copy, n), n, copy, **knobs))
+        out.append(pp(label(copy, n) + FAR, n, f"{copy}{FAR}", store="far", **knobs))
+    return out
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A store pattern into the executed line and its control (the same stores into data)."""
+
+    copy: str
+    nbytes: int
+    at: Measured
+    far: Measured
+
+    @property
+    def observation(self) -> Observation:
+        units = self.nbytes // vocab.COPIES[self.copy].width
+        lines = fitting.lines_touched(SLOT["origin"], self.nbytes)
+        return fitting.observe(
+            label(self.copy, self.nbytes), units, self.nbytes, lines, self.at.ticks, self.far.ticks
+        )
+
+
+def pairs(points: list[Point]) -> list[Pair]:
+    pts = labelled(points)
+    out = []
+    for name, p in pts.items():
+        far = pts.get(name + FAR)
+        if p.experiment.store == "exec" and far is not None:
+            out.append(Pair(p.experiment.copy, p.experiment.payload, p, far))
+    return out
+
+
+def fits(points: list[Point]) -> dict[str, FitResult]:
+    """Kind -> the models fitted to its store patterns (kinds with fewer than two left out)."""
+    out = {}
+    for k in KINDS:
+        got = fitting.fit([p.observation for p in pairs(points) if kind(p.copy) == k])
+        if got is not None:
+            out[k] = got
+    return out
+
+
+def per_penalty(found: dict[str, FitResult], o: Observation) -> tuple[str, ModelFit] | None:
+    """The model ``o``'s penalties are counted with: the rep strings' (the seed's copy is one)
+    when the data single one out or the tied models count ``o`` alike, else the ordinary
+    stores'; (kind, model) or None."""
+    for k in ("rep", "ordinary"):
+        got = found.get(k)
+        m = got.counting(o) if got is not None else None
+        if m is not None and m.constant > 0:
+            return k, m
+    return None
+
+
+def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[str, Any]]:
+    what = KINDS[k]
+    lo = min(f.observations, key=lambda o: o.penalty)
+    hi = max(f.observations, key=lambda o: o.penalty)
+    span = (
+        f"{n} patterns, {costly} of them costlier than the same stores into data;"
+        f" penalty {lo.penalty:.0f} ({lo.label}) to {hi.penalty:.0f} ({hi.label}) ticks/iter"
+    )
+    nums: dict[str, Any] = {
+        "kind": k,
+        "residuals": {m.model: m.residual for m in f.fits},
+        "tolerance": f.tolerance,
+        "penalties": {o.label: o.penalty for o in f.observations},
+    }
+    resid = f"RMS residuals {f.residuals_text()}, noise allows {f.tolerance:.3g}"
+    chosen, tied = f.chosen, f.tied
+    if chosen is not None:
+        unit = fitting.UNITS[chosen.model]
+        nums.update(model=chosen.model, ticks_per_penalty=chosen.constant)
+        text = (
+            f"{what.capitalize()} into the executed line ({span}): the penalty is"
+            f" {chosen.model}, {chosen.constant:.0f} ticks per {unit} ({resid})."
+        )
+    elif tied:
+        names = " and ".join(m.model for m in tied)
+        why = (
+            ": these points cannot tell them apart"
+            if all(f.same_counts(tied[0].model, m.model) for m in tied[1:])
+            else ""
+        )
+        nums["tied"] = [m.model for m in tied]
+        consts = ", ".join(f"{m.constant:.0f} ticks per {fitting.UNITS[m.model]}" for m in tied)
+        text = (
+            f"{what.capitalize()} into the executed line ({span}): {names} fit equally"
+            f"{why} ({consts}; {resid})."
+        )
+    else:
+        text = (
+            f"{what.capitalize()} into the executed line ({span}): no model fits, the cost"
+            f" is not simply per store, per byte, per line or flat ({resid})."
+        )
+    return text, nums
+
+
+def findings(points: list[Point], host: Host) -> list[Finding]:
+    ps = pairs(points)
+    if not ps:
+        return []
+    found = fits(points)
+    out: list[Finding] = []
+    for k, f in found.items():
+        mine = [p for p in ps if kind(p.copy) == k]
+        costly = [p for p in mine if differs(p.at.ticks, p.far.ticks)]
+        worst = max(mine, key=lambda p: p.at.ticks.median)
+        if not costly:
+            text = (
+                f"{KINDS[k].capitalize()} into the executed line cost no more than the same"
+                f" stores into data memory ({len(mine)} patterns, at most"
+                f" {worst.at.ticks.median:.0f} ticks/iter)."
+            )
+            conf = "high" if not differs(worst.at.ticks, worst.far.ticks) else "low"
+            out.append(Finding("stores", text, conf, {"kind": k}))
+            continue
+        text, nums = _model_text(k, f, len(costly), len(mine))
+        conf = confidence(*((p.at.ticks, p.far.ticks) for p in costly))
+        if f.chosen is None and not f.tied:
+            conf = "low" if conf == "low" else "medium"
+        out.append(Finding("stores", text, conf, nums))
+    seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
+    model = per_penalty(found, seed.observation) if seed is not None else None
+    if seed is not None and model is not None:
+        out.append(_seed_copy(seed, *model, found[model[0]]))
+    return out
+
+
+def _seed_copy(seed: Pair, k: str, m: ModelFit, f: FitResult) -> Finding:
+    """The seed's copy explained by the model: N penalties x C ticks, and the estimate of
+    penalties per iteration (measured clears beside it where a PMU counts them)."""
+    o = seed.observation
+    n = m.count(o)
+    est = fitting.estimate(o.penalty, m.constant)
+    nums: dict[str, Any] = {
+        "model": m.model,
+        "kind": k,
+        "ticks_per_penalty": m.constant,
+        "seed_penalty_ticks": o.penalty,
+        "seed_penalties_model": n,
+        "seed_predicted_ticks": n * m.constant,
+        "explained_ratio": o.penalty / (n * m.constant),
+        "penalties_per_iter_estimate": est,
+    }
+    tied = [x.model for x in f.tied] if f.chosen is None else []
+    by = (
+        f"the {m.model} model of the {KINDS[k]}"
+        if not tied
+        else f"each of the models that fit the {KINDS[k]} equally ({' and '.join(tied)}),"
+        f" which all count it as {n}; the {m.model} constant is used"
+    )
+    if tied:
+        nums["tied"] = tied
+    text = (
+        f"The seed's copy (64-byte rep movsb onto the code it calls, 4K/0) costs"
+        f" {o.penalty:.0f} ticks/iter over the same copy into data: {n} penalt"
+        f"{'y' if n == 1 else 'ies'} x {m.constant:.0f} ticks = {n * m.constant:.0f} by {by}"
+        f" ({o.penalty / (n * m.constant):.2f}x what it predicts)."
+    )
+    if est is not None:
+        text += (
+            f" Penalties per iteration: ≈{est:.1f} est. (its cost over the far-store control,"
+            f" {o.penalty:.0f} ticks, / {m.constant:.0f} ticks per penalty)"
+        )
+        clears = seed.at.per_iter.get("smc-clears")
+        if clears is not None:
+            nums["smc_clears_per_iter"] = clears
+            note = seed.at.notes.get("smc-clears")
+            what = "SMC clears" if not note else "proxy SMC events"
+            text += f"; measured: {clears:.2f} {what} per iteration"
+        text += "."
+    return Finding("stores", text, confidence((seed.at.ticks, seed.far.ticks)), nums)
+
+
+PROBE = ProbeSpec(
+    "stores",
+    "Stores: count, width and kind into the executed line (4K/0 slot)",
+    points,
+    findings,
+    Curve(
+        "Stores into the executed line against the bytes they write",
+        "bytes stored (k stores x width, or rep string bytes)",
+        groups=(*MOVS, *REPS),
+        ref="rep-movsb 64B far",
+        xscale="log",
+    ),
+)

@@ -1,0 +1,381 @@
+"""The stores and granularity probes and the penalty estimate without a PMU: the findings'
+logic on synthetic interleaved data shaped like both kinds of host (an Intel guest where a
+penalty is ~800 ticks and rep strings pay one per unit; an AMD guest where one flat penalty
+of ~55 ticks is paid whatever is stored), on the recorded Intel store's old granularity points,
+and on a small probe set recorded on this project's AMD host."""
+
+import random
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from smclab.isa import vocabulary as vocab
+from smclab.model import fit as fitting
+from smclab.model.experiment import Experiment
+from smclab.model.result import CounterValue, Result, Stats
+from smclab.report import seed_table, smc_cell
+from smclab.store import open_store
+from smclab.suites import diagnose as dg
+from smclab.suites.diagnose import granularity, stores
+from smclab.suites.seed import ROWS, SeedTable
+
+DATA = Path(__file__).parent / "data"
+INTEL = DATA / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
+AMD = DATA / "amd-19-01-probes.sqlite"
+HOST = {"vendor": "GenuineIntel", "family": 6, "model": 0xCF, "hypervisor": "KVM"}
+ROUNDS = 7
+
+
+class Rounds:
+    """Synthetic points of one interleaved run: every point gets one value per round, with
+    multiplicative noise; ``slow`` rounds hit every point alike (a phase of the host)."""
+
+    def __init__(self, noise: float = 0.02, slow: tuple[int, ...] = (), seed: int = 1):
+        self.rng = random.Random(seed)
+        self.noise, self.slow = noise, slow
+
+    def stats(self, ticks: float) -> Stats:
+        rounds = tuple(
+            ticks * (1 + self.rng.gauss(0, self.noise)) * (2.0 if r in self.slow else 1.0)
+            for r in range(ROUNDS)
+        )
+        med = statistics.median(rounds)
+        q1, _, q3 = statistics.quantiles(rounds, n=4, method="inclusive")
+        return Stats(med, min(rounds), (q3 - q1) / med, rounds, "synthetic")
+
+    def point(self, plan: dg.PlanPoint, ticks: float) -> dg.Point:
+        t = self.stats(ticks)
+        ns = Stats(t.median / 2.3, t.min / 2.3, t.spread)
+        return dg.Point(plan, Experiment(**plan.knobs), t, ns)
+
+
+def stores_points(penalty, far=10.0, quick=False, **kw) -> list[dg.Point]:
+    """The stores probe's plan, measured: ``penalty(copy, nbytes)`` ticks over the control."""
+    r = Rounds(**kw)
+    out = []
+    for plan in stores.points(quick):
+        e = plan.knobs
+        cost = far + 0.1 * e["payload"]  # the stores themselves, into data
+        if e.get("store") != "far":
+            cost += penalty(e["copy"], e["payload"])
+        out.append(r.point(plan, cost))
+    return out
+
+
+def units(copy: str, n: int) -> int:
+    return n // vocab.COPIES[copy].width
+
+
+def intel_shaped(copy: str, n: int) -> float:
+    """Rep strings: one ~800-tick penalty per unit (the DESIGN notes' 51k ticks for 64 bytes of
+    rep movsb, 6.4k for rep movsq); ordinary stores: 840 for the first, 250 per further one."""
+    if vocab.COPIES[copy].rep:
+        return 800.0 * units(copy, n)
+    return 840.0 + 250.0 * (units(copy, n) - 1)
+
+
+def amd_shaped(copy: str, n: int) -> float:
+    """One flat ~55-tick penalty whatever is stored (the next line costs nothing)."""
+    return 55.0
+
+
+def by_kind(found):
+    return {f.numbers.get("kind"): f for f in found if "residuals" in f.numbers}
+
+
+def seed_copy(found):
+    return next(f for f in found if "seed_penalties_model" in f.numbers)
+
+
+# --- the fit -------------------------------------------------------------------------------
+
+
+def obs(stores_, nbytes, lines, penalty, noise=1.0):
+    return fitting.Observation(f"{stores_}/{nbytes}", stores_, nbytes, lines, penalty, noise)
+
+
+@pytest.mark.parametrize(
+    ("model", "f"),
+    [
+        ("per store", lambda s, b, n: 50.0 * s),
+        ("per byte", lambda s, b, n: 7.0 * b),
+        ("per line", lambda s, b, n: 60.0 * n),
+        ("flat", lambda s, b, n: 55.0),
+    ],
+)
+def test_each_model_is_chosen_on_its_own_data(model, f):
+    shapes = [(1, 1, 1), (8, 8, 1), (1, 8, 1), (4, 64, 1), (64, 64, 1), (16, 128, 2), (2, 128, 2)]
+    got = fitting.fit(
+        [
+            obs(s, b, ln, f(s, b, ln) * (1.01 if i % 2 else 0.99))
+            for i, (s, b, ln) in enumerate(shapes)
+        ]
+    )
+    assert got is not None and got.chosen is not None
+    assert got.chosen.model == model and got.tied == []
+    assert got.chosen.residual < 0.05 * got.scale < got.fits[1].residual
+
+
+def test_models_the_points_cannot_tell_apart_tie():
+    # every point wrote one line: "per line" counts as "flat" does
+    got = fitting.fit([obs(1, 1, 1, 55.0), obs(8, 64, 1, 56.0), obs(64, 64, 1, 54.0)])
+    assert got.chosen is None and [m.model for m in got.tied] == ["flat", "per line"]
+    assert got.usable.model == "flat" and got.twins(got.usable) == ["per line"]
+    # models that count differently but fit equally (every point stored 8 bytes: "per byte"
+    # is "flat" times 8): a tie, and no constant to count penalties with
+    eight = fitting.fit([obs(1, 8, 1, 55.0), obs(2, 8, 1, 60.0), obs(4, 8, 1, 58.0)])
+    assert {"flat", "per byte"} <= {m.model for m in eight.tied} and eight.usable is None
+    # a clearly better fit is chosen even when a worse one is within the tolerance
+    clear = fitting.fit([obs(1, 8, 1, 50.0, 50), obs(2, 8, 1, 100.0, 50), obs(3, 64, 1, 150.0, 50)])
+    assert clear.chosen.model == "per store" and clear.fits[1].residual <= clear.tolerance
+
+
+# --- the stores probe ------------------------------------------------------------------------
+
+
+def test_intel_shaped_rep_strings_pay_per_store_and_explain_the_seed_copy():
+    found = stores.findings(stores_points(intel_shaped, far=9.0), HOST)
+    kinds = by_kind(found)
+    rep = kinds["rep"]
+    assert rep.numbers["model"] == "per store"
+    assert rep.numbers["ticks_per_penalty"] == pytest.approx(800, rel=0.05)
+    assert "the penalty is per store, 7" in rep.text or "the penalty is per store, 8" in rep.text
+    # ordinary stores fit no single model here: said, not forced
+    assert "model" not in kinds["ordinary"].numbers and "no model fits" in kinds["ordinary"].text
+    s = seed_copy(found)
+    assert s.numbers["seed_penalties_model"] == 64
+    assert 0.5 < s.numbers["explained_ratio"] < 2
+    assert s.numbers["penalties_per_iter_estimate"] == pytest.approx(64, rel=0.1)
+    assert "64 penalties x " in s.text and "est." in s.text and "measured" not in s.text
+
+
+def test_amd_shaped_flat_penalty_is_one_per_iteration():
+    found = stores.findings(stores_points(amd_shaped, far=19.0, quick=True), HOST)
+    kinds = by_kind(found)
+    for k in ("rep", "ordinary"):
+        assert kinds[k].numbers["model"] == "flat", kinds[k].text
+        assert kinds[k].numbers["ticks_per_penalty"] == pytest.approx(55, rel=0.1)
+    s = seed_copy(found)
+    assert s.numbers["seed_penalties_model"] == 1
+    assert s.numbers["penalties_per_iter_estimate"] == pytest.approx(1.0, abs=0.15)
+    assert "1 penalty x 5" in s.text
+
+
+def test_per_byte_and_per_line_data_give_those_models():
+    per_byte = by_kind(stores.findings(stores_points(lambda c, n: 6.0 * n), HOST))
+    assert per_byte["rep"].numbers["model"] == "per byte"
+    assert per_byte["ordinary"].numbers["model"] == "per byte"
+    per_line = by_kind(
+        stores.findings(stores_points(lambda c, n: 60.0 * fitting.lines_touched(0, n)), HOST)
+    )
+    assert per_line["ordinary"].numbers["model"] == "per line"
+
+
+def test_a_slow_phase_of_the_host_cancels_round_by_round():
+    found = stores.findings(stores_points(intel_shaped, far=9.0, slow=(2, 5)), HOST)
+    assert by_kind(found)["rep"].numbers["model"] == "per store"
+
+
+def test_no_cost_and_pure_noise_choose_nothing():
+    none = stores.findings(stores_points(lambda c, n: 0.0, quick=True), HOST)
+    assert all("cost no more than" in f.text for f in none) and len(none) == 2
+    # a small penalty drowned in 40% noise: no model is singled out, no seed explanation
+    noisy = stores.findings(stores_points(amd_shaped, far=19.0, noise=0.4, quick=True), HOST)
+    assert not any("seed_penalties_model" in f.numbers for f in noisy) or all(
+        f.confidence != "high" for f in noisy
+    )
+
+
+def test_a_pmu_count_is_shown_beside_the_estimate():
+    pts = stores_points(amd_shaped, far=19.0, quick=True)
+    seed = next(p for p in pts if p.plan.label == "rep-movsb 64B")
+    seed.per_iter = {"smc-clears": 2.0}
+    s = seed_copy(stores.findings(pts, HOST))
+    assert s.numbers["smc_clears_per_iter"] == 2.0
+    assert "≈1.0 est." in s.text and "measured: 2.00 SMC clears per iteration" in s.text
+
+
+def test_quick_plan_fits_the_time_budget():
+    """points x (rounds + 1) x min_ms, on a host where every point cost 20 us/iter."""
+    from smclab.suites.diagnose.runner import settings
+
+    s = settings(True)
+    for probe in (stores, granularity):
+        n = len(probe.points(True))
+        assert n * (s["repeats"] + 1) * s["min_ms"] / 1000 < 10, probe.__name__
+
+
+# --- granularity -------------------------------------------------------------------------------
+
+
+def granularity_points(cost, far=9.0, quick=False, **kw) -> list[dg.Point]:
+    """``cost(copy, distance)``: ticks over the control of a store ``distance`` bytes from the
+    executed byte."""
+    r = Rounds(**kw)
+    out = []
+    for plan in granularity.points(quick):
+        e = plan.knobs
+        extra = 0.0 if e.get("store") == "far" else cost(e["copy"], e.get("ahead", 0))
+        out.append(r.point(plan, far + extra))
+    return out
+
+
+def test_amd_shaped_only_the_executed_line_costs():
+    found = granularity.findings(
+        granularity_points(lambda c, d: 80.0 if 0 <= d < 64 else 0.0), HOST
+    )
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert mov8.numbers["costing_lines"] == [0] and mov8.numbers["partly_costing_lines"] == []
+    assert mov8.numbers["free_from_line_after"] == 1 and mov8.numbers["free_from_line_before"] == -1
+    assert mov8.numbers["free_after_bytes"] == 64
+    assert mov8.text.startswith("1-byte mov stores cost in line 0 (relative to the executed line")
+    assert "after it nothing from line +1 on, before it nothing from line −1 on" in mov8.text
+    assert "granularity is" not in mov8.text
+    assert any("4K aliasing does not matter" in f.text for f in found)
+
+
+def test_intel_shaped_the_line_below_costs_half_and_line_minus_2_partly():
+    def cost(copy, d):
+        return 380.0 if 0 <= d < 64 else 175.0 if -96 <= d < 0 else 0.0
+
+    found = granularity.findings(granularity_points(cost), HOST)
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert mov8.numbers["costing_lines"] == [-1, 0]
+    assert mov8.numbers["partly_costing_lines"] == [-2]
+    assert "in line −2 only partly (at −96, −65 bytes but not at −128)" in mov8.text
+    assert "before it nothing from line −3 on" in mov8.text
+    rep = next(f for f in found if f.numbers.get("kind") == "rep-movsb")
+    assert rep.text.startswith("Rep movsb destinations (1 byte) cost in lines −1 and 0")
+
+
+def test_stores_that_cost_at_every_distance_name_no_end():
+    found = granularity.findings(granularity_points(lambda c, d: 0.0 if d >= 64 else 100.0), HOST)
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert mov8.numbers["free_from_line_before"] is None
+    assert "before it stores still cost at line −16, the farthest measured" in mov8.text
+
+
+def test_no_store_near_the_executed_byte_costs():
+    found = granularity.findings(granularity_points(lambda c, d: 0.0, quick=True), HOST)
+    assert [f.text.split(" near")[0] for f in found][:3] == [
+        "1-byte mov stores",
+        "8-byte mov stores",
+        "Full-line (64-byte vmovdqu64) stores",
+    ]
+    assert all("cost nothing measurable" in f.text or "aliasing" in f.text for f in found)
+
+
+# --- recorded stores ---------------------------------------------------------------------------
+
+
+def stored_points(db: Path, sweep: str, tmp_path: Path) -> tuple[list[dg.Point], dict]:
+    """A stored diagnose sweep as the points its probe's findings take (labels from the
+    stored names; every point of a sweep ran in one interleaved run)."""
+    copy = tmp_path / db.name
+    shutil.copy(db, copy)  # opening an old store migrates it in place
+    store = open_store(copy, create=False)
+    pts, host = [], {}
+    for r in store.results(sweep_id=sweep):
+        rounds = tuple(statistics.median(x) for x in r.rounds if x)
+        t = Stats(r.ticks.median, r.ticks.min, r.ticks.spread, rounds, sweep if rounds else None)
+        plan = dg.PlanPoint((r.name or "").split(": ", 1)[-1], None, "stored", {})
+        counts = {k: v.per_iter for k, v in r.counters.items()}
+        pts.append(dg.Point(plan, r.experiment, t, r.ns, counts))
+        host = r.host
+    store.close()
+    return pts, host
+
+
+def test_old_intel_granularity_points_are_stated_in_lines(tmp_path):
+    """The recorded run that printed "the granularity is 191 bytes" (1-byte rep movsb)."""
+    pts, host = stored_points(INTEL, "diagnose-20261125T191605-granularity", tmp_path)
+    found = granularity.findings(pts, host)
+    rep = next(f for f in found if f.numbers.get("kind") == "rep-movsb")
+    assert "191" not in rep.text and "granularity" not in rep.text
+    assert rep.numbers["costing_lines"] == [-1, 0]
+    assert rep.numbers["free_from_line_after"] == 1
+    assert -2 in rep.numbers["partly_costing_lines"]  # -96 costs, -128 does not
+    assert any("4K aliasing does not matter" in f.text for f in found)
+
+
+recorded = pytest.mark.skipif(not AMD.exists(), reason=f"no recorded probe set {AMD.name}")
+
+
+def recorded_sweep(name: str, tmp_path: Path) -> tuple[list[dg.Point], dict]:
+    store = open_store(AMD, create=False)
+    ids = [s.id for s in store.sweeps() if s.id.endswith(f"-{name}")]
+    store.close()
+    assert len(ids) == 1, ids
+    return stored_points(AMD, ids[0], tmp_path)
+
+
+@recorded
+def test_recorded_amd_stores_explain_the_seed_copy(tmp_path):
+    pts, host = recorded_sweep("stores", tmp_path)
+    assert host["vendor"] == "AuthenticAMD"
+    found = stores.findings(pts, host)
+    s = seed_copy(found)
+    assert 0.5 < s.numbers["explained_ratio"] < 2
+    assert s.numbers["penalties_per_iter_estimate"] > 0 and "est." in s.text
+    assert len(by_kind(found)) == 2
+
+
+@recorded
+def test_recorded_amd_granularity_costs_in_the_executed_line(tmp_path):
+    pts, host = recorded_sweep("granularity", tmp_path)
+    found = granularity.findings(pts, host)
+    mov8 = next(f for f in found if f.numbers.get("kind") == "mov8")
+    assert 0 in mov8.numbers["costly_distances"]
+    assert mov8.numbers["free_from_line_after"] is not None
+    assert all(d > -256 and d < 256 for d in mov8.numbers["costly_distances"])
+
+
+# --- the seed table's estimate -----------------------------------------------------------------
+
+
+def seed_rows(ticks: dict[str, float], clears: float | None = None) -> SeedTable:
+    r = Rounds()
+    rows = []
+    for row in ROWS:
+        t = r.stats(ticks.get(row.name, 100.0))
+        counter = CounterValue(clears) if clears is not None else CounterValue(None, "no PMU")
+        res = Result(Experiment(**row.knobs), HOST, 1000, t, t, {"smc-clears": counter})
+        rows.append((row, res))
+    return SeedTable(HOST, rows)
+
+
+def test_seed_table_estimates_penalties_without_a_pmu():
+    # Intel-shaped: 800 ticks per rep unit
+    intel = {"4K/0": 51209, "far-store": 9, "sb1": 809, "sb1 far": 9, "sq64": 6409, "sq64 far": 9}
+    t = seed_rows({**intel, "4K/64": 40009, "baseline": 47, "no-store": 7})
+    assert t.penalty_model().model == "per store"
+    assert t.estimate("4K/0") == pytest.approx(64, rel=0.05)
+    assert t.estimate("baseline") is None and t.estimate("sb1") is None
+    assert smc_cell(CounterValue(None, "no PMU"), t.estimate("4K/0")).startswith("≈6")
+    assert (
+        "est.: penalties per iteration = (ticks - far-store ticks, paired by round) / 8"
+        in t.estimate_note()
+    )
+    assert any("64 penalties x 8" in f for f in t.findings())
+    # AMD-shaped: one flat penalty
+    amd = {"4K/0": 74, "far-store": 19, "sb1": 73, "sb1 far": 18, "sq64": 75, "sq64 far": 19}
+    t = seed_rows(amd)
+    assert t.penalty_model().model == "flat"
+    assert t.estimate("4K/0") == pytest.approx(1.0, abs=0.1)
+    assert "'flat' model (= 'per line' on these rows)" in t.estimate_note()
+    d = t.to_dict()
+    assert d["penalty_model"]["model"] == "flat"
+    assert {r["name"]: r["smc_estimate"] for r in d["rows"]}["4K/0"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_seed_table_shows_a_measured_count_beside_the_estimate():
+    amd = {"4K/0": 74, "far-store": 19, "sb1": 73, "sb1 far": 18, "sq64": 75, "sq64 far": 19}
+    t = seed_rows(amd, clears=2.0)
+    assert smc_cell(t.result("4K/0").counters["smc-clears"], t.estimate("4K/0")) == "2 (≈1.0 est.)"
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(seed_table(t))
+    assert "est.: penalties per iteration" in console.export_text()
