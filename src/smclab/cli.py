@@ -28,7 +28,7 @@ from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters, machine
 from smclab.run.interrupt import Interrupted, raise_on_signals
-from smclab.store import StoreError, StoreWriteError
+from smclab.store import StoreError, StoreWriteError, redact
 from smclab.suites.diagnose import PROBES
 
 console = Console()
@@ -111,7 +111,8 @@ def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--db",
         type=click.Path(dir_okay=False),
         default=None,
-        help="SQLite store (default: $SMCLAB_DB or the XDG data dir).",
+        help="Store: an SQLite file or a postgresql:// URL (default: $SMCLAB_DB or the XDG"
+        " data dir).",
     )(fn)
     fn = click.option(
         "--cpu", type=int, default=None, help="CPU the worker is pinned to (default: the last one)."
@@ -434,7 +435,7 @@ def sweep(
         click.echo(
             f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
             f" left; resume with: smclab sweep --resume {plan.sweep_id}"
-            + (f" --db {shlex.quote(db)}" if db else ""),
+            + (f" --db {shlex.quote(redact(db))}" if db else ""),
             err=True,
         )
         sys.exit(128 + run.interrupted)
@@ -448,11 +449,13 @@ def sweep(
 @click.option("--sweeps", "list_sweeps", is_flag=True, help="List the stored sweeps instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of rows).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--host", "host_id", type=int, default=None, help="Only this host's results (id).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
-@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite store.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (file or URL).")
 def results(
     sweep_id: str | None,
     suite: str | None,
+    host_id: int | None,
     list_sweeps: bool,
     as_json: bool,
     as_csv: bool,
@@ -479,7 +482,11 @@ def results(
         raise SpecError("--sweeps lists as a table or --json")
     with open_store(db, create=False) as store:
         sweeps = store.sweeps() if list_sweeps else []
-        stored = [] if list_sweeps else list(store.results(suite=suite, sweep_id=sweep_id))
+        stored = (
+            []
+            if list_sweeps
+            else list(store.results(suite=suite, sweep_id=sweep_id, host_id=host_id))
+        )
         if sweep_id is not None and not (stored or list_sweeps) and store.sweep(sweep_id) is None:
             raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
     if as_json or as_csv:
@@ -651,7 +658,7 @@ def compare(
         targets: list[tuple[str, list[int] | None]] = [(path, ids)]
     else:
         targets = [(src, None) for src in sources]
-    stores = [(src, open_store(src, create=False), ids) for src, ids in targets]
+    stores = [(redact(src), open_store(src, create=False), ids) for src, ids in targets]
     try:
         if list_hosts:
             hosts = [h for src, st, _ in stores for h in cmp.list_hosts(st, src)]
@@ -697,6 +704,9 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
     from smclab.suites.compare import merge_lines
 
     data = merge_stores(dest, list(sources))
+    data["into"] = redact(data["into"])  # URLs are shown without their password
+    for s in data["sources"]:
+        s["source"] = redact(s["source"])
     if as_json:
         _print_json(data)
     else:
@@ -705,7 +715,7 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite store.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (file or URL).")
 @click.option("--sweep", "sweep_id", required=True, help="The stored sweep to plot.")
 @click.option("--x", "x", required=True, metavar="KNOB", help="The knob on the x axis.")
 @click.option(

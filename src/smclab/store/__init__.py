@@ -2,17 +2,19 @@
 :func:`open_store`, which picks the backend for a path or URL.
 
 A store holds every result with its experiment, host facts, raw repeats, counters and error,
-the sweeps (grid, size, skip counts, status) and the sweep locks. The only backend today is
-SQLite (:mod:`smclab.store.sqlite`); ``postgresql://`` URLs are recognised and refused until a
-backend for them exists. :mod:`smclab.store.export` flattens stored results for JSON and CSV.
+the sweeps (grid, size, skip counts, status) and the sweep locks. The backends share their
+schema and queries (:mod:`smclab.store.sql`): SQLite files (:mod:`smclab.store.sqlite`, the
+embedded default) and PostgreSQL databases (:mod:`smclab.store.postgres`, a lab's shared store,
+``postgresql://`` URLs). :mod:`smclab.store.export` flattens stored results for JSON and CSV.
 
-The default location is ``$XDG_DATA_HOME/smclab/results.sqlite``; ``SMCLAB_DB`` or ``--db``
-override it.
+The default location is ``$XDG_DATA_HOME/smclab/results.sqlite``; ``SMCLAB_DB`` (a path or a
+URL) or ``--db`` override it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Iterator
@@ -23,16 +25,21 @@ from typing import Any, Protocol
 from smclab.model.result import Result, StoredResult
 from smclab.store.lock import Holder
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCHEMES = ("postgresql", "postgres", "sqlite")
+
 __all__ = [
     "Holder",
     "ResultStore",
     "StoreError",
+    "StoreUnavailable",
     "StoreWriteError",
     "StoredHost",
     "StoredSweep",
     "SweepLocked",
     "default_path",
     "open_store",
+    "redact",
 ]
 
 
@@ -44,6 +51,11 @@ class StoreError(RuntimeError):
 class StoreWriteError(StoreError):
     """A write to an open store failed (disk full, I/O error): what was committed before is
     kept (the CLI exits 1)."""
+
+
+class StoreUnavailable(StoreWriteError):
+    """The database server went away mid-run and did not come back in time (exit 1): what
+    was committed before is kept, the write in flight is reported."""
 
 
 class SweepLocked(StoreError):
@@ -169,20 +181,21 @@ class ResultStore(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def default_path() -> Path:
+def default_path() -> Path | str:
+    """The store to use when none is given: ``SMCLAB_DB`` (a URL is kept as text), else the
+    SQLite file in the XDG data directory."""
     env = os.environ.get("SMCLAB_DB")
     if env:
-        return Path(env)
+        return env if _URL.match(env) else Path(env)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "smclab" / "results.sqlite"
 
 
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
 def open_store(target: str | Path | None, *, create: bool) -> ResultStore:
     """The store at ``target``: a file path, ``sqlite:///PATH`` (``sqlite:////abs/path`` for
-    an absolute one, as SQLAlchemy spells it), or None for :func:`default_path`.
+    an absolute one, as SQLAlchemy spells it), ``postgresql://[user[:password]@][host][:port]
+    /dbname[?param=value]`` (a lab's shared store: needs ``smclab[postgres]``), or None for
+    :func:`default_path`.
 
     With ``create`` (the writers: sessions, a merge's destination) a missing store is made and
     an existing one is checked for corruption first; without it (the readers) a missing store
@@ -197,9 +210,16 @@ def open_store(target: str | Path | None, *, create: bool) -> ResultStore:
     if isinstance(target, str) and (m := _URL.match(target)):
         scheme = m.group(1).lower()
         if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-            raise StoreError(f"PostgreSQL stores are not supported yet: {_redact(target)}")
+            from smclab.store.postgres import PostgresStore
+
+            return PostgresStore.open(target, create=create)
         if scheme != "sqlite":
-            raise StoreError(f"unknown store URL scheme '{scheme}' (use a path or sqlite:///PATH)")
+            near = difflib.get_close_matches(scheme, _SCHEMES, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}://? " if near else ""
+            raise StoreError(
+                f"unknown store URL scheme '{scheme}' in {redact(target)} ({hint}use a path,"
+                " sqlite:///PATH or postgresql://HOST/DB)"
+            )
         text = target[len(m.group(0)) :]
         if not text.startswith("/") or text == "/":
             raise StoreError(f"no path in {target} (use sqlite:///PATH)")
@@ -209,6 +229,7 @@ def open_store(target: str | Path | None, *, create: bool) -> ResultStore:
     return SqliteStore.open(Path(text), create=create)
 
 
-def _redact(url: str) -> str:
-    """``url`` without a password."""
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+def redact(url: str) -> str:
+    """``url`` with its password (in the authority or a ``password`` parameter) masked."""
+    url = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
