@@ -46,3 +46,71 @@ def ratio(a, b) -> float:
 
     assert a.error is None and b.error is None, (a.error, b.error)
     return compare_rounds(a.round_values(), b.round_values()).ratio
+
+
+# -- store backends --------------------------------------------------------------------------
+#: a PostgreSQL server the store tests may create databases on (.ci/run starts one)
+PG_URL = os.environ.get("SMCLAB_TEST_PG")
+
+
+def pg_unavailable() -> str | None:
+    """Why the PostgreSQL cases cannot run (None: they can)."""
+    if not PG_URL:
+        return "no PostgreSQL server: set SMCLAB_TEST_PG=postgresql://... (see README)"
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed: pip install '.[postgres]'"
+    try:
+        psycopg.connect(PG_URL, connect_timeout=5).close()
+    except psycopg.Error as e:
+        return f"cannot connect to SMCLAB_TEST_PG: {' '.join(str(e).split())}"
+    return None
+
+
+def need_pg() -> None:
+    """Skip without a server, or fail when one is required (SMCLAB_REQUIRE_PG=1, as in CI)."""
+    reason = pg_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("SMCLAB_REQUIRE_PG") == "1":
+        pytest.fail(f"SMCLAB_REQUIRE_PG=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pg_database_url(dbname: str, url: str | None = None) -> str:
+    """``url`` (SMCLAB_TEST_PG) with another database name."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url or PG_URL or "")
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def pg_admin():
+    import psycopg
+
+    return psycopg.connect(PG_URL, autocommit=True)
+
+
+@pytest.fixture
+def pg_url():
+    """The URL of a new, empty PostgreSQL database (dropped afterwards)."""
+    import uuid
+
+    need_pg()
+    name = f"smclab_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield pg_database_url(name)
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A new store's location on each backend: a file path, or an empty database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite")
+    return request.getfixturevalue("pg_url")

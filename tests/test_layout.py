@@ -23,7 +23,6 @@ LAYERS = (
 #: imports made inside a function on purpose (module -> imported module, why)
 DEFERRED = {
     ("smclab.run.worker", "smclab.run.native"): "only the worker process maps and runs code",
-    ("smclab.store", "smclab.store.sqlite"): "open_store picks the backend a target names",
 }
 
 

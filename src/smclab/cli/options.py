@@ -101,7 +101,10 @@ class Seconds(click.FloatRange):
         return rv
 
 
-def db_option(help: str = "SQLite store (default: $SMCLAB_DB or the XDG data dir).") -> Decorator:
+def db_option(
+    help: str = "Store: an SQLite file or a postgresql:// URL (default: $SMCLAB_DB or the XDG"
+    " data dir).",
+) -> Decorator:
     return click.option("--db", type=click.Path(dir_okay=False), default=None, help=help)
 
 

@@ -18,8 +18,9 @@ from smclab.suites.sweep import sweep_results, varying_knobs
 @click.option("--sweeps", "list_sweeps", is_flag=True, help="List the stored sweeps instead.")
 @json_option("Print JSON (a list of rows).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--host", "host_id", type=int, default=None, help="Only this host's results (id).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
-@db_option("SQLite store.")
+@db_option("Store: an SQLite file or a postgresql:// URL.")
 @click.option(
     "--delete", "delete_id", default=None, metavar="SWEEP", help="Remove this sweep's results."
 )
@@ -33,6 +34,7 @@ def results(
     sweep_id: str | None,
     suite: str | None,
     list_sweeps: bool,
+    host_id: int | None,
     as_json: bool,
     as_csv: bool,
     out: str | None,
@@ -62,7 +64,7 @@ def results(
     fmt = export.export_format(as_json, as_csv, out, list_sweeps)
     with open_store(db, create=False) as store:
         sweeps = store.sweeps() if list_sweeps else []
-        stored = [] if list_sweeps else sweep_results(store, sweep_id, suite)
+        stored = [] if list_sweeps else sweep_results(store, sweep_id, suite, host_id)
     if fmt is not None:
         text = export.export_text(fmt, stored, sweeps if list_sweeps else None)
         if out:

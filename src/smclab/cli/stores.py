@@ -83,7 +83,7 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
 
 
 @click.command()
-@db_option("SQLite store.")
+@db_option("Store: an SQLite file or a postgresql:// URL.")
 @click.option("--sweep", "sweep_id", required=True, help="The stored sweep to plot.")
 @click.option("--x", "x", required=True, metavar="KNOB", help="The knob on the x axis.")
 @click.option(

@@ -12,6 +12,7 @@ from smclab.cli.options import session_options, sweep_options
 from smclab.cli.ui import SweepProgress, console, print_json, session
 from smclab.model.result import MeasurementError
 from smclab.report.sweep import sweep_notes, sweep_table
+from smclab.store import redact
 from smclab.suites import sweep as sw
 
 
@@ -80,7 +81,7 @@ def sweep(
         click.echo(
             f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
             f" left; resume with: smclab sweep --resume {plan.sweep_id}"
-            + (f" --db {shlex.quote(db)}" if db else ""),
+            + (f" --db {shlex.quote(redact(db))}" if db else ""),
             err=True,
         )
         sys.exit(128 + run.interrupted)

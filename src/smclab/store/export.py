@@ -13,7 +13,7 @@ from typing import IO, Any, Literal
 from smclab.model.experiment import KNOBS
 from smclab.model.knobs import SpecError
 from smclab.model.result import StoredResult
-from smclab.store import StoredSweep
+from smclab.store.base import StoredSweep
 
 Format = Literal["json", "csv"]
 

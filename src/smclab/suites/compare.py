@@ -18,7 +18,7 @@ from typing import Any
 
 from smclab.model.knobs import SpecError
 from smclab.model.result import StoredResult, latest_results
-from smclab.store import ResultStore, StoreError, default_path, open_store
+from smclab.store import ResultStore, StoreError, default_path, is_url, open_store, redact
 
 #: the host facts ``compare --json`` lists for each column
 HOST_KEYS = ("model_name", "family", "model", "microcode", "hypervisor")
@@ -169,7 +169,7 @@ def _opened(found: list[Target]) -> Iterator[list[tuple[str, ResultStore, list[i
     stores: list[tuple[str, ResultStore, list[int] | None]] = []
     try:
         for src, ids in found:
-            stores.append((src, open_store(src, create=False), ids))
+            stores.append((redact(src), open_store(src, create=False), ids))
         yield stores
     finally:
         for _, st, _ in stores:
@@ -200,6 +200,8 @@ def compare_stores(
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
+    if is_url(a) or is_url(b):
+        return str(a) == str(b)
     try:
         return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
     except OSError:
@@ -212,9 +214,9 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
     created is removed again if nothing could be merged into it."""
     for s in sources:
         if same_file(s, dest):
-            raise SpecError(f"cannot merge {s} into itself")
+            raise SpecError(f"cannot merge {redact(s)} into itself")
     stores: list[ResultStore] = []
-    new = not Path(dest).exists()
+    new = not is_url(dest) and not Path(dest).exists()
     try:
         for s in sources:
             stores.append(open_store(s, create=False))
@@ -222,7 +224,7 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
             out = []
             try:
                 for s, src in zip(sources, stores, strict=True):
-                    out.append({"source": s, **into.merge_from(src)})
+                    out.append({"source": redact(s), **into.merge_from(src)})
             except StoreError:
                 if new and not out:
                     into.close()
@@ -233,7 +235,7 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
         for st in stores:
             st.close()
     total = sum(h.rows for h in hosts)
-    return {"into": str(dest), "sources": out, "results": total, "hosts": len(hosts)}
+    return {"into": redact(str(dest)), "sources": out, "results": total, "hosts": len(hosts)}
 
 
 def _remove_store(path: str | Path) -> None:

@@ -312,11 +312,14 @@ def plan_for(
 
 
 def sweep_results(
-    store: ResultStore, sweep_id: str | None = None, suite: str | None = None
+    store: ResultStore,
+    sweep_id: str | None = None,
+    suite: str | None = None,
+    host_id: int | None = None,
 ) -> list[StoredResult]:
-    """Stored results of ``suite`` and ``sweep_id`` (None: any); SpecError if a sweep is named
-    that the store does not know."""
-    stored = list(store.results(suite=suite, sweep_id=sweep_id))
+    """Stored results of ``suite``, ``sweep_id`` and ``host_id`` (None: any); SpecError if a
+    sweep is named that the store does not know."""
+    stored = list(store.results(suite=suite, sweep_id=sweep_id, host_id=host_id))
     if sweep_id is not None and not stored and store.sweep(sweep_id) is None:
         raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
     return stored
