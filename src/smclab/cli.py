@@ -53,6 +53,8 @@ METAVARS = {
     "choice": "NAME",
     "strategy": "ID",
     "events": "LIST",
+    "asm": "FILE",
+    "text": "TEXT",
 }
 
 
@@ -68,6 +70,11 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(**kw: Any) -> Any:
         values = {n: kw.pop(n) for n in names}
         given = {n: parse_value(n, v) for n, v in values.items() if v is not None}
+        if values["asm"] is not None:  # --asm FILE: the experiment keeps the file's text
+            from smclab.isa.gas import read_file
+
+            name, given["asm"] = read_file(values["asm"])
+            given.setdefault("asm_name", name)
         return fn(exp=Experiment(**given), **kw)
 
     for name in reversed(names):
@@ -376,6 +383,7 @@ def sweep(
       [grid]
       buffer = ["4K", "1M"]
       step = [0, 64, 2048, 4096]
+      asm = ["examples/seed.s"] # assembly experiment files (--asm FILE,FILE)
     """
     from rich.console import Group
 

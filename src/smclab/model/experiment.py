@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
@@ -121,6 +122,18 @@ class Experiment:
         "strategy",
         "jit-block: write strategy (see `smclab catalog`).",
         applies=("jit-block",),
+    )
+    # -- user assembly --
+    asm: str = knob(
+        "",
+        "asm",
+        "Assembly experiment FILE: its payload (and writer) replace the seed's"
+        " (see examples/); the text is stored with the results.",
+        applies=SEED,
+        column=False,
+    )
+    asm_name: str = knob(
+        "", "text", "The assembly file's name (labels it).", hidden=True, applies=SEED
     )
     iterations: int | None = knob(
         None, "int", "Iterations per repeat (default: calibrated).", measure=True
@@ -257,6 +270,27 @@ class Experiment:
             )
         if call.source and self.store == "none":
             raise SpecError(f"call kind '{call.name}' with store 'none' runs no copy at all")
+        self._validate_asm()
+
+    def _validate_asm(self) -> None:
+        """What can be said of an assembly experiment without assembling it (smclab.isa.gas
+        assembles and checks the code before it runs)."""
+        if not self.asm:
+            if self.asm_name:
+                raise SpecError("asm-name names an assembly file: give --asm FILE")
+            return
+        sections = gas.declared_sections(self.asm)
+        if "payload" not in sections:
+            raise SpecError(f"{self.asm_name or 'the assembly'} has no '.section payload'")
+        mine = [("op", "the payload's instruction"), ("cross", "a writer into the seed's payload")]
+        if "write" in sections:  # the seed's writer's own knobs
+            mine += [("copy", "the seed's copy"), ("batch", "the seed's batched copy")]
+        for name, what in mine:
+            if not self._default(name):
+                raise SpecError(
+                    f"{name} sets {what}: it does not apply to an assembly experiment"
+                    + (" with a write section" if name in ("copy", "batch") else "")
+                )
 
     def _validate_jit(self) -> None:
         check_choice("strategy", self.strategy, STRATEGIES)
@@ -323,6 +357,8 @@ class Experiment:
         if self.workload == "jit-block":
             return f"jit {self.strategy} {format_size(self.block)}"
         parts = [f"{format_size(self.buffer)}/{self.step}"]
+        if self.asm:
+            parts.insert(0, self.asm_name or "asm")
         defaults = Experiment.__dataclass_fields__
         for name in (
             "payload",
