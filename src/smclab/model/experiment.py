@@ -6,6 +6,10 @@ workloads share it:
 * ``seed``: the seed's loop: copy a payload into an executable buffer, call it, move on;
 * ``jit-block``: a JIT emitting a block of code with a write strategy, then calling it.
 
+An assembly experiment (``asm``: the text of a user's file, ``asm_name``: its name) is the seed
+workload with the payload, and optionally the writer, taken from the file (see
+:mod:`smclab.isa.gas`); every other seed knob applies around it.
+
 Every field carries metadata (its kind, its choices, one line of help), from which the CLI
 builds its options and sweeps parse their grids. Every invalid combination is rejected by
 :meth:`Experiment.validate` with one sentence.
