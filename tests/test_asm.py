@@ -200,3 +200,10 @@ def test_the_seed_by_hand_measures_as_the_built_in_seed():
     assert a.error is None and b.error is None, (a.error, b.error)
     c = compare_rounds(a.round_values(), b.round_values())
     assert 0.7 <= c.ratio <= 1.4, c
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.s")), ids=lambda p: p.name)
+def test_every_example_assembles_with_the_knobs_its_header_names(path):
+    name, text = gas.read_file(path)
+    program = codegen.build(Experiment(asm=text, asm_name=name, buffer=8192, step=4096))
+    assert f"payload ({name})" in program.listing_text()

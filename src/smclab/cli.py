@@ -90,7 +90,7 @@ def field_option(name: str) -> Callable[[Any], Any]:
     text = meta["help"]
     if meta["choices"]:
         text += f" One of: {', '.join(meta['choices'])}."
-    if shown is not None:
+    if shown not in (None, ""):
         text += f" [default: {shown}]"
     opt = "--" + name.replace("_", "-")
     return click.option(

@@ -120,8 +120,9 @@ def assemble(text: str, name: str, step: int, buffer: int, payload_len: int) -> 
 
 
 def _safe_name(name: str) -> str:
-    base = os.path.basename(name) or "experiment.s"
-    return re.sub(r"[^\w.+-]", "_", base)
+    """A file name gas can be given as is (its messages quote it)."""
+    base = re.sub(r"[^\w.+-]", "_", os.path.basename(name)).lstrip("-")
+    return base or "experiment.s"
 
 
 @functools.lru_cache(maxsize=64)
@@ -166,10 +167,12 @@ def _run_as(source: str, name: str) -> tuple[bytes, str]:
     if exe is None:
         raise SpecError(MISSING_AS)
     with tempfile.TemporaryDirectory(prefix="smclab-as-") as tmp:
-        Path(tmp, name).write_text(source if source.endswith("\n") else source + "\n")
-        cmd = [exe, *AS_ARGS, "-aln=listing", "-o", "out.o", name]
+        src = Path(tmp, "src")  # the source alone in its folder: any name is free
+        src.mkdir()
+        (src / name).write_text(source if source.endswith("\n") else source + "\n")
+        cmd = [exe, *AS_ARGS, "-aln=../listing", "-o", "../out.o", name]
         try:
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise SpecError(f"{name}: running GNU as failed: {e}") from None
         if proc.returncode != 0:

@@ -131,8 +131,8 @@ class Experiment:
     asm: str = knob(
         "",
         "asm",
-        "Assembly experiment FILE: its payload (and writer) replace the seed's"
-        " (see examples/); the text is stored with the results.",
+        "Assembly experiment FILE: its payload (and write, init) sections replace the"
+        " seed's payload (and copy); register contract in README.md, examples in examples/.",
         applies=SEED,
         column=False,
     )
