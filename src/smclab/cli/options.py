@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from smclab.isa.gas import read_file
 from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
 from smclab.suites.catalog import variant_experiment
 
@@ -24,6 +25,8 @@ METAVARS = {
     "choice": "NAME",
     "strategy": "ID",
     "events": "LIST",
+    "asm": "FILE",
+    "text": "TEXT",
 }
 FIELDS = [f.name for f in dataclasses.fields(Experiment)]
 
@@ -36,7 +39,7 @@ def field_option(name: str) -> Decorator:
     text = meta["help"]
     if meta["choices"]:
         text += f" One of: {', '.join(meta['choices'])}."
-    if shown is not None:
+    if shown not in (None, ""):
         text += f" [default: {shown}]"
     opt = "--" + name.replace("_", "-")
     return click.option(
@@ -69,6 +72,9 @@ def _field_options(
 
 def _experiment(given: dict[str, str], other: dict[str, Any]) -> Experiment:
     knobs = {n: parse_value(n, v) for n, v in given.items()}
+    if "asm" in knobs:  # --asm FILE: the experiment keeps the file's text
+        name, knobs["asm"] = read_file(knobs["asm"])
+        knobs.setdefault("asm_name", name)
     variant = other.pop("variant")
     return Experiment(**knobs) if variant is None else variant_experiment(variant, **knobs)
 

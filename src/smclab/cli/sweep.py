@@ -54,6 +54,7 @@ def sweep(
       [grid]
       buffer = ["4K", "1M"]
       step = [0, 64, 2048, 4096]
+      asm = ["examples/seed.s"] # assembly experiment files (--asm FILE,FILE)
     """
     grid = sw.requested_grid(axes, grid_file, name, resume_id)
     with session(db, cpu, timeout) as s:

@@ -92,6 +92,10 @@ class Program:
     writer_addr: int = 0
     #: the byte that stops the writer when set (in the far buffer)
     stop_flag_addr: int = 0
+    #: (address, note): a comment the listing prints before the line at that address
+    marks: tuple[tuple[int, str], ...] = ()
+    #: (label, address, bytes): code that also runs outside the code region, listed after it
+    elsewhere: tuple[tuple[str, int, bytes], ...] = ()
 
     def listing(self) -> list[tuple[str | None, ListingLine]]:
         """(label, line) pairs: every code section, decoded."""
@@ -106,6 +110,9 @@ class Program:
 
     def listing_text(self) -> str:
         rows = []
+        marks: dict[int, list[str]] = {}
+        for addr, note in self.marks:
+            marks.setdefault(addr, []).append(note)
         lines = iter(self.listing())
         for sec in self.sections:
             addr = sec.address(self.layout)
@@ -115,10 +122,18 @@ class Program:
             for label, line in lines:
                 if label:
                     rows.append(f"{label}:")
-                rows.append(f"  {line.address:016x}  {line.raw.hex(' '):<32} {line.text}")
+                rows += [f"  ; {note}" for note in marks.get(line.address, ())]
+                rows.append(_row(line))
                 if line.address + len(line.raw) >= addr + sec.size:
                     break
+        for label, addr, raw in self.elsewhere:
+            rows.append(f"{label}:")
+            rows += [_row(line) for line in decode_listing(raw, addr)]
         return "\n".join(rows)
+
+
+def _row(line: ListingLine) -> str:
+    return f"  {line.address:016x}  {line.raw.hex(' '):<32} {line.text}"
 
 
 # --- the timed function frame shared by the workloads -------------------------------------

@@ -11,17 +11,22 @@ from smclab.codegen.program import (
     PAGE,
     Layout,
     Program,
+    Section,
     assemble,
     timed_function,
 )
+from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
-from smclab.isa.asm import Asm, C, R, mem
+from smclab.isa.asm import Asm, C, R, decode_listing, mem
 from smclab.model.experiment import CROSS_OFFSET, Experiment
+from smclab.model.knobs import SpecError
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
 
 # registers of the seed loop (callee-saved: they survive cpuid and the call)
 BUF, POS, END, WPTR = R.R12, R.R13, R.R14, R.RBP
+#: the iteration number handed to a user's write section (in rdx)
+COUNT = R.RBX
 
 
 def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
@@ -31,9 +36,24 @@ def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
     return Layout(base, code_size, exp.buffer, exp.buffer + PAGE, gap)
 
 
-def payload_bytes(exp: Experiment) -> bytes:
-    """The seed's payload: one instruction (``ret``) padded (``nop`` as the seed) to its size."""
-    op = OP_BYTES[exp.op]
+def user_code(exp: Experiment) -> gas.Assembled | None:
+    """An assembly experiment's sections, assembled and checked (SpecError if refused)."""
+    if not exp.asm:
+        return None
+    code = gas.assemble(exp.asm, exp.asm_name, exp.step, exp.buffer, exp.payload)
+    n = len(code.payload)
+    if n > exp.payload:
+        raise SpecError(
+            f"{code.name}: the payload assembles to {n} bytes, more than the payload knob"
+            f" ({exp.payload}): give --payload {n} or more"
+        )
+    return code
+
+
+def payload_bytes(exp: Experiment, user: gas.Assembled | None = None) -> bytes:
+    """The seed's payload: one instruction (``ret``) padded (``nop`` as the seed) to its size;
+    an assembly experiment's payload section padded the same way."""
+    op = user.payload if user else OP_BYTES[exp.op]
     pad = vocab.PADS[exp.pad].raw * exp.payload
     return (op + pad)[: max(exp.payload, len(op))]
 
@@ -50,11 +70,15 @@ def _tracks_ahead(exp: Experiment) -> bool:
     return exp.store == "exec" and exp.ahead != 0 and exp.step != 0
 
 
-def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
-    """The seed's copy: rdi = destination, rsi = payload, then the copy method."""
+def _store(
+    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, user: gas.Assembled | None
+) -> None:
+    """The seed's copy: rdi = destination, rsi = payload, then the copy method (or the user's
+    write section, with rdx = the iteration number)."""
     method = vocab.COPIES[exp.copy]
     size = exp.payload * exp.batch
-    if method.rep:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
+    own = user is not None and user.has_write
+    if method.rep and not own:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
         a.ri(C.MOV_RM64_IMM32, R.RCX, size // method.width)
     if exp.store == "far":  # the same offset in a data buffer far from any code
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, lay.far_buf - lay.exec_buf))
@@ -67,7 +91,12 @@ def _store(a: Asm, exp: Experiment, lay: Layout, payload_addr: int) -> None:
     # where the next write will start
     vocab.PREFETCHES[exp.prefetch].emit(a, mem(R.RDI, exp.step * exp.batch))
     a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
-    if method.rep:
+    if user is not None and user.has_write:
+        if user.counts:  # rdx = the iteration number (only for a writer that reads it)
+            a.rr(C.MOV_R64_RM64, R.RDX, COUNT)
+            a.r(C.INC_RM64, COUNT)
+        a.data(user.write)
+    elif method.rep:
         method.emit_string(a)
     else:
         method.emit(a, size)
@@ -111,7 +140,14 @@ def _retpoline_thunk(a: Asm, thunk: int) -> None:
 
 
 def _loop_body(
-    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int, write: bool
+    a: Asm,
+    exp: Experiment,
+    lay: Layout,
+    payload_addr: int,
+    thunk: int,
+    slot: int,
+    write: bool,
+    user: gas.Assembled | None,
 ) -> None:
     barrier = vocab.BARRIERS[exp.barrier]
     if write:  # (a batched write placed this slot's payload already when not)
@@ -120,7 +156,7 @@ def _loop_body(
         else:
             if exp.placement in ("before-store", "both"):
                 barrier.emit(a)
-            _store(a, exp, lay, payload_addr)
+            _store(a, exp, lay, payload_addr, user)
             _evict(a, exp)
             if exp.placement in ("after-store", "both"):
                 barrier.emit(a)
@@ -152,8 +188,36 @@ def _chain(a: Asm, exp: Experiment) -> None:
     a.rr(C.ADD_R64_RM64, POS, R.RAX)
 
 
+def _user_setup(a: Asm, exp: Experiment, payload_addr: int, user: gas.Assembled) -> None:
+    """Before the first rdtsc: the iteration number, then the user's init section (rdi = the
+    exec buffer, rsi = the source payload, rdx = the buffer size)."""
+    if user.counts:
+        a.rr(C.XOR_R32_RM32, R.EBX, R.EBX)
+    if user.init:
+        a.rr(C.MOV_R64_RM64, R.RDI, BUF)
+        a.rm(C.LEA_R64_M, R.RSI, mem(R.RIP, payload_addr))
+        a.ri(C.MOV_RM64_IMM32, R.RDX, exp.buffer)
+        a.data(user.init)
+
+
+def _user_marks(code: bytes, base: int, run: Section, user: gas.Assembled) -> list[tuple[int, str]]:
+    """Listing notes: where the user's inlined sections start and end in the function."""
+    raw = code[run.offset : run.offset + run.size]
+    starts = {line.address - base - run.offset for line in decode_listing(raw, base + run.offset)}
+    marks = []
+    for name, part in (("init", user.init), ("write", user.write)):
+        at = raw.find(part) if part else -1
+        while at >= 0:
+            if at in starts:
+                addr = base + run.offset + at
+                marks += [(addr, f"{name} ({user.name})"), (addr + len(part), f"end of {name}")]
+            at = raw.find(part, at + 1)
+    return marks
+
+
 def build(exp: Experiment, lay: Layout) -> Program:
-    payload = payload_bytes(exp)
+    user = user_code(exp)
+    payload = payload_bytes(exp, user)
     payload_addr = lay.code  # the first part laid out by assemble()
     thunk = 0
 
@@ -163,11 +227,13 @@ def build(exp: Experiment, lay: Layout) -> Program:
         a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + exp.buffer)
         if _tracks_ahead(exp):
             a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
+        if user is not None:
+            _user_setup(a, exp, payload_addr, user)
 
     def one(a: Asm, slot: int, write: bool) -> None:  # the seed's body (registers renamed)
         nonlocal thunk
         thunk = thunk or a.new_label()
-        _loop_body(a, exp, lay, payload_addr, thunk, slot, write)
+        _loop_body(a, exp, lay, payload_addr, thunk, slot, write, user)
         nxt = a.new_label()
         a.rm(C.LEA_R64_M, POS, mem(POS, exp.step))
         a.rr(C.CMP_R64_RM64, POS, END)
@@ -196,8 +262,10 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if exp.call == "retpoline":
             _retpoline_thunk(a, thunk)
 
-    fn = timed_function(setup, body, trailer, vocab.COPIES[exp.copy].wide)
-    parts: list[tuple[str, bytes | Asm, bool]] = [("payload", payload * exp.batch, True)]
+    wide = vocab.COPIES[exp.copy].wide or bool(user and user.wide)
+    fn = timed_function(setup, body, trailer, wide)
+    label = f"payload ({user.name})" if user else "payload"
+    parts: list[tuple[str, bytes | Asm, bool]] = [(label, payload * exp.batch, True)]
     extra: dict[str, int] = {}
     if exp.cross != "none":
         stop_flag = lay.far_buf + exp.buffer  # the extra page, beyond every store
@@ -217,6 +285,13 @@ def build(exp: Experiment, lay: Layout) -> Program:
     writer = [sec for sec in program.sections if sec.label == "writer"]
     if writer:
         program = dataclasses.replace(program, writer_addr=lay.code + writer[0].offset)
+    if user is not None:
+        slot = lay.exec_buf + exp.origin
+        program = dataclasses.replace(
+            program,
+            marks=tuple(_user_marks(program.code, lay.code, program.sections[-1], user)),
+            elsewhere=((f"payload ({user.name}) as called, in the exec buffer", slot, payload),),
+        )
     return program
 
 

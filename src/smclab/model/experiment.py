@@ -8,6 +8,10 @@ workloads share it:
 * ``jit-emit``: a JIT's assembler emitting a block instruction by instruction (1-4 byte stores,
   immediates that change every iteration) with a write strategy, then calling it.
 
+An assembly experiment (``asm``: the text of a user's file, ``asm_name``: its name) is the seed
+workload with the payload, and optionally the writer, taken from the file (see
+:mod:`smclab.isa.gas`); every other seed knob applies around it.
+
 Every field carries metadata (its kind, its choices, one line of help), from which the CLI
 builds its options and sweeps parse their grids. Every invalid combination is rejected by
 :meth:`Experiment.validate` with one sentence.
@@ -21,6 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
 from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
@@ -251,6 +256,18 @@ class Experiment:
         vocab.EVICTS,
         applies=SEED,
     )
+    # -- user assembly --
+    asm: str = knob(
+        "",
+        "asm",
+        "Assembly experiment FILE: its payload (and write, init) sections replace the"
+        " seed's payload (and copy); register contract in README.md, examples in examples/.",
+        applies=SEED,
+        column=False,
+    )
+    asm_name: str = knob(
+        "", "text", "The assembly file's name (labels it).", hidden=True, applies=SEED
+    )
     iterations: int | None = knob(
         None, "int", "Iterations per repeat (default: calibrated).", measure=True
     )
@@ -388,6 +405,27 @@ class Experiment:
             )
         if call.source and self.store == "none":
             raise SpecError(f"call kind '{call.name}' with store 'none' runs no copy at all")
+        self._validate_asm()
+
+    def _validate_asm(self) -> None:
+        """What can be said of an assembly experiment without assembling it (smclab.isa.gas
+        assembles and checks the code before it runs)."""
+        if not self.asm:
+            if self.asm_name:
+                raise SpecError("asm-name names an assembly file: give --asm FILE")
+            return
+        sections = gas.declared_sections(self.asm)
+        if "payload" not in sections:
+            raise SpecError(f"{self.asm_name or 'the assembly'} has no '.section payload'")
+        mine = [("op", "the payload's instruction"), ("cross", "a writer into the seed's payload")]
+        if "write" in sections:  # the seed's writer's own knobs
+            mine += [("copy", "the seed's copy"), ("batch", "the seed's batched copy")]
+        for name, what in mine:
+            if not self._default(name):
+                raise SpecError(
+                    f"{name} sets {what}: it does not apply to an assembly experiment"
+                    + (" with a write section" if name in ("copy", "batch") else "")
+                )
 
     def _validate_issue10(self) -> None:
         if not 0 <= self.chain <= MAX_CHAIN:
@@ -542,6 +580,8 @@ class Experiment:
                     parts.append(f"{name.replace('_', '-')}={getattr(self, name)}")
             return " ".join(parts)
         parts = [f"{format_size(self.buffer)}/{self.step}"]
+        if self.asm:
+            parts.insert(0, self.asm_name or "asm")
         defaults = Experiment.__dataclass_fields__
         for name in (
             "payload",

@@ -19,6 +19,10 @@ from smclab.store import ResultStore, open_store
 def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:
     """Reject, before running, what this host cannot run or count (raises SpecError)."""
     exp.check_host(flags)
+    if exp.asm:  # assembled and checked before anything runs
+        from smclab.codegen.seed import user_code
+
+        user_code(exp)
     for name in exp.events:
         try:
             counters.resolve(name, cpu.vendor, cpu.family, cpu.model)

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import signal
 import tomllib
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from smclab.isa import gas
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
     KNOBS,
@@ -71,7 +73,11 @@ def _choices(name: str) -> tuple[str, ...]:
 
 def parse_one(name: str, text: str) -> Any:
     """One value of field ``name``; a name that is no choice of the field is bad input here,
-    not a combination to skip."""
+    not a combination to skip. An ``asm`` value names a file (read now, so a bad path is bad
+    input; kept as its absolute path so ``--resume`` reads it again from anywhere)."""
+    if field_name(name) == "asm":
+        gas.read_file(text)
+        return os.path.abspath(text)
     value = parse_value(name, text)
     allowed = _choices(name)
     if allowed and value not in allowed:
@@ -253,6 +259,8 @@ def plan(
     experiments: dict[str, Experiment] = {}
     for combo in grid.combinations():
         try:
+            if "asm" in combo:  # the grid names a file: the experiment holds its text
+                combo["asm_name"], combo["asm"] = gas.read_file(combo["asm"])
             exp = Experiment(**combo)
             check_experiment(exp, cpu, flags)
         except SpecError as e:
@@ -526,6 +534,7 @@ class StopSignals:
 
 
 def varying_knobs(results: list[StoredResult]) -> list[str]:
-    """The knobs (and measurement settings) whose value differs between ``results``."""
-    keys = [*KNOBS, "repeats"]
+    """The knobs (and measurement settings) whose value differs between ``results`` (not the
+    ones too long for a column: an assembly file's text shows as its name)."""
+    keys = [k for k in (*KNOBS, "repeats") if field_meta(k).get("column", True)]
     return [k for k in keys if len({json.dumps(r.knob(k)) for r in results}) > 1]
