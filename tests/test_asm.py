@@ -8,9 +8,9 @@ from conftest import run_cli
 
 from smclab import codegen
 from smclab.codegen.seed import user_code
+from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.rounds import compare_rounds
 from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner

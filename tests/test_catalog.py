@@ -7,9 +7,9 @@ from conftest import measured_together, ratio, run_cli
 
 from smclab import codegen
 from smclab.codegen import jit
+from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.run import machine
 from smclab.run.worker import Runner
 from smclab.suites.catalog import VARIANTS

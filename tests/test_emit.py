@@ -11,10 +11,10 @@ from conftest import run_cli
 
 from smclab import codegen
 from smclab.codegen import emit
+from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.run import machine
 from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner

@@ -10,6 +10,7 @@ SRC = Path(smclab.__file__).parent
 #: layers, in data-flow order: a module may import its own layer and the ones before it
 LAYERS = (
     "_version",
+    "errors",
     "isa",
     "model",
     "codegen",

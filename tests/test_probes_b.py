@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from smclab.errors import SpecError
 from smclab.model.caches import CacheSizes
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.result import Stats
 from smclab.store import open_store
 from smclab.suites import diagnose as dg

@@ -15,8 +15,8 @@ import time
 import pytest
 from conftest import run_cli
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.run import machine
 from smclab.run.interrupt import Interrupted
 from smclab.run.worker import EXIT_ORPHANED, Runner

@@ -1,7 +1,8 @@
 import pytest
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError, format_size, parse_size
+from smclab.model.knobs import format_size, parse_size
 
 
 @pytest.mark.parametrize(

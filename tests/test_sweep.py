@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import run_cli
 
+from smclab.errors import SpecError
 from smclab.model.experiment import KNOBS, Experiment
-from smclab.model.knobs import SpecError
 from smclab.run import machine
 from smclab.store import open_store
 from smclab.suites import sweep as sw

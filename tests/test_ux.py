@@ -13,8 +13,9 @@ import pytest
 from rich.console import Console
 from test_store import HOST, make_result
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError, parse_size
+from smclab.model.knobs import parse_size
 from smclab.model.result import Result, Stats
 from smclab.report.findings import advice
 from smclab.store import SweepLocked, open_store

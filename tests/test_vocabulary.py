@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from smclab import codegen
+from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import C, decode_listing
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import Experiment, field_meta
-from smclab.model.knobs import SpecError
 from smclab.suites.catalog import VARIANTS
 from smclab.suites.workarounds import seed as advise
 

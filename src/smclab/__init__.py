@@ -11,8 +11,8 @@ The public API (the CLI is a thin layer over it)::
 
 from smclab._version import __version__
 from smclab.codegen import Program, build
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.noise import Noise
 from smclab.model.result import MeasurementError, Result, Stats, StoredResult
 from smclab.model.rounds import Comparison, compare_rounds

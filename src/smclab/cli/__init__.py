@@ -20,7 +20,7 @@ from smclab.cli.results import results
 from smclab.cli.stores import compare, merge, plot
 from smclab.cli.sweep import sweep
 from smclab.cli.ui import err_console, settings
-from smclab.model.knobs import SpecError
+from smclab.errors import SpecError
 from smclab.model.result import MeasurementError
 from smclab.run import counters
 from smclab.run.interrupt import Interrupted, raise_on_signals

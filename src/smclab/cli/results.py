@@ -6,7 +6,7 @@ import click
 
 from smclab.cli.options import db_option, json_option
 from smclab.cli.ui import console, print_json
-from smclab.model.knobs import SpecError
+from smclab.errors import SpecError
 from smclab.report.sweep import results_table, sweeps_table
 from smclab.store import export, open_store
 from smclab.suites.sweep import sweep_results, varying_knobs

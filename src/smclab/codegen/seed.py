@@ -15,11 +15,11 @@ from smclab.codegen.program import (
     assemble,
     timed_function,
 )
+from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, decode_listing, mem
 from smclab.model.experiment import CROSS_OFFSET, Experiment
-from smclab.model.knobs import SpecError
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
 

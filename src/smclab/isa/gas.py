@@ -49,8 +49,8 @@ from iced_x86 import (
 )
 from iced_x86 import Register as R
 
+from smclab.errors import SpecError
 from smclab.isa.asm import Register
-from smclab.model.knobs import SpecError
 
 SECTIONS = ("payload", "write", "init")
 #: the knobs substituted into the text before assembling ({name} -> value)

@@ -25,10 +25,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
-from smclab.model.knobs import SpecError, check_choice, format_size, knob, parse_size
+from smclab.model.knobs import check_choice, format_size, knob, parse_size
 
 PAGE = 4096
 

@@ -1,4 +1,4 @@
-"""Knob metadata, sizes, and the input-error type every layer raises for bad input."""
+"""Knob metadata and sizes: what the Experiment fields are made of."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from collections.abc import Collection
 from dataclasses import field
 from typing import Any
 
-
-class SpecError(ValueError):
-    """An invalid experiment; the message is one sentence meant for the user."""
-
+from smclab.errors import SpecError
 
 #: ASCII only: ``\d`` would also take other scripts' digits (``４K``)
 _SIZE_RE = re.compile(r"^\s*(-?\d+)\s*([kKmMgG]?)(i?[bB])?\s*$", re.ASCII)

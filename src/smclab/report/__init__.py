@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from smclab.model.knobs import SpecError
+from smclab.errors import SpecError
 from smclab.model.result import CounterValue, Result, Stats
 from smclab.report.layout import Col, FitTable
 from smclab.run.noise import Check

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.model.experiment import field_meta
-from smclab.model.knobs import SpecError, format_size
+from smclab.model.knobs import format_size
 from smclab.model.result import Metric, StoredResult, latest_results
 from smclab.suites.sweep import FIELDS, LIST_FIELDS
 

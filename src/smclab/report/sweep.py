@@ -9,8 +9,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from smclab.errors import SpecError
 from smclab.model.experiment import field_meta
-from smclab.model.knobs import SpecError, format_size
+from smclab.model.knobs import format_size
 from smclab.model.result import NOISY_SPREAD, Stats, StoredResult
 from smclab.report.layout import Col, FitTable
 from smclab.store import StoredSweep

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.noise import Noise
 from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure

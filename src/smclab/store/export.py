@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from smclab.errors import SpecError
 from smclab.model.experiment import KNOBS
-from smclab.model.knobs import SpecError
 from smclab.model.result import StoredResult
 from smclab.store.base import StoredSweep
 

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.result import MeasurementError, Result, Stats
 from smclab.model.rounds import Comparison
 from smclab.model.stats import comparison, differs

@@ -17,10 +17,10 @@ from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES, WRITES, Strategy
 from smclab.model.experiment import PLACEMENTS, Experiment, field_default
-from smclab.model.knobs import SpecError
 
 
 @dataclass(frozen=True)

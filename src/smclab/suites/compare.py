@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smclab.model.knobs import SpecError
+from smclab.errors import SpecError
 from smclab.model.result import StoredResult, latest_results
 from smclab.store import ResultStore, StoreError, default_path, is_url, open_store, redact
 

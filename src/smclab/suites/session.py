@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from smclab.codegen.seed import user_code
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.model.noise import Noise
 from smclab.model.result import Result
 from smclab.run import counters, machine
@@ -20,8 +21,6 @@ def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str])
     """Reject, before running, what this host cannot run or count (raises SpecError)."""
     exp.check_host(flags)
     if exp.asm:  # assembled and checked before anything runs
-        from smclab.codegen.seed import user_code
-
         user_code(exp)
     for name in exp.events:
         try:

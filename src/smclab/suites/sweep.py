@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
@@ -38,7 +39,6 @@ from smclab.model.experiment import (
     field_name,
     parse_value,
 )
-from smclab.model.knobs import SpecError
 from smclab.model.result import Result, StoredResult
 from smclab.run import machine
 from smclab.run.interrupt import Interrupted as RunInterrupted

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
-from smclab.model.knobs import SpecError
 from smclab.run import machine
 from smclab.suites.diagnose.base import (
     Diagnosis,
