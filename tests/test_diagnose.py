@@ -122,6 +122,10 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
         str(tmp_path / "d.sqlite"),
         "--html",
         str(html),
+        "--workload",
+        "seed",
+        "--workload",
+        "relocate",
         timeout=300,
     )
     assert p.returncode == 0, p.stderr
@@ -134,7 +138,9 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     assert any(f["probe"] == "penalty" for f in out["findings"])
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 5
-    assert "Workarounds, measured" in page
+    # a section of measured workarounds per workload asked for
+    assert "Workarounds, measured: the seed workload" in page
+    assert "Workarounds, measured: the relocate workload" in page
 
 
 def test_advise_json_top_entry(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from smclab.cli.options import session_options
@@ -11,6 +13,7 @@ from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
+from smclab.suites.workarounds import SETS
 
 
 @click.command()
@@ -29,11 +32,20 @@ from smclab.suites.diagnose import PROBES, run_diagnose
     default=None,
     help="Also write a self-contained HTML report (plots embedded).",
 )
+@click.option(
+    "--workload",
+    "workloads",
+    multiple=True,
+    type=click.Choice([*SETS, "all"]),
+    help="With --html: a section of measured workarounds (advise --quick) for this workload"
+    " (repeatable; 'all': every workload; default: seed).",
+)
 @session_options
 def diagnose(
     quick: bool,
     only: tuple[str, ...],
     html_file: str | None,
+    workloads: tuple[str, ...],
     as_json: bool,
     db: str | None,
     cpu: int | None,
@@ -44,9 +56,8 @@ def diagnose(
         check_writable(html_file)
     with session(db, cpu, timeout) as s:
         d = observed(lambda obs: run_diagnose(s, quick, only, obs))
-        advised = None
-        if html_file:
-            advised = observed(lambda obs: run_advise(s, "seed", quick=True, observer=obs))
+        chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
+        advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -163,7 +164,9 @@ def _raw_table(d: Diagnosis) -> str:
     return "<table>" + "\n".join(rows) + "</table>"
 
 
-def render(d: Diagnosis, advice: Advice | None = None) -> str:
+def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
+    """The page: findings, a plot per probe, a section per workload's measured workarounds
+    (``advice``, one Advice per workload), the raw table."""
     h = d.host
     out = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>smclab diagnose"
@@ -189,27 +192,29 @@ def render(d: Diagnosis, advice: Advice | None = None) -> str:
         img = probe_plot(pr, d.findings)
         if img:
             out.append(f"<img alt='{html.escape(pr.probe.name)}' src='{img}'>")
-    if advice is not None:
-        out.append("<h2>Workarounds, measured</h2>")
-        best = advice.recommended[0] if advice.recommended else None
+    for a in advice:
+        out.append(f"<h2>Workarounds, measured: the {html.escape(a.workload)} workload</h2>")
+        best = a.recommended[0] if a.recommended else None
         if best:
             out.append(
                 f"<p class='finding'>Best: <b>{html.escape(best.id)}</b>,"
-                f" {best.speedup:.1f}x faster than the naive loop, {best.to_floor:.2f}x"
-                f" the floor: {html.escape(best.how_to(advice.naive.experiment))}.</p>"
+                f" {best.speedup:.1f}x faster than the naive way, {best.to_floor:.2f}x"
+                f" the floor: {html.escape(best.how_to(a.naive.experiment))}.</p>"
             )
-        out.append(f"<img alt='ranking' src='{ranking_plot(advice)}'>")
+        else:
+            out.append("<p class='finding'>No candidate beat the naive way measurably.</p>")
+        out.append(f"<img alt='ranking {html.escape(a.workload)}' src='{ranking_plot(a)}'>")
     out.append("<h2>Raw measurements</h2>")
     out.append(_raw_table(d))
     out.append("</body></html>")
     return "\n".join(out)
 
 
-def write_html(path: str | Path, d: Diagnosis, advice: Advice | None = None) -> None:
+def write_html(path: str | Path, d: Diagnosis, advice: Sequence[Advice] = ()) -> None:
     Path(path).write_text(render(d, advice))
 
 
-def write_report(path: str | Path, d: Diagnosis, advice: Advice | None = None) -> None:
+def write_report(path: str | Path, d: Diagnosis, advice: Sequence[Advice] = ()) -> None:
     """:func:`write_html`, after the measurements were stored: a failure to write is a
     :class:`MeasurementError` that says so."""
     try:
