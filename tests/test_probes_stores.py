@@ -373,7 +373,7 @@ def test_seed_table_estimates_penalties_without_a_pmu():
 def test_seed_table_shows_a_measured_count_beside_the_estimate():
     amd = {"4K/0": 74, "far-store": 19, "sb1": 73, "sb1 far": 18, "sq64": 75, "sq64 far": 19}
     t = seed_rows(amd, clears=2.0)
-    assert smc_cell(t.result("4K/0").counters["smc-clears"], t.estimate("4K/0")) == "2 (≈1.0 est.)"
+    assert smc_cell(t.result("4K/0").counters["smc-clears"], t.estimate("4K/0")) == "2 (≈1.0)"
     from rich.console import Console
 
     console = Console(width=200, record=True)

@@ -153,8 +153,9 @@ def result_table(label: str, r: Result) -> Group:
 
 def smc_cell(c: CounterValue | None, estimate: float | None) -> str:
     """The SMC column: the measured count where a PMU gave one, the model's estimate beside
-    it (``2.00 (≈1.9 est.)``), or the estimate alone (``≈2.0 est.``) where none did."""
-    est = None if estimate is None else f"≈{estimate:.1f} est."
+    it (``2.00 (≈1.9)``), or the estimate alone (``≈2.0``) where none did; ``≈`` marks an
+    estimate (the table's est. note says how it was made)."""
+    est = None if estimate is None else f"≈{estimate:.1f}"
     if c is not None and c.per_iter is not None:
         return fmt_counter(c) + (f" ({est})" if est else "")
     return est or fmt_counter(c, short=True)
@@ -169,7 +170,7 @@ def seed_table(table: Any) -> Group:
     t = Table(
         title=f"The seed's experiment on {host_line(h)}",
     )
-    for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC/it"):
+    for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC"):
         t.add_column(col, justify="left" if col == "row" else "right", no_wrap=True)
     for row, res in table.rows:
         ratio = table.ratio_to_baseline(row.name)
@@ -204,7 +205,8 @@ def seed_table(table: Any) -> Group:
         Text(
             "per iteration (it); ticks = TSC ticks; x base = the median over the interleaved"
             " rounds of ticks / baseline ticks in the same round;"
-            " KBL = published on the seed's Kaby Lake i7-7567U (100M iterations)",
+            " KBL = published on the seed's Kaby Lake i7-7567U (100M iterations, SMC per"
+            " iteration); ≈: an estimate (est.)",
             style="dim",
         )
     )
