@@ -330,3 +330,33 @@ def test_retry_errors_runs_error_rows_again_and_keeps_them(tmp_path):
     with open_store(db, create=False) as s:
         errors = [r for r in s.results() if r.error]
     assert len(errors) == 2 and all(e.error.startswith("SIGILL") for e in errors)
+
+
+def test_sweep_interleave_measures_the_grid_in_rounds(tmp_path):
+    import json as _json
+
+    from conftest import run_cli as _run
+
+    p = _run(
+        "sweep",
+        "--store",
+        "exec,far",
+        "--repeats",
+        "5",
+        "--min-ms",
+        "2",
+        "--events",
+        "",
+        "--interleave",
+        "--json",
+        "--db",
+        str(tmp_path / "i.sqlite"),
+    )
+    assert p.returncode == 0, p.stderr
+    from smclab.store import open_store
+
+    with open_store(tmp_path / "i.sqlite", create=False) as st:
+        rows = list(st.results())
+    # every point ran in the same 5 rounds, one repeat each
+    assert len(rows) == 2 and all(len(r.rounds) == 5 for r in rows)
+    assert _json.loads(p.stdout)["sweep"]["ran"] == 2

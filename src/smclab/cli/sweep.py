@@ -27,6 +27,13 @@ from smclab.suites import sweep as sw
     is_flag=True,
     help="Run again experiments stored only as errors (the error rows are kept).",
 )
+@click.option(
+    "--interleave",
+    is_flag=True,
+    help="Measure the pending experiments in interleaved rounds (--repeats rounds, each"
+    " running every experiment once in a shuffled order) so they can be compared; an"
+    " interruption then stores none of them.",
+)
 @session_options
 def sweep(
     axes: dict[str, str],
@@ -35,6 +42,7 @@ def sweep(
     resume_id: str | None,
     dry_run: bool,
     retry_errors: bool,
+    interleave: bool,
     as_json: bool,
     db: str | None,
     cpu: int | None,
@@ -58,7 +66,7 @@ def sweep(
     """
     grid = sw.requested_grid(axes, grid_file, name, resume_id)
     with session(db, cpu, timeout) as s:
-        plan = sw.plan_for(s, grid, resume_id, retry_errors)
+        plan = sw.plan_for(s, grid, resume_id, retry_errors, interleave)
         if dry_run:
             summary, todo = sw.dry_run(s, plan)
             if as_json:

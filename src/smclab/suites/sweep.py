@@ -310,13 +310,18 @@ def stored_grid(store: ResultStore, sweep_id: str) -> Grid:
 
 
 def plan_for(
-    session: Session, grid: Grid, resume_id: str | None = None, retry_errors: bool = False
+    session: Session,
+    grid: Grid,
+    resume_id: str | None = None,
+    retry_errors: bool = False,
+    interleave: bool = False,
 ) -> Plan:
-    """The plan of ``grid`` on the session's host, or of the stored sweep ``resume_id``."""
+    """The plan of ``grid`` on the session's host, or of the stored sweep ``resume_id``
+    (``interleave``: its pending experiments are measured in interleaved rounds)."""
     if resume_id is not None:
         grid = stored_grid(session.store, resume_id)
     p = plan(grid, session.cpu, session.flags, resume_id)
-    return dataclasses.replace(p, retry_errors=retry_errors)
+    return dataclasses.replace(p, retry_errors=retry_errors, interleave=interleave)
 
 
 def sweep_results(
