@@ -130,3 +130,18 @@ def test_the_public_api_is_importable_from_the_top():
     }
     for name in smclab.__all__:
         assert getattr(smclab, name) is not None
+
+
+def test_the_worker_loads_no_suite_store_or_report():
+    """The public API loads on first use: the worker process (which imports smclab.run.worker)
+    does not pay for every suite, store backend and renderer at each start."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, smclab.run.worker; "
+        "print(sorted(m for m in sys.modules if m.startswith(('smclab.suites', 'smclab.store', "
+        "'smclab.report', 'smclab.cli'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
