@@ -3,8 +3,8 @@
 import pytest
 
 from smclab import codegen
-from smclab.codegen import seed
 from smclab.model.experiment import Experiment
+from smclab.workloads.seed import codegen as seed
 
 
 def code_of(exp: Experiment) -> bytes:

@@ -10,13 +10,14 @@ from iced_x86 import Decoder, OpKind
 from iced_x86 import Register as Reg
 
 from smclab import codegen
-from smclab.codegen import patch, relocate
 from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.model.experiment import Experiment
 from smclab.run import machine
 from smclab.run.worker import Runner
 from smclab.suites.workarounds import SETS
+from smclab.workloads.patch import codegen as patch
+from smclab.workloads.relocate import codegen as relocate
 
 
 def P(**kw):

@@ -13,7 +13,7 @@ from smclab.isa.asm import C, decode_listing
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import Experiment, field_meta
 from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds import seed as advise
+from smclab.workloads.seed import advise
 
 #: knob -> its registry
 KNOB_REGISTRIES = {
@@ -158,5 +158,5 @@ def test_isa_never_imports_model_and_the_model_imports_isa_at_the_top():
         if n.startswith(("smclab.model", "smclab.codegen"))
     ]
     assert "smclab.isa.strategies" in g["smclab.model.experiment"]
-    for module in ("smclab.model.experiment", "smclab.codegen.seed"):
+    for module in ("smclab.model.experiment", "smclab.workloads.seed.codegen"):
         subprocess.run([sys.executable, "-c", f"import {module}"], check=True)

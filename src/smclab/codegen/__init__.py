@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from smclab.codegen import emit, jit, patch, relocate, seed
 from smclab.codegen.program import (
     CODE_ALIGN,
     FAR_GAP,
@@ -29,6 +28,11 @@ from smclab.codegen.program import (
     build_rdtsc,
 )
 from smclab.model.experiment import Experiment
+from smclab.workloads.jit_block import codegen as jit
+from smclab.workloads.jit_emit import codegen as emit
+from smclab.workloads.patch import codegen as patch
+from smclab.workloads.relocate import codegen as relocate
+from smclab.workloads.seed import codegen as seed
 
 __all__ = [
     "FAR_GAP",

@@ -10,7 +10,7 @@ from typing import Any
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import Experiment
 from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
 
 NAIVE, FLOOR = "plain", "call-only"
 

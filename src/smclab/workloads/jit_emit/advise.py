@@ -12,7 +12,7 @@ from typing import Any
 from smclab.isa.strategies import EMIT_STRATEGIES
 from smclab.model.experiment import Experiment
 from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
 
 NAIVE, FLOOR = "emit-plain", "emit-call-only"
 WORKLOAD = "jit-emit"

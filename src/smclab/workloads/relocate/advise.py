@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from smclab.model.experiment import RING_SLOTS, Experiment
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
 
 R = {"workload": "relocate"}
 HOW_TO = {

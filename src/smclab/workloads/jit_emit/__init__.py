@@ -1,0 +1,1 @@
+"""The jit_emit workload."""

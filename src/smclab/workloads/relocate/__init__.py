@@ -1,0 +1,1 @@
+"""The relocate workload."""
