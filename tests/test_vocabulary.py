@@ -11,7 +11,7 @@ from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import C, decode_listing
 from smclab.isa.strategies import STRATEGIES
-from smclab.model.experiment import Experiment, field_meta
+from smclab.model.experiment import Experiment, field_default, field_meta
 from smclab.suites.catalog import VARIANTS
 from smclab.workloads.seed import advise
 
@@ -54,7 +54,7 @@ def test_every_record_is_a_choice_and_its_listing_shows_its_mnemonics(knob, reco
 
 @pytest.mark.parametrize(("knob", "record"), RECORDS, ids=lambda x: getattr(x, "name", x))
 def test_every_record_other_than_the_default_is_in_the_catalog(knob, record):
-    if record.name == Experiment.__dataclass_fields__[knob].default:
+    if record.name == field_default(knob):
         return
     if knob == "prefetch":  # the seed's prefetch hints have no catalog variant (advise tries them)
         assert record.name in advise.prefetch_candidates()

@@ -4,7 +4,6 @@ once here."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from smclab.isa.gas import read_file
-from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
+from smclab.model.experiment import FIELDS, Experiment, field_default, field_meta, parse_value
 from smclab.suites.catalog import variant_experiment
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -28,7 +27,6 @@ METAVARS = {
     "asm": "FILE",
     "text": "TEXT",
 }
-FIELDS = [f.name for f in dataclasses.fields(Experiment)]
 
 
 def field_option(name: str) -> Decorator:

@@ -32,6 +32,7 @@ from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
+    FIELDS,
     KNOBS,
     Experiment,
     field_default,
@@ -48,7 +49,6 @@ from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
-FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
 #: fields whose one value is itself a list: set once per sweep, never an axis
 LIST_FIELDS = ("events",)
 MAX_COMBINATIONS = 100_000
