@@ -22,7 +22,7 @@ import pytest
 from smclab.codegen.program import GAP, PAGE, Layout, Program, assemble, timed_function
 from smclab.errors import SpecError
 from smclab.isa.asm import Asm, C, R, mem
-from smclab.model.experiment import Experiment, Workload, register, workloads
+from smclab.model.experiment import Experiment, Workload, register, unregister, workloads
 from smclab.model.knobs import Knob, check_choice
 from smclab.workloads.advice import Candidate, CandidateSet, Variant
 
@@ -105,20 +105,28 @@ ADVICE = CandidateSet(
     floor_note="the same store into data",
 )
 
-register(
-    Workload(
-        TOY,
-        "a toy: store a ret, call it",
-        KNOBS,
-        validate,
-        head,
-        layout_for,
-        build,
-        shown=("toy_into",),
-        variants=variants,
-        advice=ADVICE,
-    )
+WORKLOAD = Workload(
+    TOY,
+    "a toy: store a ret, call it",
+    KNOBS,
+    validate,
+    head,
+    layout_for,
+    build,
+    shown=("toy_into",),
+    variants=variants,
+    advice=ADVICE,
 )
+if os.environ.get("SMCLAB_WORKLOADS") == __file__:  # loaded as a plugin: by the CLI, a worker
+    register(WORKLOAD)
+
+
+@pytest.fixture(autouse=True)
+def toy():
+    """The toy is registered in this process only while a test of this file runs."""
+    register(WORKLOAD)
+    yield WORKLOAD
+    unregister(TOY)
 
 
 # -- the tests ---------------------------------------------------------------------------------

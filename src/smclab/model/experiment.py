@@ -117,6 +117,16 @@ def register(w: Workload) -> Workload:
     return w
 
 
+def unregister(name: str) -> None:
+    """Remove workload ``name`` and the knobs only it had (a test's workload, when done)."""
+    w = _REGISTRY.pop(name)
+    for knob in w.knob_names:
+        owners = _OWNERS[knob]
+        owners.remove(name)
+        if not owners:
+            del _OWNERS[knob], _KNOBS[knob]
+
+
 def _load() -> None:
     """Register the built-in workloads and those named in $SMCLAB_WORKLOADS (once)."""
     global _loaded
