@@ -176,3 +176,23 @@ def test_the_worker_loads_no_suite_store_or_report():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_one_interruption_model():
+    """One ``class Interrupted`` (smclab.run.interrupt), and only it installs signal handlers
+    in the command line's process (the worker, a process of its own, ignores SIGINT)."""
+    classes, handlers = [], set()
+    for m, p in modules().items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name == "Interrupted":
+                classes.append(m)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "signal"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "signal"
+            ):
+                handlers.add(m)
+    assert classes == ["smclab.run.interrupt"]
+    assert handlers == {"smclab.run.interrupt", "smclab.run.worker"}

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from smclab.errors import SpecError
@@ -42,7 +41,7 @@ from smclab.model.experiment import (
 )
 from smclab.model.result import Result, StoredResult
 from smclab.run import machine
-from smclab.run.interrupt import Interrupted as RunInterrupted
+from smclab.run.interrupt import Interrupted
 from smclab.store import ResultStore, StoreError
 from smclab.store.export import export_rows
 from smclab.store.lock import Holder
@@ -341,14 +340,6 @@ def sweep_results(
 # -- running --------------------------------------------------------------------------------
 
 
-class Interrupted(Exception):
-    """A suite stopped by SIGINT/SIGTERM before it had what it needs (its rows are stored)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 class Observer:
     """Hooks :func:`run_sweep` calls (a progress bar); the defaults do nothing."""
 
@@ -496,7 +487,7 @@ def _run_interleaved(
         return
     try:
         results = session.run_interleaved(todo, p.suite, names, p.sweep_id, obs.progress, stop)
-    except RunInterrupted:
+    except Interrupted:
         if not asked:
             raise
         run.interrupted = asked[0]
@@ -505,37 +496,6 @@ def _run_interleaved(
         run.results.append(result)
         run.remaining -= 1
         obs.finish(result)
-
-
-class StopSignals:
-    """While active, SIGINT and SIGTERM ask to stop after the experiment in flight.
-
-    Call the object to read the first signal received (or None). A second signal stops at
-    once: :class:`~smclab.run.interrupt.Interrupted` (the experiment in flight is not stored).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            raise RunInterrupted(signum)
-        self.signum = signum
-
-    def __call__(self) -> int | None:
-        return self.signum
-
-    def __enter__(self) -> StopSignals:
-        for s in self.SIGNALS:
-            self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
 
 
 def varying_knobs(results: list[StoredResult]) -> list[str]:
