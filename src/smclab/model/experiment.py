@@ -247,6 +247,20 @@ def parse_value(name: str, text: str) -> Any:
     return knob_of(field_name(name)).parse(text)
 
 
+def parse_list(name: str, text: str) -> tuple[Any, ...]:
+    """The values of option ``--name a,b,c`` (for ``events`` the whole list is one value)."""
+    return knob_of(field_name(name)).parse_list(text)
+
+
+def toml_values(name: str, value: Any) -> tuple[Any, ...]:
+    """The values of ``name = value`` (or a list of values) in a TOML grid."""
+    return knob_of(field_name(name)).toml_values(value)
+
+
+#: fields whose one value is itself a list: set once per sweep, never an axis
+LIST_FIELDS: Sequence[str] = _Live(lambda: [n for n in FIELDS if knob_of(n).is_list])
+
+
 def applies(name: str, workload: str) -> bool:
     """Whether knob ``name`` means something to ``workload`` (measurement settings and the
     workload apply to all)."""

@@ -16,6 +16,7 @@ KNOBS = (
         "plain",
         "strategy",
         "jit-block, jit-emit: write strategy (see `smclab catalog`).",
+        STRATEGIES,
     ),
 )
 
