@@ -14,7 +14,7 @@ from conftest import run_cli
 import smclab
 from smclab import codegen
 from smclab.model.experiment import Experiment
-from smclab.model.result import Result, Stats
+from smclab.model.result import FORMAT, Result, Stats
 from smclab.model.stats import differs
 from smclab.report.html import render
 from smclab.store import open_store
@@ -130,6 +130,7 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
+    assert out["format"] == FORMAT
     names = [pr["name"] for pr in out["probes"]]
     assert names == list(dg.PROBES)
     for pr in out["probes"]:
@@ -147,6 +148,7 @@ def test_advise_json_top_entry(tmp_path):
     p = run_cli("advise", "--quick", "--json", "--db", str(tmp_path / "a.sqlite"), timeout=300)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
+    assert out["format"] == FORMAT
     top = out["top"]
     assert top["executes_fresh_copy"] is True
     assert top["speedup_over_naive"] > 1 and top["ratio_to_floor"] > 0

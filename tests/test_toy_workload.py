@@ -166,7 +166,7 @@ def test_show_catalog_and_help_come_from_the_registry(tmp_path):
     listing = cli("show", "--workload", TOY, "--toy-into", "data", tmp_path=tmp_path)
     assert "mov     byte ptr [r14],0xc3" in listing and "call    r13" in listing
     assert TOY in cli("run", "--help", tmp_path=tmp_path)
-    rows = json.loads(cli("catalog", "--workload", TOY, "--json", tmp_path=tmp_path))
+    rows = json.loads(cli("catalog", "--workload", TOY, "--json", tmp_path=tmp_path))["variants"]
     assert [r["id"] for r in rows] == ["toy-code", "toy-data"]
 
 
@@ -180,7 +180,7 @@ def test_run_sweep_and_advise_measure_and_store_the_toy(tmp_path):
         "sweep", "--workload", TOY, "--toy-slot", "0,64", *settings, "--json", tmp_path=tmp_path
     )
     assert "slot=64" in swept
-    stored = json.loads(cli("results", "--json", tmp_path=tmp_path))
+    stored = json.loads(cli("results", "--json", tmp_path=tmp_path))["results"]
     assert len(stored) >= 3
     advice = json.loads(cli("advise", "--workload", TOY, "--quick", "--json", tmp_path=tmp_path))
     assert "slot-64" in json.dumps(advice)

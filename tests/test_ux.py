@@ -162,7 +162,7 @@ def test_unknown_variant_is_one_line_with_a_suggestion():
 
 def test_exports_carry_raw_repeats_rounds_and_modes(store):
     p = run80("results", "--json", "--db", store)
-    rows = json.loads(p.stdout)
+    rows = json.loads(p.stdout)["results"]
     assert rows[0]["raw_ticks"] == [100_000, 95_000, 101_000]
     assert "rounds" in rows[0] and "modes" in rows[0]
     p = run80("results", "--csv", "--db", store)
@@ -247,4 +247,4 @@ def test_a_retried_error_no_longer_fails_the_sweep(tmp_path):
     p = run80(*args)
     assert p.returncode == 0, p.stderr  # the old error row no longer decides
     p = run80("results", "--sweeps", "--json", "--db", db)
-    assert json.loads(p.stdout)[0]["errors"] == 0
+    assert json.loads(p.stdout)["sweeps"][0]["errors"] == 0

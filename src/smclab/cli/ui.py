@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smclab.model.experiment import Experiment
-from smclab.model.result import Result
+from smclab.model.result import Result, versioned
 from smclab.run.interrupt import Interrupted, StopSignals
 from smclab.suites import sweep as sw
 from smclab.suites.session import Session, checked_cpu
@@ -49,8 +49,9 @@ def status(text: str) -> Iterator[Callable[[str], None]]:
         yield shown.update
 
 
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
+def print_json(data: dict[str, Any]) -> None:
+    """A command's JSON output, with its ``format`` (see :data:`smclab.model.result.FORMAT`)."""
+    click.echo(json.dumps(versioned(data), indent=2))
 
 
 @contextlib.contextmanager
