@@ -184,3 +184,18 @@ def test_run_sweep_and_advise_measure_and_store_the_toy(tmp_path):
     assert len(stored) >= 3
     advice = json.loads(cli("advise", "--workload", TOY, "--quick", "--json", tmp_path=tmp_path))
     assert "slot-64" in json.dumps(advice)
+
+
+def test_a_workload_that_does_not_load_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('no such thing')\n")
+    for item, reason in ((str(broken), "no such thing"), (str(tmp_path / "gone.py"), "gone.py")):
+        env = {**os.environ, "SMCLAB_WORKLOADS": item}
+        p = subprocess.run(
+            [sys.executable, "-m", "smclab", "show"], capture_output=True, text=True, env=env
+        )
+        assert p.returncode == 2 and p.stdout == ""
+        assert p.stderr.count("\n") == 1 and reason in p.stderr
+        assert p.stderr.startswith("smclab: error: SMCLAB_WORKLOADS: cannot load")

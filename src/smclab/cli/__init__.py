@@ -21,6 +21,7 @@ from smclab.cli.stores import compare, merge, plot
 from smclab.cli.sweep import sweep
 from smclab.cli.ui import err_console, settings
 from smclab.errors import SpecError
+from smclab.model.experiment import PLUGIN_ERRORS
 from smclab.model.result import MeasurementError
 from smclab.run import counters
 from smclab.run.interrupt import Interrupted, raise_on_signals
@@ -44,6 +45,8 @@ for command in COMMANDS:
 
 def main(argv: list[str] | None = None) -> None:
     try:
+        if PLUGIN_ERRORS:
+            raise SpecError(PLUGIN_ERRORS[0])
         with raise_on_signals():
             cli.main(args=argv, prog_name="smclab", standalone_mode=False)
     except Interrupted as e:

@@ -94,6 +94,8 @@ _KNOBS: dict[str, Knob] = {}
 #: knob name -> the workloads it applies to
 _OWNERS: dict[str, list[str]] = {}
 _loaded = False
+#: why a module named in $SMCLAB_WORKLOADS did not load (the command line reports the first)
+PLUGIN_ERRORS: list[str] = []
 
 
 def register(w: Workload) -> Workload:
@@ -136,7 +138,11 @@ def _load() -> None:
     import smclab.workloads  # noqa: F401  (each built-in registers itself)
 
     for item in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
-        load_plugin(item)
+        try:
+            load_plugin(item)
+        except Exception as e:  # any error of a module not ours: said once, in one line
+            reason = " ".join(str(e).split()) or type(e).__name__
+            PLUGIN_ERRORS.append(f"{PLUGINS_ENV}: cannot load {item}: {reason}")
 
 
 def load_plugin(item: str) -> None:
@@ -161,9 +167,11 @@ def workloads() -> dict[str, Workload]:
     return _REGISTRY
 
 
-def workload(name: str) -> Workload:
+def get_workload(name: str) -> Workload:
     """The workload ``name``; SpecError (with the choices) if there is none."""
     found = workloads()
+    if name not in found and PLUGIN_ERRORS:
+        raise SpecError(f"unknown workload '{name}' ({PLUGIN_ERRORS[0]})")
     check_choice("workload", name, found)
     return found[name]
 
@@ -294,7 +302,7 @@ class Experiment:
         events: Sequence[str] = DEFAULT_EVENTS,
         **values: Any,
     ) -> None:
-        check_choice("workload", workload, workloads())
+        get_workload(workload)
         given = {**dict(knobs), **values}
         unknown = sorted(n for n in given if n not in _KNOBS)
         if unknown:
@@ -324,7 +332,7 @@ class Experiment:
     @property
     def spec(self) -> Workload:
         """This experiment's workload."""
-        return workload(self.workload)
+        return get_workload(self.workload)
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
