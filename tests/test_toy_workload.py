@@ -12,6 +12,7 @@ self-modifying store every iteration; ``'data'``: into a data page) and calls th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -160,6 +161,8 @@ def test_the_toy_is_a_workload_with_its_own_knobs():
         Experiment(toy_slot=64)
     with pytest.raises(SpecError, match="buffer only applies to the seed workload"):
         Experiment(workload=TOY, buffer=8192)
+    with pytest.raises(ValueError, match="knob 'toy_into' is declared elsewhere"):
+        register(dataclasses.replace(WORKLOAD, name="toy-2"))  # one knob, one workload
 
 
 def test_show_catalog_and_help_come_from_the_registry(tmp_path):

@@ -88,9 +88,11 @@ MEASURE = (
 )
 
 _REGISTRY: dict[str, Workload] = {}
-#: knob name -> the knob, in registration order (the workload knob first, then each
-#: workload's, then the measurement settings are appended by :func:`fields`)
+#: knob name -> the knob, in registration order (see FIELDS for the workload knob and the
+#: measurement settings around them)
 _KNOBS: dict[str, Knob] = {}
+#: knob name -> the workload that declares it
+_DECLARED: dict[str, str] = {}
 #: knob name -> the workloads it applies to
 _OWNERS: dict[str, list[str]] = {}
 _loaded = False
@@ -103,8 +105,7 @@ def register(w: Workload) -> Workload:
     may be declared by one workload only (another ``reads`` it)."""
     reserved = {"workload", "knobs", *(k.name for k in MEASURE)}
     for k in w.knobs:
-        owner = next((o for o, ws in _OWNERS.items() if o == k.name and w.name not in ws), None)
-        if k.name in reserved or (owner and _KNOBS[k.name] != k):
+        if k.name in reserved or _DECLARED.get(k.name, w.name) != w.name:
             raise ValueError(f"workload {w.name}: knob '{k.name}' is declared elsewhere")
     for name in w.reads:
         if name not in _KNOBS:
@@ -112,6 +113,7 @@ def register(w: Workload) -> Workload:
     _REGISTRY[w.name] = w
     for k in w.knobs:
         _KNOBS[k.name] = k
+        _DECLARED[k.name] = w.name
     for name in w.knob_names:
         owners = _OWNERS.setdefault(name, [])
         if w.name not in owners:
@@ -126,7 +128,7 @@ def unregister(name: str) -> None:
         owners = _OWNERS[knob]
         owners.remove(name)
         if not owners:
-            del _OWNERS[knob], _KNOBS[knob]
+            del _OWNERS[knob], _KNOBS[knob], _DECLARED[knob]
 
 
 def _load() -> None:
