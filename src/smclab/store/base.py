@@ -20,12 +20,23 @@ SCHEMES = ("postgresql", "postgres", "sqlite")
 
 class StoreError(RuntimeError):
     """The store cannot be opened, is not an smclab store, or cannot be read (bad input: the
-    CLI exits 2)."""
+    CLI exits :attr:`exit_code` 2)."""
+
+    exit_code = 2
 
 
 class StoreWriteError(StoreError):
     """A write to an open store failed (disk full, I/O error): what was committed before is
     kept (the CLI exits 1)."""
+
+    exit_code = 1
+
+
+class StoreCorrupt(StoreError):
+    """The store is damaged (``PRAGMA integrity_check`` fails): nothing is read from it or
+    written to it (the CLI exits 1)."""
+
+    exit_code = 1
 
 
 class StoreUnavailable(StoreWriteError):
@@ -156,7 +167,12 @@ class ResultStore(Protocol):
         returns how many went."""
         ...
 
-    # -- folding stores together, closing -------------------------------------------
+    # -- folding stores together, checking, closing ----------------------------------
+    def check(self) -> None:
+        """The full integrity check (run before a store is merged): raises
+        :class:`StoreCorrupt` for a damaged store. Opening runs a quick one."""
+        ...
+
     def merge_from(self, other: ResultStore) -> dict[str, int]:
         """Copy ``other``'s hosts, results and sweeps into this store in one transaction,
         without duplicates; returns the counts ``added``, ``skipped``, ``hosts_added``,

@@ -101,8 +101,9 @@ class PostgresStore(SqlStore):
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str, *, create: bool) -> PostgresStore:
-        """The store at ``url`` (see :func:`smclab.store.open_store`)."""
+    def open(cls, url: str, *, create: bool, read_only: bool = False) -> PostgresStore:
+        """The store at ``url`` (see :func:`smclab.store.open_store`; ``read_only`` changes
+        nothing here: a reader only reads)."""
         pg = _psycopg()
         try:
             password = pg.conninfo.conninfo_to_dict(conninfo(url)).get("password")
@@ -337,6 +338,9 @@ class PostgresStore(SqlStore):
         }
         ids = [sweep_id] if sweep_id else [r["id"] for r in self._read("SELECT id FROM sweeps")]
         return {i for i in ids if lock_key(i) in held}
+
+    def check(self) -> None:
+        """Nothing to do: the server checks its own pages."""
 
     def close(self) -> None:
         self.conn.close()

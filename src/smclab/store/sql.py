@@ -312,6 +312,9 @@ class SqlStore(ABC):
     def unlock_sweep(self, sweep_id: str, holder: Holder) -> None: ...
 
     @abstractmethod
+    def check(self) -> None: ...
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def _cannot_write(self) -> str:
