@@ -3,12 +3,20 @@ use, read-only stores, damaged stores. The fault cases are one table each."""
 
 import multiprocessing
 import os
+import shutil
+import sqlite3
+import subprocess
+import sys
 import traceback
+from pathlib import Path
 
+import pytest
+from conftest import run_cli
 from test_store import make_result
 
 from smclab.store import open_store
 
+RECORDED = Path(__file__).parent / "data" / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
 #: processes x rounds of the first-use stress test: the old code (schema made in steps a second
 #: opener saw half-done, a failed opener deleting the file another one was creating) failed in
 #: most runs at this size, in about a second
@@ -56,3 +64,98 @@ def test_concurrent_first_use_of_a_new_store_loses_nothing(tmp_path):
         assert sorted(os.listdir(os.path.dirname(path))) == ["store.sqlite"], (
             f"round {r}: {os.listdir(os.path.dirname(path))}"
         )
+
+
+# -- read-only and damaged stores: the reading commands ---------------------------------------
+
+PLOT = "diagnose-20261125T191605-write-ahead"
+#: every reading command, as run on a store ``{db}`` (``{out}``: a writable folder)
+READERS = {
+    "results": ("results", "--db", "{db}", "--json"),
+    "sweeps": ("results", "--db", "{db}", "--sweeps", "--json"),
+    "compare": ("compare", "--db", "{db}", "--hosts", "--json"),
+    "plot": ("plot", "--db", "{db}", "--sweep", PLOT, "--x", "ahead", "--out", "{out}/p.png"),
+    "merge": ("merge", "--into", "{out}/into.sqlite", "{db}"),
+}
+
+
+def _store(folder: Path, schema: str) -> Path:
+    """A copy of the recorded Intel store in ``folder``: as recorded (schema 0, smclab 0.1.0)
+    or opened once by a writer (the current schema, WAL mode)."""
+    db = folder / "store.sqlite"
+    shutil.copy(RECORDED, db)
+    if schema == "current":
+        open_store(db, create=True).close()
+    return db
+
+
+def _read_only_command(folder: Path, args: list[str]) -> list[str]:
+    """``args`` run where ``folder`` is read-only. As root, file modes do not stop writes, so
+    the command runs in a mount namespace of its own with ``folder`` bind-mounted read-only
+    (needs CAP_SYS_ADMIN, as in CI); as another user, the folder's mode is enough."""
+    if os.geteuid() != 0:
+        return args
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    return [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "_",
+        str(folder),
+        *args,
+    ]
+
+
+def _can_mount_read_only(tmp_path: Path) -> str | None:
+    if os.geteuid() != 0:
+        return None
+    probe = _read_only_command(tmp_path, ["touch", str(tmp_path / "probe")])
+    r = subprocess.run(probe, capture_output=True, text=True)
+    if r.returncode == 0 or (tmp_path / "probe").exists():
+        return f"cannot bind-mount a folder read-only here: {r.stderr.strip() or 'writable'}"
+    return None
+
+
+@pytest.mark.parametrize("schema", ["current", "0.1.0"])
+def test_every_reader_opens_a_store_in_a_read_only_folder(tmp_path, schema):
+    shelf, out = tmp_path / "shelf", tmp_path / "out"
+    shelf.mkdir()
+    out.mkdir()
+    if reason := _can_mount_read_only(shelf):
+        pytest.skip(reason)
+    db = _store(shelf, schema)
+    before = (db.read_bytes(), sorted(os.listdir(shelf)))
+    if os.geteuid() != 0:
+        shelf.chmod(0o555)
+    try:
+        for name, args in READERS.items():
+            cli = [sys.executable, "-m", "smclab", *(a.format(db=db, out=out) for a in args)]
+            r = subprocess.run(_read_only_command(shelf, cli), capture_output=True, text=True)
+            assert r.returncode == 0, (name, r.stderr)
+    finally:
+        shelf.chmod(0o755)
+    assert (db.read_bytes(), sorted(os.listdir(shelf))) == before
+    assert (out / "p.png").stat().st_size > 0
+    with open_store(out / "into.sqlite", create=False) as s:
+        assert len(list(s.results())) == 110
+
+
+def test_every_reader_refuses_a_damaged_store(tmp_path):
+    db = _store(tmp_path, "current")
+    page = sqlite3.connect(db).execute("PRAGMA page_size").fetchone()[0]
+    with db.open("r+b") as f:  # 8 KB of garbage mid-file
+        f.seek(db.stat().st_size // 2 // page * page)
+        f.write(b"\xa5" * 8192)
+    into = tmp_path / "into.sqlite"
+    open_store(into, create=True).close()
+    kept = into.read_bytes()
+    for name, args in {**READERS, "merge": ("merge", "--into", str(into), "{db}")}.items():
+        r = run_cli(*(a.format(db=db, out=tmp_path) for a in args))
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1, (name, r.stderr)
+        assert "corrupted" in lines[0] and "PRAGMA integrity_check" in lines[0], name
+    assert into.read_bytes() == kept and not (tmp_path / "p.png").exists()
