@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from smclab.errors import SpecError
+from smclab.errors import SpecError, read_input
 from smclab.isa import gas
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
@@ -52,6 +52,8 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
 #: fields whose one value is itself a list: set once per sweep, never an axis
 LIST_FIELDS = ("events",)
 MAX_COMBINATIONS = 100_000
+#: the largest grid file read (a grid is a few lines of TOML)
+MAX_GRID_FILE = 1 << 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
@@ -176,11 +178,7 @@ class Grid:
 
     @classmethod
     def load(cls, path: str | Path) -> Grid:
-        try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"cannot read the grid file {path}: {e}") from None
-        return cls.from_toml(text, str(path))
+        return cls.from_toml(read_input(path, MAX_GRID_FILE, "grid file"), str(path))
 
     @classmethod
     def from_json(cls, data: dict[str, list[Any]], name: str | None = None) -> Grid:

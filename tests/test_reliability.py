@@ -1,5 +1,5 @@
-"""Nothing silently wrong with a store (issue 24): a new SQLite store under concurrent first
-use, read-only stores, damaged stores. The fault cases are one table each."""
+"""Nothing silently wrong (issue 24): bad input and hostile files (one table), a new SQLite
+store under concurrent first use, read-only and damaged stores."""
 
 import multiprocessing
 import os
@@ -14,6 +14,8 @@ import pytest
 from conftest import run_cli
 from test_store import make_result
 
+from smclab.cli import main
+from smclab.isa.gas import read_file
 from smclab.store import open_store
 
 RECORDED = Path(__file__).parent / "data" / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
@@ -159,3 +161,49 @@ def test_every_reader_refuses_a_damaged_store(tmp_path):
         assert r.returncode == 1 and len(lines) == 1, (name, r.stderr)
         assert "corrupted" in lines[0] and "PRAGMA integrity_check" in lines[0], name
     assert into.read_bytes() == kept and not (tmp_path / "p.png").exists()
+
+
+# -- bad input: one table -------------------------------------------------------------------
+
+#: files the cases name as {stem} (written into the test's folder)
+FILES = {
+    "empty.s": b"",
+    "bom.s": b"\xef\xbb\xbf.section payload\nret\n",
+    "include.s": b'.section payload\n  .include "/etc/hostname"\nret\n',
+    "incbin.s": b'.section payload\nx: .incbin "/etc/hostname"\nret\n',
+    "macro.s": b'.section payload\n.macro m d\n.\\d "/etc/hostname"\n.endm\nm incbin\nret\n',
+    "latin1.s": b".section payload # \xe9\nret\n",
+}
+#: (arguments, exit code, what the one line on stderr says)
+BAD_INPUT = [
+    (["show", "--asm", "/dev/zero"], 2, "the assembly file /dev/zero is larger than 1 MiB"),
+    (["sweep", "--grid", "/dev/zero"], 2, "the grid file /dev/zero is larger than 1 MiB"),
+    (["show", "--asm", "{tmp}/none.s"], 2, "cannot read the assembly file"),
+    (["show", "--asm", "{tmp}"], 2, "cannot read the assembly file"),
+    (["show", "--asm", "{empty}"], 2, "empty.s is empty"),
+    (["show", "--asm", "{latin1}"], 2, "is not UTF-8 text"),
+    (["show", "--asm", "{include}"], 2, "include.s:2: .include refused"),
+    (["show", "--asm", "{incbin}"], 2, "incbin.s:2: .incbin refused"),
+    (["show", "--asm", "{macro}"], 2, "macro.s: the assembly reads another file"),
+    (["run", "--db", "{tmp}/no/such/folder/r.sqlite"], 2, "no folder {tmp}/no/such/folder"),
+]
+
+
+@pytest.mark.parametrize(("args", "rc", "message"), BAD_INPUT, ids=lambda v: None)
+def test_bad_input_is_one_line(args, rc, message, tmp_path, capsys):
+    names = {"tmp": str(tmp_path)}
+    for name, data in FILES.items():
+        (tmp_path / name).write_bytes(data)
+        names[name.removesuffix(".s")] = str(tmp_path / name)
+    with pytest.raises(SystemExit) as exit:
+        main([a.format(**names) for a in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (exit.value.code, len(err)) == (rc, 1), err
+    assert message.format(**names) in err[0] and err[0].startswith("smclab: error:")
+    assert sorted(os.listdir(tmp_path)) == sorted(FILES)  # nothing made
+
+
+def test_a_byte_order_mark_is_no_part_of_the_text(tmp_path):
+    (tmp_path / "bom.s").write_bytes(FILES["bom.s"])
+    name, text = read_file(tmp_path / "bom.s")
+    assert (name, text) == ("bom.s", ".section payload\nret\n")
