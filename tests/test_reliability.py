@@ -1,6 +1,7 @@
 """Nothing silently wrong (issue 24): bad input and hostile files (one table), a new SQLite
 store under concurrent first use, read-only and damaged stores."""
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -207,3 +208,76 @@ def test_a_byte_order_mark_is_no_part_of_the_text(tmp_path):
     (tmp_path / "bom.s").write_bytes(FILES["bom.s"])
     name, text = read_file(tmp_path / "bom.s")
     assert (name, text) == ("bom.s", ".section payload\nret\n")
+
+
+# -- one usable CPU ---------------------------------------------------------------------------
+
+ONE_CPU = """
+import json
+from smclab.model.experiment import Experiment
+from smclab.run import machine
+from smclab.suites import catalog
+from smclab.suites.diagnose.cross_modifying import needs
+from smclab.suites.session import check_experiment
+from smclab.errors import SpecError
+flags = machine.cpu_flags()
+rows = {v.id: v.to_dict(flags) for v in catalog.variants().values()}
+try:
+    check_experiment(Experiment(workload="patch", patch_kind="cross"), machine.cpu_id(), flags)
+    refused = None
+except SpecError as e:
+    refused = str(e)
+print(json.dumps({
+    "usable": sorted(machine.usable_cpus()),
+    "online": sorted(machine.online()),
+    "cross": rows["patch-cross"],
+    "plain": rows["plain"],
+    "two": [i for i, r in rows.items() if r["runnable"] and
+            catalog.variant(i).experiment().cpus_needed() > 1],
+    "diagnose": needs(len(machine.usable_cpus())),
+    "refused": refused,
+}))
+"""
+
+
+def test_one_usable_cpu_under_taskset():
+    if shutil.which("taskset") is None:
+        pytest.skip("no taskset (util-linux)")
+    r = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", ONE_CPU], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["usable"] == [0] and out["two"] == []
+    why = out["cross"]["reason"]
+    assert out["cross"]["runnable"] is False and why.startswith("needs a second CPU")
+    assert out["plain"]["runnable"] is True and out["plain"]["reason"] is None
+    assert out["diagnose"] == why and out["refused"].endswith(why)
+    if len(out["online"]) > 1:  # never "this host has one" when it has more
+        assert f"allows only CPU 0 of the {len(out['online'])} online" in why
+
+
+@pytest.mark.parametrize(
+    ("start", "online", "usable", "why"),
+    [
+        ({0, 1}, "0-1", {0, 1}, None),
+        ({0}, "0-1", {0}, "allows only CPU 0 of the 2 online"),
+        ({3}, "0-7", {3}, "allows only CPU 3 of the 8 online"),
+        ({0}, "0", {0}, "this host has one CPU online"),
+        ({0, 1, 2}, "0,2", {0, 2}, None),  # CPU 1 went offline after start
+    ],
+)
+def test_usable_cpus_are_the_affinity_at_start_among_the_online(
+    start, online, usable, why, monkeypatch, tmp_path
+):
+    from smclab.run import machine
+
+    (tmp_path / "online").write_text(online + "\n")
+    real = Path
+    monkeypatch.setattr(machine, "_START", frozenset(start))
+    monkeypatch.setattr(
+        machine, "Path", lambda p: tmp_path / "online" if "cpu/online" in str(p) else real(p)
+    )
+    assert machine.usable_cpus() == usable
+    reason = machine.second_cpu_missing()
+    assert (reason is None) == (why is None) and (why is None or why in reason)

@@ -527,6 +527,11 @@ class Experiment:
         """CPU flags this experiment needs to run without a SIGILL."""
         return tuple(f for _, flags in self._needs() for f in flags)
 
+    def cpus_needed(self) -> int:
+        """CPUs this experiment runs on: two with a writer thread on another CPU (a seed's
+        ``cross``, a patch of kind ``cross``), else one."""
+        return 2 if self.cross != "none" or self.patch_kind == "cross" else 1
+
     def check_host(self, cpu_flags: set[str] | frozenset[str]) -> None:
         """Reject, before running, what this CPU cannot execute."""
         for value, flags in self._needs():

@@ -267,4 +267,6 @@ def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
         t.add_row(v.id, what, Text("no", style="yellow") if reason else Text("yes", style="green"))
     missing = sorted({f for v in variants for f in v.missing(flags)})
     notes = [Text(f"no: this CPU lacks {', '.join(missing)}", style="dim")] if missing else []
+    others = {r for v in variants if not v.missing(flags) and (r := v.reason(flags))}
+    notes += [Text(f"no: {r}", style="dim") for r in sorted(others)]
     return Group(t, *notes)

@@ -64,7 +64,7 @@ def _resolve_events(names: tuple[str, ...]) -> list[counters.EventSpec]:
 def _other_cpu() -> int | None:
     """A CPU other than the one this worker is pinned to (for a second thread), or None."""
     mine = os.sched_getaffinity(0)
-    others = sorted(machine.online_cpus() - mine)
+    others = sorted(machine.usable_cpus() - mine)
     return others[-1] if others else None
 
 

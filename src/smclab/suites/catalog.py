@@ -21,6 +21,7 @@ from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES, WRITES, Strategy
 from smclab.model.experiment import PLACEMENTS, Experiment, field_default
+from smclab.run import machine
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,10 @@ class Variant:
         return [f for f in self.features if f not in cpu_flags]
 
     def reason(self, cpu_flags: frozenset[str] | set[str]) -> str | None:
-        """Why a CPU with ``cpu_flags`` cannot run this variant (None: it can)."""
-        return missing_reason(self.missing(cpu_flags))
+        """Why this host (a CPU with ``cpu_flags``, its usable CPUs) cannot run this variant
+        (None: it can)."""
+        cpus = machine.second_cpu_missing() if self.experiment().cpus_needed() > 1 else None
+        return missing_reason(self.missing(cpu_flags)) or cpus
 
     def to_dict(self, cpu_flags: frozenset[str] | set[str]) -> dict[str, Any]:
         """The ``smclab catalog --json`` entry, for a CPU with ``cpu_flags``."""
@@ -55,7 +58,7 @@ class Variant:
             "summary": self.summary,
             "knobs": self.knobs,
             "features": list(self.features),
-            "runnable": not self.missing(cpu_flags),
+            "runnable": self.reason(cpu_flags) is None,
             "reason": self.reason(cpu_flags),
         }
 
