@@ -16,7 +16,9 @@ from conftest import run_cli
 from test_store import make_result
 
 from smclab.cli import main
+from smclab.errors import SpecError
 from smclab.isa.gas import read_file
+from smclab.model.experiment import Experiment, parse_value
 from smclab.store import open_store
 
 RECORDED = Path(__file__).parent / "data" / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
@@ -281,3 +283,53 @@ def test_usable_cpus_are_the_affinity_at_start_among_the_online(
     assert machine.usable_cpus() == usable
     reason = machine.second_cpu_missing()
     assert (reason is None) == (why is None) and (why is None or why in reason)
+
+
+# -- time limits --------------------------------------------------------------------------------
+
+
+def test_a_measurement_limit_grows_with_its_warm_up_up_to_the_cap():
+    from smclab.run.worker import WorkerError, plan_limit
+
+    said: list[float] = []
+    limit = plan_limit(Experiment(repeats=3), 120, 1e9, 600, lambda s, why: said.append(s))
+    assert limit({"iterations": 1000, "ticks_per_iter": 100})[0] == 120 and said == []
+    # 1e9 iterations x 30 ns x 3 repeats = 90 s, x 2 margin x 3 (extra repeats) = 540 s
+    seconds, why = limit({"iterations": 10**9, "ticks_per_iter": 30})
+    assert seconds == pytest.approx(540) and said == [seconds] and "~90 s" in why
+    with pytest.raises(WorkerError, match=r"more than the 600 s .* \(--timeout 1800 allows it\)"):
+        limit({"iterations": 10**10, "ticks_per_iter": 10})
+
+
+def test_a_limit_that_differs_from_timeout_is_told_once():
+    from smclab.run.worker import Runner
+
+    runner = Runner(timeout=0.1)
+    told: list[str] = []
+    runner.notice = told.append
+    for _ in range(3):
+        runner._say(0.36, "3 repeat(s) of at least 20 ms need it")
+    runner._say(0.1, "the same as asked")
+    assert told == ["time limit 0.36 s, not --timeout 0.1 s: 3 repeat(s) of at least 20 ms need it"]
+    assert runner.cap == 600 and Runner(timeout=3600).cap == 3600
+
+
+def test_a_run_longer_than_the_cap_stops_after_its_warm_up(tmp_path):
+    # >= 20 ns an iteration on every x86 (each store hits the executed line): >= 600 s x 6
+    r = run_cli(
+        "run", "--iterations", "1e10", "--repeats", "3", "--timeout", "5",
+        "--db", str(tmp_path / "r.sqlite"), timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "more than the 600 s a measurement may take (--timeout " in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1e10", 10**10), ("2000", 2000), ("1.5", None), ("inf", None)]
+)
+def test_an_integer_knob_takes_the_notation_its_range_is_given_in(text, value):
+    if value is None:
+        with pytest.raises(SpecError, match=f"iterations must be a number, got '{text}'"):
+            parse_value("iterations", text)
+    else:
+        assert parse_value("iterations", text) == value

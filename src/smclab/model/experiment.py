@@ -668,6 +668,17 @@ def field_name(text: str) -> str:
     return key
 
 
+def _integer(text: str) -> int:
+    """An integer in decimal or in the notation ranges print (``1e10``): ValueError else."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
 def parse_value(name: str, text: str) -> Any:
     """Parse one option value of field ``name`` from text (sizes accept K/M/G)."""
     name = field_name(name)
@@ -678,7 +689,7 @@ def parse_value(name: str, text: str) -> Any:
         try:
             if not str(text).isascii():  # int() and float() take any script's digits
                 raise ValueError(text)
-            return int(text) if kind == "int" else float(text)
+            return _integer(str(text)) if kind == "int" else float(text)
         except ValueError:
             raise SpecError(f"{name} must be a number, got '{text}'") from None
     if kind == "events":
