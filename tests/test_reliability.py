@@ -4,6 +4,7 @@ store under concurrent first use, read-only and damaged stores."""
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -333,3 +334,54 @@ def test_an_integer_knob_takes_the_notation_its_range_is_given_in(text, value):
             parse_value("iterations", text)
     else:
         assert parse_value("iterations", text) == value
+
+
+# -- PostgreSQL: outages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "pasted"),
+    [
+        ("postgresql://me:s3cret@db.lab:5433/smc", "postgresql://me@db.lab:5433/smc"),
+        ("postgresql://me@db.lab/smc?password=s3cret", "postgresql://me@db.lab/smc"),
+        (
+            "postgresql:///smc?password=x&host=/run/pg&port=5",
+            "postgresql:///smc?host=/run/pg&port=5",
+        ),
+        ("postgresql://db.lab/smc?sslmode=require", "postgresql://db.lab/smc?sslmode=require"),
+        ("/tmp/a b.sqlite", "/tmp/a b.sqlite"),
+    ],
+)
+def test_a_resume_hint_can_be_pasted_back(url, pasted):
+    from smclab.cli.sweep import resume_command
+
+    assert resume_command("s1", url) == f"smclab sweep --resume s1 --db {shlex.quote(pasted)}"
+    assert "s3cret" not in resume_command("s1", url) and "***" not in resume_command("s1", url)
+
+
+def test_an_outage_is_said_while_it_is_waited_out(pg_url, monkeypatch):
+    from conftest import pg_admin
+
+    from smclab.store import StoreUnavailable
+    from smclab.store.postgres import PostgresStore
+
+    told: list[str] = []
+    connect = PostgresStore._connect
+    down = [2]  # the server refuses two connections, then is back
+
+    def flaky(url, password):
+        if down[0]:
+            down[0] -= 1
+            raise StoreUnavailable("cannot connect: the server is down")
+        return connect(url, password)
+
+    with open_store(pg_url, create=True) as s:
+        s.notice = told.append
+        s.retry_pause = 0.05
+        s.add(make_result(0), "run", "a")
+        monkeypatch.setattr(PostgresStore, "_connect", staticmethod(flaky))
+        with pg_admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (s.conn.info.backend_pid,))
+        s.add(make_result(64), "run", "b")
+        assert [r.name for r in s.results()] == ["a", "b"]
+    assert len(told) == 2 and "waiting up to 60 s" in told[0] and "is back" in told[1]

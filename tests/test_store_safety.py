@@ -129,8 +129,9 @@ def test_targets(tmp_path, monkeypatch):
 
 def test_cli_refuses_an_unreachable_server_and_an_empty_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST)
-    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc")
+    # a server that is down is a failure (exit 1), not bad input
+    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST, rc=1)
+    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc", rc=1)
     assert "empty" in bad("run", "--db", "", *FAST)
     assert "empty" in bad("results", "--db", "")
     assert list(tmp_path.iterdir()) == []
@@ -288,6 +289,7 @@ def test_a_failed_write_marks_the_sweep_interrupted(tmp_path, monkeypatch, capsy
     assert e.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "database or disk is full" in err[0]
+    assert err[0].endswith(f"; resume with: smclab sweep --resume f --db {db}")
     monkeypatch.undo()
     assert raw(db, "SELECT status FROM sweeps") == [("interrupted",)]
     assert raw(db, "SELECT COUNT(*) FROM results") == [(1,)]

@@ -29,6 +29,7 @@ from smclab.store.base import (
     SweepLocked,
     default_path,
     is_url,
+    pasteable,
     redact,
 )
 from smclab.store.lock import Holder
@@ -48,6 +49,7 @@ __all__ = [
     "default_path",
     "is_url",
     "open_store",
+    "pasteable",
     "redact",
 ]
 

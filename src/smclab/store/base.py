@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,6 +87,8 @@ class ResultStore(Protocol):
 
     #: where the store is, as messages show it (a path or URL)
     location: str
+    #: told what the store waits for (a database server that went away), if set
+    notice: Callable[[str], None] | None
 
     # -- results ----------------------------------------------------------------------
     def host_id(self, facts: dict[str, Any]) -> int:
@@ -205,3 +207,11 @@ def redact(url: str) -> str:
     """``url`` with its password (in the authority or a ``password`` parameter) masked."""
     url = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def pasteable(url: str) -> str:
+    """``url`` without its password, for a command line a hint suggests: pasted back, it
+    connects as before (libpq takes the password from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    url = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1@", url)
+    url = re.sub(r"([?&])password=[^&]*&?", r"\1", url, flags=re.IGNORECASE)
+    return url.rstrip("?&")

@@ -285,6 +285,7 @@ class SqlStore(ABC):
 
     def __init__(self, location: str) -> None:
         self.location = location
+        self.notice: Callable[[str], None] | None = None
         self._hosts: dict[str, int] = {}
 
     # -- what a backend supplies ----------------------------------------------------------
