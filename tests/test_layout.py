@@ -24,6 +24,7 @@ LAYERS = (
 #: imports made inside a function on purpose (module -> imported module, why)
 DEFERRED = {
     ("smclab.run.worker", "smclab.run.native"): "only the worker process maps and runs code",
+    ("smclab.__main__", "smclab.cli"): "a Ctrl-C while the command line loads ends in one line",
 }
 
 

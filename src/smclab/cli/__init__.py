@@ -44,6 +44,9 @@ for command in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if not (sys.argv[1:] if argv is None else argv):  # `smclab` alone: the help, no error
+        click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
+        return
     try:
         with raise_on_signals():
             cli.main(args=argv, prog_name="smclab", standalone_mode=False)

@@ -277,7 +277,7 @@ class Experiment:
         20.0, "float", "Calibrate so one repeat lasts at least this long.", measure=True
     )
     events: tuple[str, ...] = knob(
-        DEFAULT_EVENTS, "events", "Counters (see `smclab host`).", measure=True
+        DEFAULT_EVENTS, "events", "Counters (see `smclab host`); none: no counters.", measure=True
     )
 
     def __post_init__(self) -> None:
@@ -693,5 +693,8 @@ def parse_value(name: str, text: str) -> Any:
         except ValueError:
             raise SpecError(f"{name} must be a number, got '{text}'") from None
     if kind == "events":
-        return tuple(e.strip() for e in str(text).split(",") if e.strip())
+        events = tuple(e.strip() for e in str(text).split(",") if e.strip())
+        if not events:
+            raise SpecError(f"{name} is empty: name counters (see `smclab host`), or give none")
+        return () if events == ("none",) else events
     return str(text)

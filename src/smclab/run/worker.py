@@ -50,8 +50,7 @@ PR_SET_PDEATHSIG = 1
 #: the time limit of a measurement is at least this many times what its warm-up predicts
 #: for its longest possible run (every extra repeat a noisy set may take)
 TIME_MARGIN = 2.0
-#: no measurement takes longer (s) unless --timeout asks for more: one its warm-up predicts
-#: to take longer is given up at once
+#: no measurement takes longer (s) unless --timeout asks for more
 HARD_LIMIT = 600.0
 #: signals that end a worker from outside on purpose: an interruption, not a measurement error
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -302,9 +301,8 @@ def plan_limit(
 ) -> Limit:
     """The time limit of measuring ``exp`` once the worker's warm-up told what one iteration
     costs: a margin over its longest possible run (every extra repeat of a noisy set), never
-    less than ``floor``. Past ``cap`` the measurement is given up at once (a WorkerError that
-    says which --timeout would allow it); ``say(limit, why)`` hears of a limit above
-    ``floor``."""
+    less than ``floor``, never more than ``cap``; ``say(limit, why)`` hears of a limit above
+    ``floor`` (and of which --timeout would let a capped one finish)."""
 
     def limit(plan: dict[str, Any]) -> tuple[float, str]:
         n, per_iter = plan["iterations"], plan["ticks_per_iter"] / tsc_hz
@@ -315,10 +313,11 @@ def plan_limit(
             f" {n} iterations at {per_iter * 1e9:.3g} ns each"
         )
         if seconds > cap:
-            raise WorkerError(
-                f"timeout: {why}, and with margin {seconds:.3g} s is more than the {cap:g} s"
-                f" a measurement may take (--timeout {math.ceil(seconds)} allows it)"
+            why += (
+                f"; with margin {seconds:.3g} s, more than the {cap:g} s a measurement may"
+                f" take (--timeout {math.ceil(seconds)} lets it finish)"
             )
+            seconds = cap
         if say is not None and seconds > floor:
             say(seconds, why)
         return seconds, f"; {why}"
@@ -337,9 +336,8 @@ class Runner:
 
     ``timeout``: seconds before a request is given up and its worker killed; a measurement's
     limit grows with what it was asked for and with what its warm-up predicts, up to the hard
-    cap ``max(timeout, HARD_LIMIT)``: one predicted to take longer is given up after its
-    warm-up. ``notice`` hears (once per value) of a limit in use that differs from
-    ``timeout``.
+    cap ``max(timeout, HARD_LIMIT)``. ``notice`` hears (once per value) of a limit in use that
+    differs from ``timeout``.
     """
 
     def __init__(self, cpu: int | None = None, timeout: float = 120.0) -> None:

@@ -48,11 +48,15 @@ _OLD_LAYOUT = {
 
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
-    """A connection to ``path``; a reader's is read-only (``mode=ro``), or where SQLite cannot
+    """A connection to ``path``. A reader's writes nothing: where it may write the folder it is
+    an ordinary connection with ``query_only`` set (so the last one to close still tidies the
+    ``-wal`` and ``-shm`` files away); else read-only (``mode=ro``), or where SQLite cannot
     make the ``-shm`` file a WAL store needs (a read-only folder or mount) ``immutable=1``
     (the file is then read as it is: whatever a writer left in its ``-wal`` is not seen)."""
-    if not read_only:
+    if not read_only or _writable(path):
         db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        if read_only:
+            db.execute("PRAGMA query_only = ON")
     else:
         uri = f"file:{quote(str(path.absolute()))}"
         db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
@@ -63,6 +67,10 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
             db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     db.row_factory = sqlite3.Row
     return db
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _holder(row: Row) -> Holder:
@@ -155,14 +163,14 @@ class SqliteStore(SqlStore):
         """Bring an older schema up to date: in place, or for a reader of a file it may not
         write (a read-only folder or mount), in a copy in memory (the file is left as it is)."""
         if read_only:
-            if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if _writable(self.path):
+                self.db.execute("PRAGMA query_only = OFF")
             else:
                 db = sqlite3.connect(":memory:", isolation_level=None)
                 self.db.backup(db)
-            self.db.close()
-            db.row_factory = sqlite3.Row
-            self.db = db
+                self.db.close()
+                db.row_factory = sqlite3.Row
+                self.db = db
         self._migrate(create)
         if read_only:
             self.db.execute("PRAGMA query_only = ON")

@@ -159,6 +159,11 @@ def targets(sources: tuple[str, ...], db: str | None, list_hosts: bool = False) 
             raise SpecError("--hosts lists every host of --db: give no host ids")
         ids = None if list_hosts or not sources else parse_host_ids(sources)
         return [(path, ids)]
+    for i, src in enumerate(sources):
+        if twin := next((s for s in sources[:i] if same_file(s, src)), None):
+            raise SpecError(
+                f"{redact(src)} is given twice (as {redact(twin)}): its hosts count once"
+            )
     return [(src, None) for src in sources]
 
 

@@ -289,6 +289,8 @@ def requested_grid(
     grid = Grid.from_options(dict(axes))
     if grid_file:
         grid = Grid.load(grid_file).merged(grid)
+        if not grid.axes:
+            raise SpecError(f"the grid file {grid_file} names no knobs (see `smclab sweep --help`)")
     return grid.named(name)
 
 
