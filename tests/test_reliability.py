@@ -498,3 +498,34 @@ def test_a_how_to_names_the_call_kind_it_uses():
     retpoline = how_to(Experiment(call="retpoline"), naive)
     assert "call rel32" in direct and "retpoline" not in direct
     assert "retpoline thunk" in retpoline and "call rel32" not in retpoline
+
+
+def test_at_60_columns_no_label_or_number_is_cut(tmp_path):
+    from rich.console import Console
+
+    from smclab.report.compare import compare_table
+    from smclab.report.sweep import sweep_table
+    from smclab.suites.compare import compare_stores
+
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    shutil.copy(RECORDED, a)
+    shutil.copy(Path(__file__).parent / "data" / "amd-zen4-19-11-kvm-2026-12-03.sqlite", b)
+    data = compare_stores([(str(a), None), (str(b), None)])
+    with open_store(a, create=False) as s:
+        rows = list(s.results(sweep_id=PLOT.replace("write-ahead", "barriers")))
+    summary = {"id": "s", "name": None, "total": len(rows), "ran": len(rows), "already_done": 0}
+    summary |= {"skipped": {}, "remaining": 0, "errors": 0}
+    numbers = [f"{v['ns_per_iter']:.2f}" for r in data["rows"] for v in r["values"] if v]
+    for table, ids in (
+        (compare_table(data), [r["label"] for r in data["rows"]] + numbers),
+        (
+            sweep_table(summary, rows),
+            [r.label for r in rows] + [f"{r.ns.median:.2f}" for r in rows],
+        ),
+    ):
+        console = Console(width=60, record=True, color_system=None)
+        console.print(table)
+        text = console.export_text()
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= 60
+        flat = " ".join(text.split())
+        assert all(i in flat for i in ids), [i for i in ids if i not in flat]

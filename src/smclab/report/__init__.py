@@ -167,11 +167,19 @@ ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 def seed_table(table: Any) -> Group:
     """The seed table (a :class:`smclab.suites.seed.SeedTable`) with its findings."""
     h = table.host
-    t = Table(
+    t = FitTable(
+        [
+            Col("row", key=True),
+            Col("ticks/it", "right"),
+            Col("ns/it", "right"),
+            Col("spread", "right", drop=1),
+            Col("x base", "right"),
+            Col("SMC/it", "right", drop=1),
+            Col("KBL s", "right", drop=2),
+            Col("KBL SMC", "right", drop=2),
+        ],
         title=f"The seed's experiment on {host_line(h)}",
     )
-    for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC"):
-        t.add_column(col, justify="left" if col == "row" else "right", no_wrap=True)
     for row, res in table.rows:
         ratio = table.ratio_to_baseline(row.name)
         t.add_row(
