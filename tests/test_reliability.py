@@ -244,7 +244,7 @@ from smclab.suites.diagnose.cross_modifying import needs
 from smclab.suites.session import check_experiment
 from smclab.errors import SpecError
 flags = machine.cpu_flags()
-rows = {v.id: v.to_dict(flags) for v in catalog.variants().values()}
+rows = {v.id: v.to_dict(flags, machine.second_cpu_missing()) for v in catalog.VARIANTS.values()}
 try:
     check_experiment(Experiment(workload="patch", patch_kind="cross"), machine.cpu_id(), flags)
     refused = None

@@ -257,7 +257,9 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     return Group(t, c)
 
 
-def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
+def catalog_table(
+    variants: list[Any], flags: frozenset[str], no_second: str | None = None
+) -> Group:
     """The catalog, one section per workload: id, what it does (and the CPU features it
     needs), whether this host runs it."""
     t = FitTable(
@@ -271,10 +273,10 @@ def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
             workload = v.workload
             t.add_row(Text(f"{workload}:", style="bold"), "", "")
         what = Text(v.summary + (f" (needs {' '.join(v.features)})" if v.features else ""))
-        reason = v.reason(flags)
+        reason = v.reason(flags, no_second)
         t.add_row(v.id, what, Text("no", style="yellow") if reason else Text("yes", style="green"))
     missing = sorted({f for v in variants for f in v.missing(flags)})
     notes = [Text(f"no: this CPU lacks {', '.join(missing)}", style="dim")] if missing else []
-    others = {r for v in variants if not v.missing(flags) and (r := v.reason(flags))}
+    others = {r for v in variants if not v.missing(flags) and (r := v.reason(flags, no_second))}
     notes += [Text(f"no: {r}", style="dim") for r in sorted(others)]
     return Group(t, *notes)
