@@ -491,7 +491,7 @@ def test_what_used_to_run_silently_is_refused(args, message, tmp_path, capsys):
 
 
 def test_a_how_to_names_the_call_kind_it_uses():
-    from smclab.suites.workarounds.seed import how_to
+    from smclab.workloads.seed.advise import how_to
 
     naive = Experiment()
     direct = how_to(Experiment(call="direct", layout="near", step=64), naive)
@@ -529,3 +529,37 @@ def test_at_60_columns_no_label_or_number_is_cut(tmp_path):
         assert "…" not in text and max(len(line) for line in text.splitlines()) <= 60
         flat = " ".join(text.split())
         assert all(i in flat for i in ids), [i for i in ids if i not in flat]
+
+
+def test_advise_lists_what_needs_a_second_cpu_as_not_run(monkeypatch):
+    """advise on a host with one usable CPU (its check refuses the writer-thread candidates):
+    the rest are ranked, those are listed with why (measurements stubbed: planning only)."""
+    import types
+
+    from smclab.model.result import Result, Stats
+    from smclab.run import machine
+    from smclab.suites import advise
+    from smclab.suites.session import check_experiment
+
+    host = {"vendor": "GenuineIntel", "family": 6, "model": 0xCF, "flags": [], "tsc_hz": 2e9}
+    why = "needs a second CPU: the affinity mask allows only CPU 0 of the 2 online"
+    monkeypatch.setattr(machine, "second_cpu_missing", lambda: why)
+    session = types.SimpleNamespace(
+        host=host,
+        check=lambda e: check_experiment(e, machine.CpuId("GenuineIntel", 6, 0xCF, 1), frozenset()),
+    )
+
+    def measured(session, plan, observer):
+        results = [
+            Result(e, host, 1000, Stats(100.0 + i, 99.0, 0.01), Stats(50.0, 49.0, 0.01), {})
+            for i, e in enumerate(plan.experiments)
+        ]
+        return types.SimpleNamespace(interrupted=None, results=results)
+
+    monkeypatch.setattr(advise, "run_sweep", measured)
+    got = advise.run_advise(session, "patch", quick=True)
+    cross = {c for c in got.skipped if "cross" in c}
+    assert "cross" in cross and got.skipped["cross"].endswith(why)
+    assert all(got.skipped[c].endswith(why) or "lacks" in got.skipped[c] for c in cross)
+    assert not cross & {e.id for e in got.entries} and got.entries
+    assert got.to_dict()["skipped"] == got.skipped
