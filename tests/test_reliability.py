@@ -1,6 +1,7 @@
 """Nothing silently wrong (issue 24): bad input and hostile files (one table), a new SQLite
 store under concurrent first use, read-only and damaged stores."""
 
+import errno
 import json
 import multiprocessing
 import os
@@ -30,7 +31,13 @@ RECORDED = Path(__file__).parent / "data" / "intel-xeon-6-cf-kvm-2026-11-25-shru
 WRITERS, ROUNDS = 6, int(os.environ.get("SMCLAB_STRESS_ROUNDS", "12"))
 
 
-def _first_use(path: str, barrier, i: int) -> None:
+def _no_link(src, dst, **kw):
+    raise OSError(errno.EPERM, "Operation not permitted")
+
+
+def _first_use(path: str, barrier, i: int, links: bool) -> None:
+    if not links:  # a filesystem without hard links: the schema is made in place
+        os.link = _no_link
     try:
         barrier.wait(timeout=30)
         with open_store(path, create=True) as s:
@@ -50,13 +57,16 @@ def _read(path: str) -> str:
         return "(no message)"
 
 
-def test_concurrent_first_use_of_a_new_store_loses_nothing(tmp_path):
+@pytest.mark.parametrize("links", [True, False], ids=["linked", "in-place"])
+def test_concurrent_first_use_of_a_new_store_loses_nothing(tmp_path, links):
     ctx = multiprocessing.get_context("fork")
-    for r in range(ROUNDS):
+    for r in range(ROUNDS if links else ROUNDS // 3):
         os.mkdir(tmp_path / f"new{r}")
         path = str(tmp_path / f"new{r}" / "store.sqlite")
         barrier = ctx.Barrier(WRITERS)
-        procs = [ctx.Process(target=_first_use, args=(path, barrier, i)) for i in range(WRITERS)]
+        procs = [
+            ctx.Process(target=_first_use, args=(path, barrier, i, links)) for i in range(WRITERS)
+        ]
         for p in procs:
             p.start()
         for p in procs:

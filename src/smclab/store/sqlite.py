@@ -147,7 +147,11 @@ class SqliteStore(SqlStore):
 
     def _prepare(self, create: bool, read_only: bool) -> None:
         try:
-            version = self._inspect(create)
+            self.db.execute("BEGIN")  # the header and the tables read as one snapshot
+            try:
+                version = self._inspect(create)
+            finally:
+                self.db.execute("ROLLBACK")
             self._quick_check()
             if version < SCHEMA_VERSION:
                 self._upgrade(create, read_only)
