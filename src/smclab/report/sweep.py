@@ -56,7 +56,7 @@ def sweep_table(summary: dict[str, Any], rows: list[StoredResult]) -> Group:
     name = f" ({summary['name']})" if summary["name"] and summary["name"] != summary["id"] else ""
     t = FitTable(
         [
-            Col("experiment", wrap=True, key=True),
+            Col("experiment", key=True),  # a label is kept whole, on one line
             Col("ticks/iter", "right"),
             Col("ns/iter", "right"),
             Col("spread", "right", drop=1),
