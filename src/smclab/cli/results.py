@@ -62,7 +62,7 @@ def results(
             click.echo(line)
         return
     fmt = export.export_format(as_json, as_csv, out, list_sweeps)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, read_only=True) as store:
         sweeps = store.sweeps() if list_sweeps else []
         stored = [] if list_sweeps else sweep_results(store, sweep_id, suite, host_id)
     if fmt is not None:

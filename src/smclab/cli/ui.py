@@ -58,6 +58,7 @@ def print_json(data: dict[str, Any]) -> None:
 def session(db: str | None, cpu: int | None, timeout: float) -> Iterator[Session]:
     """A Session; when it ends normally, one line on stderr if the host was noisy meanwhile."""
     with Session(db, None if cpu is None else checked_cpu(cpu), timeout) as s:
+        s.runner.notice = s.store.notice = note
         yield s
         noise = s.noise()
         warning = noise.warning() if noise else None

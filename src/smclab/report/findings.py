@@ -127,4 +127,6 @@ def advice(a: Advice) -> Group:
     idle = [e.id for e in a.entries if e.verdict == "no effect"]
     if idle:
         notes.append(Text(f"No measurable effect: {', '.join(idle)}.", style="yellow"))
+    for cid, why in a.skipped.items():
+        notes.append(Text(f"Not run: {cid}: {why}.", style="dim"))
     return Group(t, *notes)

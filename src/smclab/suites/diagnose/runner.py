@@ -94,7 +94,7 @@ def run_diagnose(
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
     results: list[ProbeResult] = []
-    for probe in probes(quick, len(machine.online_cpus())):
+    for probe in probes(quick, len(machine.usable_cpus())):
         if only and probe.name not in only:
             continue
         if probe.needs:

@@ -72,6 +72,11 @@ def head(exp: Experiment) -> str:
     return f"patch {exp.patch_kind} every {exp.rate}"
 
 
+def cpus(exp: Experiment) -> int:
+    """Two CPUs when a writer thread on another CPU patches (kind cross), else one."""
+    return 2 if exp.patch_kind == "cross" else 1
+
+
 def needs(exp: Experiment) -> list[tuple[str, tuple[str, ...]]]:
     return [(exp.xmc, vocab.BARRIERS[exp.xmc].flags)]
 
