@@ -24,6 +24,7 @@ LAYERS = (
 #: imports made inside a function on purpose (module -> imported module, why)
 DEFERRED = {
     ("smclab.run.worker", "smclab.run.native"): "only the worker process maps and runs code",
+    ("smclab.run.worker", "smclab.run.stale"): "only the worker process runs the stale-code loops",
 }
 
 
