@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from smclab.codegen.jit import EXIT_REMAP_FAILED
+from smclab.codegen.stale import Variant
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -132,7 +133,6 @@ def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
     if op == "stale-code":  # the stale-code probe: a writer and an executing loop
-        from smclab.codegen.stale import Variant
         from smclab.run import stale
 
         got = stale.run(Variant.from_dict(req["variant"]), float(req["seconds"]), _other_cpu())

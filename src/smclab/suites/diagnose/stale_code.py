@@ -31,14 +31,15 @@ from smclab.suites.sweep import Observer
 from .base import Finding, Host, Point, ProbeSpec, RowsProbe
 from .plot import Bars
 
-ORDER = 80
+ORDER = 60
 NAME = "stale-code"
 #: 95% one-sided: exact when nothing was seen, Wilson's score bound otherwise
 ALPHA, Z95 = 0.05, 1.6449
 ROUNDS, QUICK_ROUNDS = 5, 3
 BUDGET, QUICK_BUDGET = 20.0, 4.0
-#: a slice shorter than this says little (the executing loop runs in ~10 ms chunks)
-MIN_SLICE = 0.02
+#: a slice shorter than this says little (the executing loop runs in ~10 ms chunks); longer
+#: than MAX_SLICE would make a stop wait: a larger budget runs more rounds instead
+MIN_SLICE, MAX_SLICE = 0.02, 1.0
 EXECUTOR_PROTOCOLS = ("cpuid", "serialize", "lfence", "mfence")
 
 
@@ -355,9 +356,10 @@ def measure(
         if missing:
             o.unavailable = f"this CPU has no {', '.join(missing)}"
     todo = [o for o in outcomes if o.unavailable is None]
-    rounds = QUICK_ROUNDS if quick else ROUNDS
     total = budget if budget is not None else QUICK_BUDGET if quick else BUDGET
-    slice_ = max(MIN_SLICE, total / max(1, rounds * len(todo)))
+    n = max(1, len(todo))
+    rounds = max(QUICK_ROUNDS if quick else ROUNDS, math.ceil(total / (n * MAX_SLICE)))
+    slice_ = max(MIN_SLICE, total / (rounds * n))
     store = session.store
     store.save_sweep(sweep_id, NAME, columns(outcomes), len(plan), {})
     interrupted, done = False, 0
