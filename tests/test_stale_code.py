@@ -444,3 +444,51 @@ def test_cli_json_reports_every_variant(tmp_path):
         if r["placement"] == "word" and r["store"] == "mov" and r["writer"] == "plain"
     }
     assert word["cpuid"]["stale"] == word["cpuid"]["torn"] == 0
+
+
+# -- the safe protocols in the patch workload (advise --workload patch) --------------------------
+
+
+def test_the_patch_workloads_membarrier_writer_calls_it_before_acknowledging():
+    from smclab import codegen
+    from smclab.model.experiment import Experiment
+
+    def texts(xmc: str) -> list[str]:
+        prog = codegen.build(Experiment(workload="patch", patch_kind="cross", xmc=xmc))
+        return [line.text for _, line in prog.listing()]
+
+    lines = texts("membarrier")
+    call = lines.index("syscall")
+    assert "mov     edi,0x20" in lines[call - 3 : call]  # PRIVATE_EXPEDITED_SYNC_CORE
+    patch = max(i for i, t in enumerate(lines[:call]) if t == "mov     [rdx],r8d")
+    ack = next(i for i, t in enumerate(lines) if i > call and t == "mov     [rdi],rax")
+    assert patch < call < ack
+    # the executing side waits for the acknowledgement and serializes nothing itself
+    assert "cpuid" in texts("cpuid") and "cpuid" not in lines and "serialize" not in lines
+    assert "syscall" not in texts("cpuid")
+
+
+def test_advise_patch_offers_the_safe_protocols_with_their_recipe():
+    from smclab.model.experiment import Experiment
+    from smclab.suites.workarounds import SETS
+
+    s = SETS["patch"]
+    ids = [c.id for c in s.candidates({})]
+    assert {"cross-xmc-cpuid", "cross-xmc-serialize", "cross-xmc-membarrier"} <= set(ids)
+    naive = Experiment(workload="patch")
+    how = s.how_to(Experiment(workload="patch", patch_kind="cross", xmc="membarrier"), naive, {})
+    assert "membarrier(PRIVATE_EXPEDITED_SYNC_CORE) after the patch" in how
+
+
+def test_a_membarrier_writer_without_the_kernels_support_is_unavailable(monkeypatch):
+    from smclab.model.experiment import Experiment
+    from smclab.run import native
+
+    monkeypatch.setattr(native, "_membarrier", ["membarrier(QUERY) failed: seccomp"])
+    exp = Experiment(workload="patch", patch_kind="cross", xmc="membarrier")
+    with pytest.raises(OSError, match="membarrier unavailable: membarrier.QUERY. failed"):
+        native.Loaded(exp, writer_cpu=0)
+    got = __import__("smclab.run.stale", fromlist=["run"]).run(
+        gen.Variant(writer="membarrier"), 1, 0
+    )
+    assert got == {"unavailable": "membarrier(QUERY) failed: seccomp"}

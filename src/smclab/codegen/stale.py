@@ -28,7 +28,13 @@ from typing import Any
 
 from iced_x86 import Instruction
 
-from smclab.codegen.program import PAGE, rdtsc, timed_function
+from smclab.codegen.program import (
+    MEMBARRIER_SYNC_CORE,
+    PAGE,
+    SYS_MEMBARRIER,
+    rdtsc,
+    timed_function,
+)
 from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, mem
@@ -61,9 +67,7 @@ SITE_HEAD, SITE_TAIL = bytes.fromhex("48b8"), bytes.fromhex("c3")
 CHECK = 0x2545F491
 #: what the guard puts in rax when the site faulted (its check does not match: torn)
 FAULTED = 0x0102030405060708
-SYS_RT_SIGACTION, SYS_MEMBARRIER = 13, 324
-MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 5
-MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 6
+SYS_RT_SIGACTION = 13
 # ucontext_t (x86-64 Linux): mcontext gregs start at 40; REG_RAX 13, REG_RSP 15, REG_RIP 16
 UC_RAX, UC_RSP, UC_RIP = 40 + 13 * 8, 40 + 15 * 8, 40 + 16 * 8
 
@@ -216,7 +220,7 @@ def writer(v: Variant, base: int) -> Asm:
         rdtsc(a)
         a.rr(C.MOV_R64_RM64, R.R10, R.RAX)
         a.ri(C.MOV_R32_IMM32, R.EAX, SYS_MEMBARRIER)
-        a.ri(C.MOV_R32_IMM32, R.EDI, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)
+        a.ri(C.MOV_R32_IMM32, R.EDI, MEMBARRIER_SYNC_CORE)
         a.rr(C.XOR_R32_RM32, R.ESI, R.ESI)
         a.rr(C.XOR_R32_RM32, R.EDX, R.EDX)
         a.op(C.SYSCALL)

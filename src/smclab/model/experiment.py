@@ -58,7 +58,7 @@ PATCH_KINDS = ("imm", "rel32", "cross", "int3", "link")
 PATCH_INTO = ("code", "data", "cell")
 #: the executing side of a cross-modifying patch: no protocol, or wait for the writer's flag
 #: and serialize with one of these (names of smclab.isa.vocabulary.BARRIERS)
-XMC = ("none", "cpuid", "serialize")
+XMC = ("none", "cpuid", "serialize", "membarrier")
 PATCH_RATES = tuple(1 << k for k in range(17))
 #: relocation schemes (see smclab.codegen.relocate); inplace is the floor
 SCHEMES = ("slot", "double", "ring", "trace", "inplace")
@@ -212,7 +212,8 @@ class Experiment:
         "none",
         "choice",
         "patch cross: the executing thread's cross-modifying-code protocol: none, or wait"
-        " for the writer's flag and serialize (cpuid or serialize).",
+        " for the writer's flag and serialize (cpuid or serialize), or wait while the writer"
+        " serializes it (membarrier SYNC_CORE, where the kernel has it).",
         XMC,
         applies=PATCH,
     )
@@ -510,7 +511,8 @@ class Experiment:
         if self.workload == "jit-block":
             return [(self.strategy, STRATEGIES[self.strategy].features)]
         if self.workload == "patch":
-            return [(self.xmc, vocab.BARRIERS[self.xmc].flags)]
+            barrier = vocab.BARRIERS.get(self.xmc)  # membarrier is the kernel's, not the CPU's
+            return [(self.xmc, barrier.flags if barrier else ())]
         if self.workload == "relocate":
             return []
         if self.workload == "jit-emit":

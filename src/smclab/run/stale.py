@@ -27,10 +27,8 @@ GUARDED = (signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGTRAP)
 SA_SIGINFO = 4
 #: the executing loop runs in chunks of about this long (the budget is checked between them)
 CHUNK_SECONDS = 0.01
-MEMBARRIER_CMD_QUERY = 0
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 class _SigAction(ctypes.Structure):  # glibc's struct sigaction on x86-64
@@ -43,32 +41,6 @@ class _SigAction(ctypes.Structure):  # glibc's struct sigaction on x86-64
 
 
 _libc.sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(_SigAction), ctypes.POINTER(_SigAction)]
-
-_membarrier: str | None | bool = False  # not asked yet; then None (usable) or the reason
-
-
-def membarrier_unavailable() -> str | None:
-    """None once this process is registered for membarrier SYNC_CORE, else why it cannot be
-    (asked once per process: the registration is the process's)."""
-    global _membarrier
-    if _membarrier is False:
-        _membarrier = _register()
-    assert _membarrier is None or isinstance(_membarrier, str)
-    return _membarrier
-
-
-def _register() -> str | None:
-    cmds = _libc.syscall(gen.SYS_MEMBARRIER, MEMBARRIER_CMD_QUERY, 0, 0)
-    if cmds < 0:
-        err = ctypes.get_errno()
-        return f"membarrier(QUERY) failed: {os.strerror(err)} (old kernel or seccomp)"
-    if not cmds & gen.MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE:
-        return "this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE"
-    cmd = gen.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
-    if _libc.syscall(gen.SYS_MEMBARRIER, cmd, 0, 0) < 0:
-        err = ctypes.get_errno()
-        return f"membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) failed: {os.strerror(err)}"
-    return None
 
 
 class _Guard:
@@ -99,7 +71,7 @@ def run(v: gen.Variant, seconds: float, writer_cpu: int | None) -> dict[str, Any
     reason, and nothing run) where the writer's membarrier or a second CPU is missing."""
     if writer_cpu is None:
         return {"unavailable": "needs a second CPU for the writer, and none is free"}
-    if v.writer == "membarrier" and (why := membarrier_unavailable()):
+    if v.writer == "membarrier" and (why := native.membarrier_unavailable()):
         return {"unavailable": why}
     base = native.mmap(gen.SIZE, native.PROT_READ | native.PROT_WRITE)
     try:
