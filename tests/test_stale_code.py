@@ -195,6 +195,16 @@ def test_torn_patches_across_a_line_are_said():
     assert first.numbers["split"]["line"]["torn"] == 1300
 
 
+def test_a_slow_split_lock_is_said_only_when_measured_beside_a_plain_store():
+    outs = synthetic()
+    assert "split lock" not in sc.findings_of(outs, {})[0].text  # no locked store across it
+    outs += [outcome("line/xchg/none", 10**6, patches=1000)]
+    outs[2].patches = 50_000
+    first = sc.findings_of(outs, {})[0]
+    assert "a locked store across it (a split lock) patched 50x less often" in first.text
+    assert first.numbers["split"]["line"]["locked_patch_rate"] == 0.02
+
+
 def test_costs_that_do_not_hold_in_every_round_are_low_confidence():
     outs = synthetic()
     outs[4].rounds = [600, 20, 600, 600, 600]  # one round cheaper than no protocol

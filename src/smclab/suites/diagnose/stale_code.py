@@ -234,11 +234,18 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
             n, t = sum(o.runs for o in all_split), sum(o.torn for o in all_split)
             split[place] = {"runs": n, "torn": t, "upper95": upper95(t, n)}
             synced = sum(o.torn for o in all_split if o.variant.protocol != "none")
-            tail = f" ({synced} of them with a protocol)" if t and synced else ""
+            tail = f" ({synced:,} of them with a protocol)" if t and synced else ""
             parts.append(
                 f"a patch across a {place if place == 'page' else '64-byte line'}"
                 f" came out torn {_rate(t, n)}{tail}"
             )
+            slow = _split_lock(all_split)
+            if slow is not None:
+                split[place]["locked_patch_rate"] = slow
+                parts.append(
+                    f"a locked store across it (a split lock) patched {1 / slow:.0f}x less"
+                    " often than a plain one in the same time"
+                )
     numbers: dict[str, Any] = {
         "skipped": {
             "runs": runs,
@@ -257,6 +264,16 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
     if cost is not None:
         out.append(cost)
     return out
+
+
+def _split_lock(outcomes: list[Outcome]) -> float | None:
+    """Patches of the slowest locked store (lock cmpxchg, xchg) over those of a plain store
+    in slices of the same length, without a protocol; None without both."""
+    by = {o.variant.store: o.patches for o in outcomes if o.variant.name.endswith("/none")}
+    locked = [by[k] for k in ("lock", "xchg") if k in by]
+    if not locked or not by.get("mov") or not min(locked):
+        return None
+    return min(locked) / by["mov"]
 
 
 def _cost_finding(ok: list[Outcome], host: Host) -> Finding | None:
