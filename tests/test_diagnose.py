@@ -117,6 +117,8 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     p = run_cli(
         "diagnose",
         "--quick",
+        "--budget",
+        "1",
         "--json",
         "--db",
         str(tmp_path / "d.sqlite"),

@@ -180,6 +180,19 @@ def test_no_stale_code_says_zero_with_its_bound():
     assert cost.confidence == "high"  # every round of serialize costs more than no protocol
 
 
+def test_an_unavailable_protocol_is_said_with_its_reason():
+    outs = synthetic()[:-2]  # no membarrier writer ...
+    outs.append(
+        sc.Outcome(gen.Variant(writer="membarrier"), unavailable="membarrier(QUERY) failed: EPERM")
+    )
+    _, cost = sc.findings_of(outs, {})
+    assert "; membarrier: unavailable: membarrier(QUERY) failed: EPERM." in cost.text
+    assert "membarrier(SYNC_CORE) costs" not in cost.text
+    assert cost.numbers["unavailable"] == {
+        "word/mov/none+membarrier": "membarrier(QUERY) failed: EPERM"
+    }
+
+
 def test_stale_runs_are_said_with_their_rate():
     first, _ = sc.findings_of(synthetic(stale=42), {})
     assert first.text.startswith("This CPU ran stale code.")

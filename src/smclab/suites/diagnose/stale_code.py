@@ -260,7 +260,7 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
     }
     conf = "high" if runs >= 10**6 else "medium" if runs >= 10**4 else "low"
     out.append(Finding(NAME, "; ".join(parts) + ".", conf, numbers))
-    cost = _cost_finding(ok, host)
+    cost = _cost_finding(ok, host, outcomes)
     if cost is not None:
         out.append(cost)
     return out
@@ -276,7 +276,7 @@ def _split_lock(outcomes: list[Outcome]) -> float | None:
     return min(locked) / by["mov"]
 
 
-def _cost_finding(ok: list[Outcome], host: Host) -> Finding | None:
+def _cost_finding(ok: list[Outcome], host: Host, every: list[Outcome]) -> Finding | None:
     """What safety costs, measured alongside no protocol (aligned word, plain stores): the
     cheapest serializing instruction per run, membarrier per patch, and where they break
     even; lfence and mfence (not serializing by the book) for comparison."""
@@ -337,6 +337,16 @@ def _cost_finding(ok: list[Outcome], host: Host) -> Finding | None:
         f"{o.variant.protocol} (not serializing by the book) {o.ticks_per_run:.0f} ticks per"
         f" run, wrong {o.wrong} in {o.runs:,}"
         for o in fences
+    ]
+    missing = {
+        o.variant.name: o.unavailable
+        for o in every
+        if o.unavailable and o.variant.placement == "word" and o.variant.store == "mov"
+    }
+    numbers["unavailable"] = missing
+    parts += [
+        f"{name.split('/')[-1].removeprefix('none+')}: unavailable: {why}"
+        for name, why in missing.items()
     ]
     text = (
         "Being safe (patch one aligned word, serialize before running it), measured while"
