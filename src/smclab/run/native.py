@@ -113,6 +113,32 @@ def _register_membarrier() -> str | None:
     return None
 
 
+def start_pinned(addr: int, cpu: int, name: str) -> threading.Thread:
+    """Call the generated ``void fn(void)`` at ``addr`` in a new thread pinned to ``cpu``
+    (ctypes drops the GIL while it runs); OSError if the thread cannot be pinned there."""
+    fn = ctypes.CFUNCTYPE(None)(addr)
+    started = threading.Event()
+    failed: list[OSError] = []
+
+    def main() -> None:
+        try:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+        except OSError as e:
+            failed.append(e)
+            return
+        finally:
+            started.set()
+        fn()
+
+    thread = threading.Thread(target=main, name=name, daemon=True)
+    thread.start()
+    started.wait()
+    if failed:
+        thread.join()
+        raise failed[0]
+    return thread
+
+
 class Loaded:
     """An experiment's reservation with its code in place and its buffers pre-filled.
 
@@ -156,28 +182,11 @@ class Loaded:
         if cpu is None:
             self.close()
             raise OSError("a cross-modifying writer needs a second CPU, and none is free")
-        fn = ctypes.CFUNCTYPE(None)(self.program.writer_addr)
-        started = threading.Event()
-        failed: list[BaseException] = []
-
-        def main() -> None:
-            try:
-                os.sched_setaffinity(0, {cpu})  # this thread only
-            except OSError as e:
-                failed.append(e)
-                return
-            finally:
-                started.set()
-            fn()
-
-        self._writer = threading.Thread(target=main, name="smclab-writer", daemon=True)
-        self._writer.start()
-        started.wait()
-        if failed:
-            self._writer.join()
-            self._writer = None
+        try:
+            self._writer = start_pinned(self.program.writer_addr, cpu, "smclab-writer")
+        except OSError as e:
             self.close()
-            raise OSError(f"the cross-modifying writer cannot run on cpu {cpu}: {failed[0]}")
+            raise OSError(f"the cross-modifying writer cannot run on cpu {cpu}: {e}") from None
 
     def _map_dual(self) -> None:
         """One memfd mapped twice: RX at the exec buffer, RW at the far buffer (W^X)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import threading
 import time
 from typing import Any
 
@@ -90,24 +89,15 @@ def _run(v: gen.Variant, seconds: float, cpu: int, base: int) -> dict[str, Any]:
     native.mprotect(base + gen.SITES, 2 * gen.PAGE, rwx)
     ctl = base + gen.CTL
     execute = native.RunFn(base + prog.run)
-    writer = ctypes.CFUNCTYPE(None)(base + prog.writer)
-    failed: list[BaseException] = []
-
-    def write_loop() -> None:
-        try:
-            os.sched_setaffinity(0, {cpu})  # this thread only
-        except OSError as e:
-            failed.append(e)
-            return
-        writer()
-
     runs = ticks = 0
     with _Guard(base + prog.guard):
-        thread = threading.Thread(target=write_loop, name="smclab-stale-writer", daemon=True)
-        thread.start()
+        try:
+            thread = native.start_pinned(base + prog.writer, cpu, "smclab-stale-writer")
+        except OSError as e:
+            return {"unavailable": f"the writer cannot run on cpu {cpu}: {e}"}
         try:
             chunk, end = 64, time.monotonic() + seconds
-            while not failed:
+            while True:
                 t0 = time.monotonic()
                 ticks += execute(chunk)
                 runs += chunk
@@ -119,8 +109,6 @@ def _run(v: gen.Variant, seconds: float, cpu: int, base: int) -> dict[str, Any]:
         finally:
             native.write(ctl + gen.STOP, b"\x01")
             thread.join()
-    if failed:
-        return {"unavailable": f"the writer cannot run on cpu {cpu}: {failed[0]}"}
     mb_error = ctypes.c_int64.from_address(ctl + gen.MB_ERROR).value
     if mb_error:
         return {"unavailable": f"membarrier(SYNC_CORE) failed: {os.strerror(-mb_error)}"}
