@@ -143,7 +143,7 @@ def outcome(name: str, runs: int, stale: int = 0, torn: int = 0, tpr: float = 30
 
 def synthetic(stale: int = 0, torn_line: int = 0) -> list:
     return [
-        outcome("word/mov/none", 10**7, stale=stale, tpr=30, rounds=[30, 31, 29, 30, 30]),
+        outcome("word/mov/none", 10**7, stale=stale, tpr=30, rounds=[30, 31, 29, 30, 30], new=9000),
         outcome("word/xchg/none", 10**6),
         outcome("line/mov/none", 10**6, torn=torn_line),
         outcome("word/mov/cpuid", 10**4, tpr=30000, rounds=[3e4] * 5),
@@ -163,6 +163,7 @@ def synthetic(stale: int = 0, torn_line: int = 0) -> list:
 def test_no_stale_code_says_zero_with_its_bound():
     first, cost = sc.findings_of(synthetic(), {})
     assert first.text.startswith("No stale code seen.")
+    assert "as fast as it could (9,000 of the runs right after a new version)" in first.text
     assert "stale 0 of 12,000,000 runs (< 0.25 per million at 95%)" in first.text
     assert "stale or torn 0 of 11,000,000 runs" in first.text
     assert "64-byte line came out torn 0 of 1,000,000 runs" in first.text
@@ -265,7 +266,9 @@ def reply(v: gen.Variant) -> dict:
         return {"ok": True, "unavailable": "membarrier(QUERY) failed: no such call"}
     if v.placement == "page" and v.store == "xchg":
         return WorkerError("SIGBUS: the worker was killed by a signal")
-    counts = dict.fromkeys(("stale", "torn", "faults", "membarrier_calls", "membarrier_ticks"), 0)
+    counts = dict.fromkeys(
+        ("stale", "torn", "faults", "new", "membarrier_calls", "membarrier_ticks"), 0
+    )
     return {
         "ok": True,
         **counts,
@@ -338,6 +341,7 @@ def test_live_the_full_protocol_never_runs_stale_or_torn_code():
     safe = [gen.Variant("word", "mov", "cpuid"), gen.Variant("word", "lock", "cpuid")]
     safe += [gen.Variant("word", "mov", "serialize")] if "serialize" in flags else []
     safe.append(gen.Variant("word", "xchg", writer="membarrier"))
+    new = 0
     with Runner() as r:
         for v in safe:
             got = r.request({"op": "stale-code", "variant": v.to_dict(), "seconds": 0.15}, 30)
@@ -347,6 +351,8 @@ def test_live_the_full_protocol_never_runs_stale_or_torn_code():
                 continue
             assert got["runs"] > 0 and got["patches"] > 0, (v.name, got)
             assert (got["stale"], got["torn"], got["faults"]) == (0, 0, 0), (v.name, got)
+            assert 0 <= got["new"] <= got["runs"]
+            new += got["new"]
             if v.writer == "membarrier":
                 assert got["membarrier_calls"] > 0 and got["membarrier_ticks"] > 0
         # without a protocol the counts are what they are; they only add up
@@ -364,6 +370,7 @@ def test_live_the_full_protocol_never_runs_stale_or_torn_code():
             30,
         )
         assert got["ok"] and got["stale"] + got["torn"] <= got["runs"]
+    assert new > 0  # some runs did follow a new version: the protocol was put to the test
 
 
 GUARDED_FAULT = """

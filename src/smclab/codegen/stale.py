@@ -58,7 +58,7 @@ SERIALIZING = frozenset({"cpuid", "serialize"})
 SIZE = 4 * PAGE
 CODE, SITES, CTL = 0, PAGE, 3 * PAGE
 # control page offsets (one line each, counters together in one line of the executing side)
-DATA, STOP, SAVED_RSP, STALE, TORN, FAULTS = 0, 64, 128, 192, 200, 208
+DATA, STOP, SAVED_RSP, STALE, TORN, FAULTS, NEW = 0, 64, 128, 192, 200, 208, 216
 PATCHES, MB_CALLS, MB_TICKS, MB_ERROR = 256, 264, 272, 280
 ZERO_ACTION = 320  # a kernel sigaction of SIG_DFL (all zero bytes)
 #: the opcode bytes of the site before its imm64 (mov rax, imm64) and after it (ret)
@@ -160,11 +160,17 @@ def executor(v: Variant, base: int) -> Asm:
     protocol = vocab.BARRIERS[v.protocol]
 
     def setup(a: Asm) -> None:
-        pass
+        a.rm(C.MOV_R64_RM64, R.R12, _abs(base, DATA))  # the version the previous run read
 
     def body(a: Asm, done: int) -> None:
         torn, stale, nxt = a.new_label(), a.new_label(), a.new_label()
+        same = a.new_label()
         a.rm(C.MOV_R64_RM64, R.RBP, _abs(base, DATA))  # v_seen
+        a.rr(C.CMP_R64_RM64, R.RBP, R.R12)
+        a.branch(C.JE_REL32_64, same)
+        a.m(C.INC_RM64, _abs(base, NEW))  # a run right after a new version was published
+        a.rr(C.MOV_R64_RM64, R.R12, R.RBP)
+        a.bind(same)
         protocol.emit(a)
         a.mr(C.MOV_RM64_R64, _abs(base, SAVED_RSP), R.RSP)  # where the guard resumes
         a.branch(C.CALL_REL32_64, site)

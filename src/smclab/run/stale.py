@@ -117,6 +117,7 @@ def _run(v: gen.Variant, seconds: float, cpu: int, base: int) -> dict[str, Any]:
         "stale": _u64(ctl + gen.STALE),
         "torn": _u64(ctl + gen.TORN),
         "faults": _u64(ctl + gen.FAULTS),
+        "new": _u64(ctl + gen.NEW),
         "ticks": ticks,
         "patches": _u64(ctl + gen.PATCHES),
         "membarrier_calls": _u64(ctl + gen.MB_CALLS),

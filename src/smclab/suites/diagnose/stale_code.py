@@ -78,6 +78,7 @@ class Outcome:
     stale: int = 0
     torn: int = 0  # a fault counts as torn too (``faults`` of them)
     faults: int = 0
+    new: int = 0  # runs that read a newer version than the run before (right after a patch)
     ticks: int = 0
     patches: int = 0
     membarrier_calls: int = 0
@@ -112,7 +113,7 @@ class Outcome:
             self.unavailable = str(got["unavailable"])
             return
         runs = int(got["runs"])
-        for k in ("runs", "stale", "torn", "faults", "ticks", "patches"):
+        for k in ("runs", "stale", "torn", "faults", "new", "ticks", "patches"):
             setattr(self, k, getattr(self, k) + int(got[k]))
         self.torn += int(got["faults"])
         self.membarrier_calls += int(got["membarrier_calls"])
@@ -131,6 +132,7 @@ class Outcome:
             "stale": self.stale,
             "torn": self.torn,
             "faults": self.faults,
+            "new_version_runs": self.new,
             "stale_per_million": self.per_million(self.stale),
             "torn_per_million": self.per_million(self.torn),
             "stale_upper95_per_million": upper95(self.stale, self.runs) * 1e6
@@ -153,6 +155,7 @@ STORED = (
     "stale",
     "torn",
     "faults",
+    "new",
     "ticks",
     "patches",
     "membarrier_calls",
@@ -212,7 +215,7 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
     if not skipped:
         return []
     out = []
-    runs = sum(o.runs for o in skipped)
+    runs, new = sum(o.runs for o in skipped), sum(o.new for o in skipped)
     stale, torn = sum(o.stale for o in skipped), sum(o.torn for o in skipped)
     word = [o for o in skipped if o.variant.placement == "word"]
     wruns = sum(o.runs for o in word)
@@ -220,8 +223,9 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
     head = "This CPU ran stale code. " if stale else "No stale code seen. "
     parts = [
         f"{head}Skipping the protocol (no serializing instruction, no membarrier) while another"
-        f" CPU patched the code as fast as it could: stale {_rate(stale, runs)}, torn"
-        f" {_rate(torn, runs)}, over every placement and store"
+        f" CPU patched the code as fast as it could ({new:,} of the runs right after a new"
+        f" version): stale {_rate(stale, runs)}, torn {_rate(torn, runs)}, over every"
+        " placement and store"
     ]
     if word:
         parts.append(
@@ -249,6 +253,7 @@ def findings_of(outcomes: list[Outcome], host: Host) -> list[Finding]:
     numbers: dict[str, Any] = {
         "skipped": {
             "runs": runs,
+            "new_version_runs": new,
             "stale": stale,
             "torn": torn,
             "stale_upper95": upper95(stale, runs),
@@ -426,6 +431,7 @@ def outcome_of(row: dict[str, Any]) -> Outcome:
     o = Outcome(Variant.from_dict(row))
     for k in ("runs", "stale", "torn", "faults", "patches", "membarrier_calls"):
         setattr(o, k, int(row.get(k) or 0))
+    o.new = int(row.get("new_version_runs") or 0)
     o.rounds = list(row.get("rounds_ticks_per_run") or [])
     o.ticks = round((row.get("ticks_per_run") or 0) * o.runs)
     o.membarrier_ticks = round((row.get("membarrier_ticks_per_call") or 0) * o.membarrier_calls)
