@@ -194,6 +194,13 @@ def test_an_unavailable_protocol_is_said_with_its_reason():
     }
 
 
+def test_a_membarrier_cheaper_than_one_serializing_run_is_said_so():
+    outs = synthetic()
+    outs[6].membarrier_ticks = 300_000  # 300 ticks per call, serialize costs +570 per run
+    _, cost = sc.findings_of(outs, {})
+    assert "so membarrier is the cheaper even for a patch that runs once" in cost.text
+
+
 def test_stale_runs_are_said_with_their_rate():
     first, _ = sc.findings_of(synthetic(stale=42), {})
     assert first.text.startswith("This CPU ran stale code.")

@@ -335,7 +335,11 @@ def _cost_finding(ok: list[Outcome], host: Host, every: list[Outcome]) -> Findin
         if serializing and numbers["cheapest_serializing"]["extra_ticks_per_run"] > 0:
             even = per_call / numbers["cheapest_serializing"]["extra_ticks_per_run"]
             numbers["break_even_runs_per_patch"] = even
-            parts.append(f"so membarrier is the cheaper once a patch runs more than {even:.0f}x")
+            parts.append(
+                f"so membarrier is the cheaper once a patch runs more than {even:.0f}x"
+                if even >= 1.5
+                else "so membarrier is the cheaper even for a patch that runs once"
+            )
     fences = [named[n] for n in ("word/mov/lfence", "word/mov/mfence") if n in named]
     numbers["fences"] = {o.variant.protocol: o.to_dict() for o in fences}
     parts += [
