@@ -317,6 +317,16 @@ def test_measure_runs_rounds_and_stores_them(tmp_path):
     assert [o.to_dict() for o in sc.from_columns(sweep.grid)] == rows
 
 
+def test_the_stored_sweep_gives_the_findings_diagnose_printed(tmp_path):
+    s = ScriptedSession(tmp_path / "s.sqlite", reply)
+    rows, _ = sc.measure(s, False, 0.1, "d-stale-code", StopAfter(None))
+    printed = sc.row_findings(rows, {})
+    with open_store(tmp_path / "s.sqlite", create=False) as st:
+        again = sc.findings_of(sc.from_columns(st.sweep("d-stale-code").grid), {})
+    assert [f.to_dict() for f in again] == [f.to_dict() for f in printed]
+    assert printed[0].text.startswith("This CPU ran stale code.")  # the script's stale runs
+
+
 def test_a_dead_worker_is_an_error_of_its_variant_only(tmp_path):
     s = ScriptedSession(tmp_path / "s.sqlite", reply)
     rows, _ = sc.measure(s, False, 0.1, "d-stale-code", StopAfter(None))

@@ -13,7 +13,10 @@ the executing side runs (nothing, cpuid, serialize, lfence, mfence), and a write
 
 The variants run in interleaved rounds within ``--budget`` seconds; each variant's counts
 (and its ticks per run, per round) are stored as the sweep ``diagnose-<run>-stale-code``
-(its grid holds one column per field, see :func:`columns` / :func:`from_columns`).
+(its grid holds one column per field, see :func:`columns` / :func:`from_columns`). The facts
+of a stored run are ``findings_of(from_columns(sweep.grid), host)``: the same findings, with
+their numbers (per variant: runs, stale, torn, bounds, ticks per run; the cost of each safe
+protocol), that diagnose printed.
 """
 
 from __future__ import annotations
