@@ -327,6 +327,15 @@ def test_the_stored_sweep_gives_the_findings_diagnose_printed(tmp_path):
     assert printed[0].text.startswith("This CPU ran stale code.")  # the script's stale runs
 
 
+def test_its_stored_sweep_is_no_grid_to_resume(tmp_path):
+    from smclab.suites.sweep import stored_grid
+
+    s = ScriptedSession(tmp_path / "s.sqlite", reply)
+    sc.measure(s, True, 0.1, "diagnose-1-stale-code", StopAfter(1))
+    with pytest.raises(SpecError, match="recorded by `smclab diagnose`, not by a grid"):
+        stored_grid(s.store, "diagnose-1-stale-code")
+
+
 def test_a_dead_worker_is_an_error_of_its_variant_only(tmp_path):
     s = ScriptedSession(tmp_path / "s.sqlite", reply)
     rows, _ = sc.measure(s, False, 0.1, "d-stale-code", StopAfter(None))
