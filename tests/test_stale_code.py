@@ -266,6 +266,7 @@ class ScriptedSession:
         self.store = open_store(db, create=True)
         self.runner = ScriptedRunner(replies)
         self.flags = frozenset(flags)
+        self.host = {"model_name": "Synthetic CPU", "family": 6, "model": 0xCF}
 
 
 def reply(v: gen.Variant) -> dict:
@@ -322,7 +323,9 @@ def test_the_stored_sweep_gives_the_findings_diagnose_printed(tmp_path):
     rows, _ = sc.measure(s, False, 0.1, "d-stale-code", StopAfter(None))
     printed = sc.row_findings(rows, {})
     with open_store(tmp_path / "s.sqlite", create=False) as st:
-        again = sc.findings_of(sc.from_columns(st.sweep("d-stale-code").grid), {})
+        grid = st.sweep("d-stale-code").grid
+        again = sc.findings_of(sc.from_columns(grid), sc.host_of(grid))
+    assert sc.host_of(grid) == s.host
     assert [f.to_dict() for f in again] == [f.to_dict() for f in printed]
     assert printed[0].text.startswith("This CPU ran stale code.")  # the script's stale runs
 

@@ -13,10 +13,10 @@ the executing side runs (nothing, cpuid, serialize, lfence, mfence), and a write
 
 The variants run in interleaved rounds within ``--budget`` seconds; each variant's counts
 (and its ticks per run, per round) are stored as the sweep ``diagnose-<run>-stale-code``
-(its grid holds one column per field, see :func:`columns` / :func:`from_columns`). The facts
-of a stored run are ``findings_of(from_columns(sweep.grid), host)``: the same findings, with
-their numbers (per variant: runs, stale, torn, bounds, ticks per run; the cost of each safe
-protocol), that diagnose printed.
+(its grid holds one column per field and the host's facts, see :func:`columns`). The facts of
+a stored run are ``findings_of(from_columns(grid), host_of(grid))`` for ``grid = sweep.grid``:
+the same findings, with their numbers (per variant: runs, stale, torn, bounds, ticks per run;
+the cost of each safe protocol), that diagnose printed.
 """
 
 from __future__ import annotations
@@ -169,12 +169,19 @@ STORED = (
 )
 
 
-def columns(outcomes: list[Outcome]) -> dict[str, list[Any]]:
-    """The outcomes as columns (how the sweep record stores them)."""
-    cols: dict[str, list[Any]] = {"variant": [o.variant.to_dict() for o in outcomes]}
+def columns(outcomes: list[Outcome], host: Host) -> dict[str, list[Any]]:
+    """The outcomes as columns (how the sweep record stores them), and the host's facts (a
+    sweep has no host of its own; this one has no result rows that would name it)."""
+    cols: dict[str, list[Any]] = {"host": [host]}
+    cols["variant"] = [o.variant.to_dict() for o in outcomes]
     for k in STORED:
         cols[k] = [getattr(o, k) for o in outcomes]
     return cols
+
+
+def host_of(cols: dict[str, list[Any]]) -> Host:
+    """The facts of the host a stored run measured (what :func:`columns` wrote)."""
+    return dict(cols["host"][0]) if cols.get("host") else {}
 
 
 def from_columns(cols: dict[str, list[Any]]) -> list[Outcome]:
@@ -400,7 +407,8 @@ def measure(
     rounds = max(QUICK_ROUNDS if quick else ROUNDS, math.ceil(total / (n * MAX_SLICE)))
     slice_ = max(MIN_SLICE, total / (rounds * n))
     store = session.store
-    store.save_sweep(sweep_id, NAME, columns(outcomes), len(plan), {})
+    host = session.host
+    store.save_sweep(sweep_id, NAME, columns(outcomes, host), len(plan), {})
     interrupted, done = False, 0
     try:
         for _ in range(rounds):
@@ -424,7 +432,7 @@ def measure(
         interrupted = True
     finally:
         status = "interrupted" if interrupted else "done"
-        store.save_sweep(sweep_id, NAME, columns(outcomes), len(plan), {}, status)
+        store.save_sweep(sweep_id, NAME, columns(outcomes, host), len(plan), {}, status)
     return [o.to_dict() for o in outcomes], interrupted
 
 
