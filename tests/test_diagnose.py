@@ -135,7 +135,7 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
     names = [pr["name"] for pr in out["probes"]]
     assert names == list(dg.PROBES)
     for pr in out["probes"]:
-        assert pr["skipped"] or pr["points"] or pr.get("rows"), pr["name"]
+        assert pr["skipped"] or pr["points"] or pr["rows"], pr["name"]
         assert pr["skipped"] is None or pr["skipped"].startswith("needs")
     assert any(f["probe"] == "penalty" for f in out["findings"])
     page = html.read_text()

@@ -168,7 +168,7 @@ class ProbeResult:
             "title": self.probe.title,
             "sweep_id": self.sweep_id,
             "skipped": self.skipped,
-            **({"rows": self.rows} if self.rows else {}),
+            "rows": self.rows,
             "points": [
                 {
                     "label": p.plan.label,
