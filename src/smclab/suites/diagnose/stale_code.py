@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smclab.codegen.stale import PLACEMENTS, STORES, Variant
-from smclab.run.interrupt import Interrupted
 from smclab.run.worker import WorkerError
 from smclab.suites.session import Session
 from smclab.suites.sweep import Observer
@@ -409,7 +408,7 @@ def measure(
     store = session.store
     host = session.host
     store.save_sweep(sweep_id, NAME, columns(outcomes, host), len(plan), {})
-    interrupted, done = False, 0
+    interrupted, done, finished = False, 0, False
     try:
         for _ in range(rounds):
             for o in todo:
@@ -428,10 +427,9 @@ def measure(
                         o.error = str(reply.get("error", "unknown worker error"))
                 done += 1
                 observer.progress(done, rounds * len(todo))
-    except Interrupted:
-        interrupted = True
-    finally:
-        status = "interrupted" if interrupted else "done"
+        finished = True
+    finally:  # a second signal (Interrupted) ends it here: the slices done so far are kept
+        status = "done" if finished and not interrupted else "interrupted"
         store.save_sweep(sweep_id, NAME, columns(outcomes, host), len(plan), {}, status)
     return [o.to_dict() for o in outcomes], interrupted
 
