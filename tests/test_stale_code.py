@@ -25,6 +25,7 @@ from smclab.suites.sweep import Observer
 BASE = 0x7F0000000000
 TWO_CPUS = len(machine.online_cpus()) >= 2
 needs_two = pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs")
+worker = pytest.mark.worker  # runs generated code in a worker process
 
 
 # -- the machine code -------------------------------------------------------------------------
@@ -256,7 +257,7 @@ class ScriptedRunner:
     def request(self, req, timeout=None):
         self.asked.append(req)
         got = self.replies(gen.Variant.from_dict(req["variant"]))
-        if isinstance(got, Exception):
+        if isinstance(got, BaseException):
             raise got
         return got
 
@@ -356,6 +357,24 @@ def test_a_stop_between_slices_ends_it_interrupted_with_what_it_has(tmp_path):
         assert st.sweep("d-stale-code").status == "interrupted"
 
 
+def test_a_second_signal_stops_at_once_and_keeps_what_was_done(tmp_path):
+    from smclab.run.interrupt import Interrupted
+
+    asked = []
+
+    def replies(v):
+        asked.append(v)
+        return Interrupted(signal.SIGINT) if len(asked) == 3 else reply(v)
+
+    s = ScriptedSession(tmp_path / "s.sqlite", replies)
+    with pytest.raises(Interrupted):
+        sc.measure(s, True, 0.1, "d-stale-code", StopAfter(None))
+    with open_store(tmp_path / "s.sqlite", create=False) as st:
+        sw = st.sweep("d-stale-code")
+    assert sw.status == "interrupted"
+    assert sum(o.runs for o in sc.from_columns(sw.grid)) == 2000  # the two slices before
+
+
 def test_the_probe_skips_with_one_cpu():
     assert PROBES["stale-code"].plan(True, 1).needs == "needs two CPUs (this host has one usable)"
     assert PROBES["stale-code"].plan(True, 2).needs is None
@@ -364,6 +383,7 @@ def test_the_probe_skips_with_one_cpu():
 # -- live: only what every x86 guarantees -------------------------------------------------------
 
 
+@worker
 @needs_two
 def test_live_the_full_protocol_never_runs_stale_or_torn_code():
     flags = machine.cpu_flags()
@@ -419,6 +439,7 @@ if sys.argv[1:] == ["foreign"]:
 """
 
 
+@worker
 @needs_two
 @pytest.mark.parametrize("foreign", [False, True])
 def test_a_fault_in_the_site_is_counted_and_one_elsewhere_still_kills(foreign):
@@ -435,6 +456,7 @@ def test_a_fault_in_the_site_is_counted_and_one_elsewhere_still_kills(foreign):
     assert p.returncode == (-signal.SIGSEGV if foreign else 0), p.stderr
 
 
+@worker
 @needs_two
 @pytest.mark.parametrize(("sig", "rc"), [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
 def test_a_signal_ends_the_probe_and_its_threads(sig, rc, tmp_path):
@@ -474,6 +496,7 @@ def test_a_signal_ends_the_probe_and_its_threads(sig, rc, tmp_path):
         assert sw.status == "interrupted"
 
 
+@worker
 @needs_two
 def test_cli_json_reports_every_variant(tmp_path):
     p = run_cli(
