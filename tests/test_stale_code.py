@@ -375,6 +375,22 @@ def test_a_second_signal_stops_at_once_and_keeps_what_was_done(tmp_path):
     assert sum(o.runs for o in sc.from_columns(sw.grid)) == 2000  # the two slices before
 
 
+def test_no_second_cpu_for_the_writer_skips_the_probe_with_the_reason(tmp_path, monkeypatch):
+    from smclab.suites.diagnose import runner
+
+    why = "needs a second CPU: the writer cannot run on cpu 1: [Errno 22] Invalid argument"
+    s = ScriptedSession(
+        tmp_path / "s.sqlite", lambda v: {"ok": True, "unavailable": why, "cpu": False}
+    )
+    s.runner.asked = []
+    monkeypatch.setattr(runner.machine, "online_cpus", lambda: {0, 1})
+    d = runner.run_diagnose(s, quick=True, only=("stale-code",), budget=0.1)
+    (pr,) = d.probes
+    assert pr.skipped == why and d.findings == []
+    assert len(s.runner.asked) == 1  # one try, not one per variant and round
+    assert {r["unavailable"] for r in pr.rows} == {why}
+
+
 def test_the_probe_skips_with_one_cpu():
     assert PROBES["stale-code"].plan(True, 1).needs == "needs two CPUs (this host has one usable)"
     assert PROBES["stale-code"].plan(True, 2).needs is None

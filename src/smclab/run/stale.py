@@ -69,7 +69,7 @@ def run(v: gen.Variant, seconds: float, writer_cpu: int | None) -> dict[str, Any
     loop; the writer's patches, membarrier calls and their ticks. ``unavailable`` (with the
     reason, and nothing run) where the writer's membarrier or a second CPU is missing."""
     if writer_cpu is None:
-        return {"unavailable": "needs a second CPU for the writer, and none is free"}
+        return {"unavailable": "needs a second CPU for the writer, and none is free", "cpu": False}
     if v.writer == "membarrier" and (why := native.membarrier_unavailable()):
         return {"unavailable": why}
     base = native.mmap(gen.SIZE, native.PROT_READ | native.PROT_WRITE)
@@ -94,7 +94,8 @@ def _run(v: gen.Variant, seconds: float, cpu: int, base: int) -> dict[str, Any]:
         try:
             thread = native.start_pinned(base + prog.writer, cpu, "smclab-stale-writer")
         except OSError as e:
-            return {"unavailable": f"the writer cannot run on cpu {cpu}: {e}"}
+            why = f"needs a second CPU: the writer cannot run on cpu {cpu}: {e}"
+            return {"unavailable": why, "cpu": False}
         try:
             chunk, end = 64, time.monotonic() + seconds
             while True:

@@ -111,7 +111,9 @@ def run_diagnose(
             got, interrupted = rows.measure(
                 session, quick, budget, sweep_id, observer or Observer()
             )
-            result = ProbeResult(probe, [], sweep_id, rows=got)
+            why = [r.get("unavailable") for r in got]  # no row ran: skipped, the main reason
+            skipped = max(why, key=why.count) if got and all(why) else None
+            result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
         else:
             result, interrupted = run_probe(session, probe, quick, run_id, observer)
         results.append(result)

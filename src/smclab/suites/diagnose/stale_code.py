@@ -421,7 +421,10 @@ def measure(
                 except WorkerError as e:
                     o.error = str(e)
                 else:
-                    if reply.get("ok"):
+                    if reply.get("cpu") is False:  # no second CPU: no variant can run
+                        for other in todo:
+                            other.unavailable = other.unavailable or reply["unavailable"]
+                    elif reply.get("ok"):
                         o.add(reply)
                     else:
                         o.error = str(reply.get("error", "unknown worker error"))
