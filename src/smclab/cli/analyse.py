@@ -40,10 +40,17 @@ from smclab.suites.workarounds import SETS
     help="With --html: a section of measured workarounds (advise --quick) for this workload"
     " (repeatable; 'all': every workload; default: seed).",
 )
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=None,
+    help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
+)
 @session_options
 def diagnose(
     quick: bool,
     only: tuple[str, ...],
+    budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
     as_json: bool,
@@ -55,7 +62,7 @@ def diagnose(
     if html_file:
         check_writable(html_file)
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
         advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
     if html_file:

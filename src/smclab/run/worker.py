@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from smclab.codegen.stale import Variant
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -133,6 +134,11 @@ def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
+    if op == "stale-code":  # the stale-code probe: a writer and an executing loop
+        from smclab.run import stale
+
+        got = stale.run(Variant.from_dict(req["variant"]), float(req["seconds"]), _other_cpu())
+        return {"ok": True, **got}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 

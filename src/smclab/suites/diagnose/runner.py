@@ -44,8 +44,11 @@ def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
     """Every finding the measured points support, probe by probe."""
     out: list[Finding] = []
     for pr in probe_results:
-        if pr.points:
-            out += PROBES[pr.probe.name].findings(pr.points, host)
+        spec = PROBES[pr.probe.name]
+        if spec.rows is not None and pr.rows:
+            out += spec.rows.findings(pr.rows, host)
+        elif pr.points:
+            out += spec.findings(pr.points, host)
     return out
 
 
@@ -88,8 +91,10 @@ def run_diagnose(
     quick: bool = False,
     only: tuple[str, ...] = (),
     observer: Observer | None = None,
+    budget: float | None = None,
 ) -> Diagnosis:
-    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find."""
+    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find.
+    ``budget``: seconds for a probe that runs against a time limit (stale-code)."""
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
@@ -100,7 +105,17 @@ def run_diagnose(
         if probe.needs:
             results.append(ProbeResult(probe, [], None, probe.needs))
             continue
-        result, interrupted = run_probe(session, probe, quick, run_id, observer)
+        rows = PROBES[probe.name].rows
+        if rows is not None:
+            sweep_id = f"diagnose-{run_id}-{probe.name}"
+            got, interrupted = rows.measure(
+                session, quick, budget, sweep_id, observer or Observer()
+            )
+            why = [r.get("unavailable") for r in got]  # no row ran: skipped, the main reason
+            skipped = max(why, key=why.count) if got and all(why) else None
+            result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
+        else:
+            result, interrupted = run_probe(session, probe, quick, run_id, observer)
         results.append(result)
         if interrupted:
             break
