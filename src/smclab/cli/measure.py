@@ -47,7 +47,7 @@ def show(exp: Experiment) -> None:
     lay = program.layout
     click.echo(
         f"; {exp.label()}: code at {lay.code:#x}, exec buffer at {lay.exec_buf:#x}"
-        f" ({exp.buffer} bytes), far buffer at {lay.far_buf:#x}"
+        f" ({lay.exec_size} bytes), far buffer at {lay.far_buf:#x}"
     )
     click.echo("; addresses are nominal: the worker lays the same code out at its own mapping")
     click.echo(report.collapse_runs(program.listing_text()))

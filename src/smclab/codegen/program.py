@@ -87,7 +87,7 @@ class Program:
     source: bytes
     prefill: tuple[int, ...]  # exec-buffer offsets pre-filled with ``source``
     sections: tuple[Section, ...]
-    mapping: str = "rwx"  # rwx | dual | remap (see smclab.isa.strategies)
+    mapping: str = "rwx"  # rwx | dual | remap | flip (see smclab.isa.strategies)
     #: ``void writer(void)``: a cross-modifying store loop for another thread (or 0)
     writer_addr: int = 0
     #: the byte that stops the writer when set (in the far buffer)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from smclab.codegen.jit import EXIT_REMAP_FAILED
+from smclab.codegen.jit import EXIT_MPROTECT_FAILED, EXIT_REMAP_FAILED
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -167,6 +167,7 @@ def main() -> None:
 #: exit statuses that end the worker on purpose (generated code, the parent watch)
 EXIT_MEANING = {
     EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_MPROTECT_FAILED: "mprotect failed in the generated code (mprotect-flip strategy)",
     EXIT_ORPHANED: "its parent was gone",
 }
 
