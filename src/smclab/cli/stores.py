@@ -21,6 +21,9 @@ from smclab.suites.sweep import sweep_results
 @click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep, ...).")
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
 @click.option("--common", is_flag=True, help="Only experiments stored on every host.")
+@click.option(
+    "--markdown", "as_markdown", is_flag=True, help="Print a Markdown table (tests, intervals)."
+)
 @json_option()
 def compare(
     sources: tuple[str, ...],
@@ -29,6 +32,7 @@ def compare(
     suite: str | None,
     sweep_id: str | None,
     common: bool,
+    as_markdown: bool,
     as_json: bool,
 ) -> None:
     """The same experiments side by side on several hosts.
@@ -36,7 +40,9 @@ def compare(
     SOURCES are stores (every host of each with results is a column), or with --db, host ids
     of that store (see --hosts). Experiments match on their knobs (however many iterations or
     repeats measured them); each host's latest result without error is used. x h1 is ns/iter
-    relative to the first host.
+    relative to the first host; --json and --markdown add, per experiment, an exact
+    Mann-Whitney U test over the stored repeats with a 95% interval of the ratio, and per
+    host the geometric mean of its ratios.
 
     \b
       smclab compare a.sqlite b.sqlite
@@ -53,6 +59,8 @@ def compare(
     data = cmp.compare_stores(targets, suite, sweep_id, common)
     if as_json:
         print_json(data)
+    elif as_markdown:
+        click.echo(compare_report.compare_markdown(data), nl=False)
     else:
         console.print(compare_report.compare_table(data))
 

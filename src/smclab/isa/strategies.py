@@ -175,8 +175,7 @@ def _flips() -> list[Strategy]:
         out.append(
             Strategy(
                 f"mprotect-flip-{pages}p",
-                f"W^X by mprotect over {pages} pages (a code heap): RW, write the block, RX,"
-                " call",
+                f"W^X by mprotect over {pages} pages (a code heap): RW, write the block, RX, call",
                 mapping="flip",
                 flip_pages=pages,
             )
