@@ -139,3 +139,59 @@ def test_the_interval_is_the_moses_interval_for_five_and_five():
     c = compare_samples(a, b)
     assert c.low == pytest.approx(ratios[2]) and c.high == pytest.approx(ratios[-3])
     assert c.ratio == pytest.approx(ratios[12])
+
+
+# -- how many rounds a run measures, and what confidence they can reach ----------------------
+
+
+def test_high_confidence_needs_eight_unanimous_rounds_or_fifteen_with_two_against():
+    from smclab.model.rounds import FULL_ROUNDS, RIGOROUS_ROUNDS
+
+    def unanimous(n: int) -> Comparison:
+        return compare_rounds([1.0] * n, [2.0] * n)
+
+    assert unanimous(FULL_ROUNDS).confidence == "medium"  # p = 1/64: the default cannot
+    assert unanimous(8).confidence == "high"
+    two_against = [1.0] * (RIGOROUS_ROUNDS - 2) + [3.0, 3.0]
+    assert compare_rounds(two_against, [2.0] * RIGOROUS_ROUNDS).confidence == "high"
+
+
+@pytest.mark.parametrize(
+    "args,rounds",
+    [((), 7), (("--quick",), 5), (("--rounds", "9"), 9), (("--rigorous",), 15)],
+)
+def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds):
+    """The options' plumbing, without measuring: the rounds the suites' settings get."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from smclab.cli import analyse
+    from smclab.suites.diagnose import runner
+    from smclab.suites.session import run_settings
+
+    seen = []
+    monkeypatch.setattr(analyse, "session", lambda *a: contextlib.nullcontext(None))
+    monkeypatch.setattr(analyse, "observed", lambda fn: fn(None))
+    monkeypatch.setattr(
+        analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
+    )
+    monkeypatch.setattr(
+        analyse,
+        "run_diagnose",
+        lambda s, quick, only, obs, n: seen.append(runner.settings(quick, n)),
+    )
+    monkeypatch.setattr(analyse, "advice", lambda a: "")
+    monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
+    for command in (analyse.advise, analyse.diagnose):
+        result = CliRunner().invoke(command, list(args))
+        assert result.exit_code == 0, result.output
+    assert [s["repeats"] for s in seen] == [rounds, rounds]
+
+
+def test_rounds_out_of_range_or_with_rigorous_is_bad_input():
+    from conftest import run_cli
+
+    for args in (("--rounds", "4"), ("--rounds", "9", "--rigorous")):
+        p = run_cli("advise", *args)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr

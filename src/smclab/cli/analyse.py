@@ -6,7 +6,7 @@ from functools import partial
 
 import click
 
-from smclab.cli.options import session_options
+from smclab.cli.options import rounds_options, session_options
 from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
@@ -40,9 +40,11 @@ from smclab.suites.workarounds import SETS
     help="With --html: a section of measured workarounds (advise --quick) for this workload"
     " (repeatable; 'all': every workload; default: seed).",
 )
+@rounds_options
 @session_options
 def diagnose(
     quick: bool,
+    rounds: int | None,
     only: tuple[str, ...],
     html_file: str | None,
     workloads: tuple[str, ...],
@@ -55,9 +57,10 @@ def diagnose(
     if html_file:
         check_writable(html_file)
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
-        advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
+        advise = partial(run_advise, s, quick=True, rounds=rounds)
+        advised = [observed(partial(advise, w)) for w in (chosen if html_file else [])]
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up
@@ -81,13 +84,20 @@ def diagnose(
     help="Rank workarounds for this workload.",
 )
 @click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@rounds_options
 @session_options
 def advise(
-    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+    workload: str,
+    quick: bool,
+    rounds: int | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
 ) -> None:
     """Rank workarounds measured here against the naive loop and the floor."""
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
     if as_json:
         print_json(a.to_dict())
     else:

@@ -12,8 +12,10 @@ from typing import Any
 
 import click
 
+from smclab.errors import SpecError
 from smclab.isa.gas import read_file
 from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
+from smclab.model.rounds import FULL_ROUNDS, MIN_ROUNDS, QUICK_ROUNDS, RIGOROUS_ROUNDS
 from smclab.suites.catalog import variant_experiment
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -130,6 +132,33 @@ timeout_option = click.option(
     help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
     " with what its warm-up predicts).",
 )
+
+
+def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--rounds N`` and ``--rigorous``: how many interleaved rounds a diagnose or advise run
+    measures; the command gets ``rounds`` (None: the default of quick or full)."""
+
+    @click.option(
+        "--rounds",
+        type=click.IntRange(MIN_ROUNDS, 1000),
+        default=None,
+        metavar="N",
+        help=f"Interleaved rounds per point (default: {QUICK_ROUNDS} with --quick, else"
+        f" {FULL_ROUNDS}); a difference is [high] only from 8 rounds on.",
+    )
+    @click.option(
+        "--rigorous",
+        is_flag=True,
+        help=f"{RIGOROUS_ROUNDS} rounds: [high] confidence is reachable even with two"
+        " rounds against.",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args: Any, rounds: int | None, rigorous: bool, **kwargs: Any) -> Any:
+        if rigorous and rounds is not None:
+            raise SpecError("--rigorous is 15 rounds: give --rounds or --rigorous, not both")
+        return fn(*args, rounds=RIGOROUS_ROUNDS if rigorous else rounds, **kwargs)
+
+    return wrapper
 
 
 def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -27,6 +27,12 @@ MIN_EFFECT = 0.05
 #: sign-test p-values for the confidence a difference is printed with (5 unanimous rounds
 #: give p = 0.0625, the least a 5-round comparison can show)
 CONFIDENCE_P = (("high", 0.01), ("medium", 0.05), ("low", 0.07))
+#: interleaved rounds of a quick and of a full run; 7 unanimous rounds give p = 1/64, so only
+#: "medium": 8 are the fewest that can reach "high"; a rigorous run's 15 still do with two
+#: rounds against (p = 0.007)
+QUICK_ROUNDS, FULL_ROUNDS, RIGOROUS_ROUNDS = 5, 7, 15
+#: the fewest rounds a run may ask for (a sign test over fewer can show nothing)
+MIN_ROUNDS = 5
 
 
 @dataclass(frozen=True)

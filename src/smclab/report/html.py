@@ -173,7 +173,7 @@ def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
         f" {html.escape(d.run_id)}</title><style>{CSS}</style></head><body>",
         "<h1>smclab diagnose</h1>",
         f"<p>{html.escape(host_line(h))}; kernel {html.escape(str(h.get('kernel')))};"
-        f" run {html.escape(d.run_id)} ({'quick' if d.quick else 'full'},"
+        f" run {html.escape(d.run_id)} ({'quick' if d.quick else 'full'}, {d.rounds} rounds,"
         f" {d.seconds:.0f} s); smclab {html.escape(str(h.get('smclab_version')))}</p>",
         "<h2>Findings</h2>",
     ]

@@ -178,12 +178,14 @@ class Diagnosis:
     probes: list[ProbeResult]
     findings: list[Finding]
     seconds: float
+    rounds: int = 0  # interleaved rounds per point
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "run_id": self.run_id,
             "quick": self.quick,
+            "rounds": self.rounds,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
             "probes": [p.to_dict() for p in self.probes],
