@@ -59,8 +59,10 @@ def diagnose(
     with session(db, cpu, timeout) as s:
         d = observed(lambda obs: run_diagnose(s, quick, only, obs, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
-        advise = partial(run_advise, s, quick=True, rounds=rounds)
-        advised = [observed(partial(advise, w)) for w in (chosen if html_file else [])]
+        advised = [
+            observed(partial(run_advise, s, w, True, rounds=rounds))
+            for w in (chosen if html_file else [])
+        ]
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up
