@@ -97,6 +97,24 @@ class Program:
     #: (label, address, bytes): code that also runs outside the code region, listed after it
     elsewhere: tuple[tuple[str, int, bytes], ...] = ()
 
+    def symbols(self) -> list[tuple[int, int, str]]:
+        """(address, size, name) of the code as it lies in the reservation, for a perf map:
+        every section of the code region (``run`` is the timed loop) and the exec buffer,
+        where the written payload or block runs (sections copied there are part of it)."""
+        tag = f"[{self.experiment.label()}]"
+        out = [
+            (
+                sec.address(self.layout),
+                sec.size,
+                f"smclab {_SYMBOL.get(sec.label, sec.label)} {tag}",
+            )
+            for sec in self.sections
+            if sec.runs_at is None
+        ]
+        lay = self.layout
+        out.append((lay.exec_buf, lay.exec_size, f"smclab exec-buffer (written code) {tag}"))
+        return out
+
     def listing(self) -> list[tuple[str | None, ListingLine]]:
         """(label, line) pairs: every code section, decoded."""
         out: list[tuple[str | None, ListingLine]] = []
@@ -130,6 +148,10 @@ class Program:
             rows.append(f"{label}:")
             rows += [_row(line) for line in decode_listing(raw, addr)]
         return "\n".join(rows)
+
+
+#: section label -> its perf symbol's name
+_SYMBOL = {"run": "loop"}
 
 
 def _row(line: ListingLine) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from smclab import codegen
 from smclab.codegen import GAP, Program
 from smclab.model.experiment import Experiment
+from smclab.run import perfmap
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
@@ -118,6 +119,7 @@ class Loaded:
         except BaseException:
             self.close()
             raise
+        perfmap.publish(self.program.symbols())
         self._fn = RunFn(self.program.entry_addr)
         if self.program.writer_addr:
             self._start_writer(writer_cpu)
