@@ -230,6 +230,39 @@ def test_plot(stores, tmp_path):
     assert not (tmp_path / "nope.png").exists()
 
 
+def test_plot_json_names_the_file_and_the_points(stores, tmp_path):
+    a, _ = stores
+    out = tmp_path / "j.svg"
+    data = json.loads(
+        ok(
+            "plot",
+            "--db",
+            str(a),
+            "--sweep",
+            "s1",
+            "--x",
+            "step",
+            "--lines",
+            "buffer",
+            "--out",
+            str(out),
+            "--json",
+        )
+    )
+    assert data["out"] == str(out) and out.read_text().lstrip().startswith("<?xml")
+    assert (data["x"], data["y"]) == ("step", "ns")
+    assert sorted(line["label"] for line in data["lines"]) == ["buffer=1M", "buffer=4K"]
+    ns = latest_ns(a)
+    with open_store(a, create=False) as s:
+        want = {(r.knob("buffer"), r.knob("step")): ns[r.exp_key] for r in s.results(sweep_id="s1")}
+    got = {
+        ({"buffer=4K": 4096, "buffer=1M": 1 << 20}[line["label"]], p["x"]): p["y"]
+        for line in data["lines"]
+        for p in line["points"]
+    }
+    assert got == want
+
+
 def test_plot_default_name(stores, tmp_path, monkeypatch):
     a, _ = stores
     monkeypatch.chdir(tmp_path)

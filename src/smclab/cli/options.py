@@ -11,12 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from smclab.errors import SpecError
 from smclab.isa.gas import read_file
+from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
 from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
 from smclab.model.rounds import FULL_ROUNDS, MIN_ROUNDS, QUICK_ROUNDS, RIGOROUS_ROUNDS
-from smclab.suites.catalog import variant_experiment
+from smclab.suites.catalog import VARIANTS, variant_experiment
+from smclab.suites.sweep import SUITES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -51,7 +54,26 @@ def field_option(name: str) -> Decorator:
         hidden=meta.get("hidden", False),
         metavar=METAVARS[meta["kind"]],
         help=text,
+        shell_complete=_completer(lambda: knob_values(name)),
     )
+
+
+def knob_values(name: str) -> list[str]:
+    """What a knob's option completes to: its choices, or for ``strategy`` every strategy id."""
+    if field_meta(name)["kind"] == "strategy":
+        return list(dict.fromkeys([*STRATEGIES, *EMIT_STRATEGIES]))
+    return [str(c) for c in field_meta(name)["choices"] or ()]
+
+
+def _completer(values: Callable[[], list[str]]) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of a value, or of the last of a comma-separated list (sweep axes)."""
+
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [CompletionItem(prefix + v) for v in values() if v.startswith(last)]
+
+    return complete
 
 
 def _field_options(
@@ -89,6 +111,7 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--variant",
         default=None,
         metavar="ID",
+        shell_complete=_completer(lambda: list(VARIANTS)),
         help="Start from this catalog variant (see `smclab catalog`); knob options change it.",
     )(command)
 
@@ -107,6 +130,10 @@ class Seconds(click.FloatRange):
         if math.isnan(rv):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         return rv
+
+
+def suite_option(help: str = "Only this suite's results.") -> Decorator:
+    return click.option("--suite", type=click.Choice(SUITES), default=None, help=help)
 
 
 def db_option(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from smclab.cli.options import db_option, json_option
+from smclab.cli.options import db_option, json_option, suite_option
 from smclab.cli.ui import console, print_json
 from smclab.errors import SpecError
 from smclab.report.sweep import results_markdown, results_table, sweeps_table
@@ -14,7 +14,7 @@ from smclab.suites.sweep import sweep_results, varying_knobs
 
 @click.command()
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
-@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep).")
+@suite_option()
 @click.option("--sweeps", "list_sweeps", is_flag=True, help="List the stored sweeps instead.")
 @json_option("Print JSON (a list of rows).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")

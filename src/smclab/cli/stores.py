@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from smclab.cli.options import db_option, json_option
+from smclab.cli.options import db_option, json_option, suite_option
 from smclab.cli.ui import console, print_json
 from smclab.model.result import Metric
 from smclab.report import compare as compare_report
@@ -18,7 +18,7 @@ from smclab.suites.sweep import sweep_results
 @click.argument("sources", nargs=-1)
 @db_option("Compare hosts of this one store: SOURCES are then host ids (default: all its hosts).")
 @click.option("--hosts", "list_hosts", is_flag=True, help="List the stored hosts and their ids.")
-@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep, ...).")
+@suite_option()
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
 @click.option("--common", is_flag=True, help="Only experiments stored on every host.")
 @click.option(
@@ -110,7 +110,9 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
 )
 @click.option("--logx", is_flag=True, help="Logarithmic x axis.")
 @click.option("--logy", is_flag=True, help="Logarithmic y axis.")
+@json_option("Print JSON: the file written and the plotted points (median, IQR/2).")
 def plot(
+    as_json: bool,
     db: str | None,
     sweep_id: str,
     x: str,
@@ -132,4 +134,22 @@ def plot(
         rows = sweep_results(store, sweep_id)
     metric: Metric = "ticks" if y == "ticks" else "ns"
     pl.plot_sweep(rows, sweep_id, path, fmt, xk, metric, lk, logx, logy)
-    click.echo(path)
+    if as_json:
+        lines_, _ = pl.series(rows, xk, metric, lk)
+        print_json(
+            {
+                "out": path,
+                "sweep": sweep_id,
+                "x": xk,
+                "y": metric,
+                "lines": [
+                    {
+                        "label": s.label,
+                        "points": [{"x": px, "y": py, "error": pe} for px, py, pe in s.points],
+                    }
+                    for s in lines_
+                ],
+            }
+        )
+    else:
+        click.echo(path)

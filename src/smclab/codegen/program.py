@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from smclab.isa.asm import Asm, C, ListingLine, R, decode_listing, mem
 from smclab.model.experiment import Experiment
@@ -114,6 +115,33 @@ class Program:
         lay = self.layout
         out.append((lay.exec_buf, lay.exec_size, f"smclab exec-buffer (written code) {tag}"))
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``smclab show --json`` prints: the experiment, where each region lies, the
+        sections and every listed instruction."""
+        lay = self.layout
+        return {
+            "experiment": self.experiment.to_dict(),
+            "label": self.experiment.label(),
+            "layout": {
+                "code": lay.code,
+                "code_size": lay.code_size,
+                "exec_buf": lay.exec_buf,
+                "exec_size": lay.exec_size,
+                "far_buf": lay.far_buf,
+                "far_size": lay.far_size,
+            },
+            "entry": self.entry_addr,
+            "mapping": self.mapping,
+            "sections": [
+                {"label": s.label, "address": s.address(lay), "size": s.size, "listed": s.code}
+                for s in self.sections
+            ],
+            "listing": [
+                {"section": label, "address": ln.address, "bytes": ln.raw.hex(), "text": ln.text}
+                for label, ln in self.listing()
+            ],
+        }
 
     def listing(self) -> list[tuple[str | None, ListingLine]]:
         """(label, line) pairs: every code section, decoded."""

@@ -48,6 +48,8 @@ from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
+#: every suite results are stored under (``results --suite``, ``compare --suite``)
+SUITES = ("run", "sweep", "seed", "diagnose", "advise")
 FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
 #: fields whose one value is itself a list: set once per sweep, never an axis
 LIST_FIELDS = ("events",)
