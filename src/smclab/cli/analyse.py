@@ -11,6 +11,7 @@ from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
+from smclab.report.plot import pyplot
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
 from smclab.suites.workarounds import SETS
@@ -56,6 +57,7 @@ def diagnose(
     """Run the probes and state what causes the penalty on this host, with the evidence."""
     if html_file:
         check_writable(html_file)
+        pyplot("--html")  # before measuring: the plot extra may be missing
     with session(db, cpu, timeout) as s:
         d = observed(lambda obs: run_diagnose(s, quick, only, obs, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))

@@ -8,17 +8,13 @@ import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from smclab.model.result import MeasurementError  # noqa: E402
-from smclab.report import host_line  # noqa: E402
-from smclab.suites.advise import Advice, Entry  # noqa: E402
-from smclab.suites.diagnose import (  # noqa: E402
+from smclab.model.result import MeasurementError
+from smclab.report import host_line
+from smclab.report.plot import pyplot
+from smclab.suites.advise import Advice, Entry
+from smclab.suites.diagnose import (
     PROBES,
     Bars,
     Curve,
@@ -26,7 +22,10 @@ from smclab.suites.diagnose import (  # noqa: E402
     Finding,
     ProbeResult,
 )
-from smclab.suites.diagnose.base import Measured, measured  # noqa: E402
+from smclab.suites.diagnose.base import Measured, measured
+
+plt = pyplot("--html")
+
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -39,7 +38,7 @@ table { border-collapse: collapse; font-size: .85em; } td, th { padding: 2px 8px
 """
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
