@@ -1,7 +1,8 @@
 """W^X by mprotect flipping (jit-block and jit-emit): the listing issues mprotect RW before the
 write and RX before the call; run for real, the loop makes a read-only region writable and
 leaves it executable and not writable; a failing mprotect ends the process with its own status;
-and the one direction every x86 Linux host shows, by a sign test over interleaved rounds."""
+and the one direction every x86 Linux host shows (flip > a call alone), by a sign test over
+interleaved rounds."""
 
 import ctypes
 import multiprocessing
@@ -122,12 +123,14 @@ def test_a_failing_mprotect_ends_the_worker_with_its_own_status():
     assert status == jit.EXIT_MPROTECT_FAILED
 
 
-def test_flipping_costs_more_than_writing_into_rwx_memory():
-    """Two syscalls a block are more work than none on every x86 Linux host: a sign test over
-    interleaved rounds, no magnitude."""
-    plain, flip = measured_together(
-        Experiment(workload="jit-block", strategy="plain"),
+def test_flipping_costs_more_than_calling_a_block_never_written():
+    """Two syscalls and a write a block are more work than a call alone on every x86 Linux
+    host: a sign test over interleaved rounds, no magnitude. (Against ``plain``, writing into
+    RWX memory, there is no such direction: on the Intel guest, where each SMC clear costs
+    hundreds of ticks, the flip measured cheaper in 6 of 7 rounds.)"""
+    floor, flip = measured_together(
+        Experiment(workload="jit-block", strategy="call-only"),
         Experiment(workload="jit-block", strategy="mprotect-flip"),
     )
-    c = compare_rounds(flip.round_values(), plain.round_values())
+    c = compare_rounds(flip.round_values(), floor.round_values())
     assert c.verdict == "higher", c
