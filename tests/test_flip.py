@@ -12,12 +12,13 @@ import pytest
 from conftest import measured_together
 
 from smclab import codegen
-from smclab.codegen import emit, jit
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
 from smclab.model.experiment import Experiment
 from smclab.model.rounds import compare_rounds
 from smclab.suites.catalog import VARIANTS
 from smclab.suites.workarounds import SETS
+from smclab.workloads.jit_block import codegen as jit
+from smclab.workloads.jit_emit import codegen as emit
 
 FLIPS = ("mprotect-flip", "mprotect-flip-8p", "mprotect-flip-64p")
 PAGE = 4096

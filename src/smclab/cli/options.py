@@ -4,10 +4,9 @@ once here."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -15,8 +14,7 @@ from click.shell_completion import CompletionItem
 
 from smclab.errors import SpecError
 from smclab.isa.gas import read_file
-from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
-from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
+from smclab.model.experiment import FIELDS, Experiment, field_default, field_meta, parse_value
 from smclab.model.rounds import FULL_ROUNDS, MIN_ROUNDS, QUICK_ROUNDS, RIGOROUS_ROUNDS
 from smclab.suites.catalog import VARIANTS, variant_experiment
 from smclab.suites.sweep import SUITES
@@ -33,7 +31,6 @@ METAVARS = {
     "asm": "FILE",
     "text": "TEXT",
 }
-FIELDS = [f.name for f in dataclasses.fields(Experiment)]
 
 
 def field_option(name: str) -> Decorator:
@@ -42,7 +39,7 @@ def field_option(name: str) -> Decorator:
     default = field_default(name)
     shown = ",".join(default) if isinstance(default, tuple) else default
     text = meta["help"]
-    if meta["choices"]:
+    if meta["choices"] and meta["kind"] == "choice":  # a strategy: see the catalog
         text += f" One of: {', '.join(meta['choices'])}."
     if shown not in (None, ""):
         text += f" [default: {shown}]"
@@ -59,9 +56,7 @@ def field_option(name: str) -> Decorator:
 
 
 def knob_values(name: str) -> list[str]:
-    """What a knob's option completes to: its choices, or for ``strategy`` every strategy id."""
-    if field_meta(name)["kind"] == "strategy":
-        return list(dict.fromkeys([*STRATEGIES, *EMIT_STRATEGIES]))
+    """What a knob's option completes to: its choices (a strategy's: every strategy id)."""
     return [str(c) for c in field_meta(name)["choices"] or ()]
 
 
@@ -77,19 +72,23 @@ def _completer(values: Callable[[], list[str]]) -> Callable[..., list[Completion
 
 
 def _field_options(
-    fn: Callable[..., Any], collect: Callable[[dict[str, Any], dict[str, Any]], Any], arg: str
+    fn: Callable[..., Any],
+    collect: Callable[[dict[str, Any], dict[str, Any]], Any],
+    arg: str,
+    fields: Sequence[str] = FIELDS,
 ) -> Callable[..., Any]:
-    """``fn`` with every Experiment field as an option; ``collect`` turns the given texts
-    ({field: text}) into the value passed to ``fn`` as ``arg`` (it may take options of its
-    own from the others, its second argument)."""
+    """``fn`` with each Experiment field of ``fields`` (default: all) as an option; ``collect``
+    turns the given texts ({field: text}) into the value passed to ``fn`` as ``arg`` (it may
+    take options of its own from the others, its second argument)."""
+    names = list(fields)
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
-        given = {n: v for n in FIELDS if (v := kw.pop(n)) is not None}
+        given = {n: v for n in names if (v := kw.pop(n)) is not None}
         return fn(**{arg: collect(given, kw)}, **kw)
 
     command: Callable[..., Any] = wrapper
-    for name in reversed(FIELDS):
+    for name in reversed(names):
         command = field_option(name)(command)
     return command
 
@@ -120,6 +119,16 @@ def sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Every Experiment field as an option taking a comma-separated list; the command gets
     ``axes`` ({field: text} for the options given)."""
     return _field_options(fn, lambda given, _: given, "axes")
+
+
+def settings_options(*fields: str) -> Decorator:
+    """The measurement settings ``fields`` as options (from their metadata, as every other
+    field's); the command gets ``settings`` ({field: value} for the options given)."""
+
+    def parsed(given: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+        return {n: parse_value(n, v) for n, v in given.items()}
+
+    return lambda fn: _field_options(fn, parsed, "settings", fields)
 
 
 class Seconds(click.FloatRange):
