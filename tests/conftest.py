@@ -153,6 +153,7 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.delenv("SMCLAB_DB", raising=False)
+    monkeypatch.setenv("SMCLAB_PERF_MAP", "0")  # workers leave no /tmp/perf-PID.map behind
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -39,8 +39,23 @@ def cli(quiet: bool) -> None:
     settings.quiet = quiet
 
 
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        settings.quiet = True
+
+
 COMMANDS = (host, show, run, seed, catalog, sweep, results, diagnose, advise, compare, merge, plot)
 for command in COMMANDS:
+    # -q also after the command (`smclab catalog -q`), as before it
+    command.params.append(
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_quiet,
+            help="No progress and no notes on stderr.",
+        )
+    )
     cli.add_command(command)
 
 

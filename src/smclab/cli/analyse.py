@@ -6,11 +6,12 @@ from functools import partial
 
 import click
 
-from smclab.cli.options import session_options
+from smclab.cli.options import rounds_options, session_options
 from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
+from smclab.report.plot import pyplot
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
 from smclab.suites.workarounds import SETS
@@ -46,9 +47,11 @@ from smclab.suites.workarounds import SETS
     default=None,
     help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
 )
+@rounds_options
 @session_options
 def diagnose(
     quick: bool,
+    rounds: int | None,
     only: tuple[str, ...],
     budget: float | None,
     html_file: str | None,
@@ -61,10 +64,14 @@ def diagnose(
     """Run the probes and state what causes the penalty on this host, with the evidence."""
     if html_file:
         check_writable(html_file)
+        pyplot("--html")  # before measuring: the plot extra may be missing
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
-        advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
+        advised = [
+            observed(partial(run_advise, s, w, True, rounds=rounds))
+            for w in (chosen if html_file else [])
+        ]
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up
@@ -88,13 +95,20 @@ def diagnose(
     help="Rank workarounds for this workload.",
 )
 @click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@rounds_options
 @session_options
 def advise(
-    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+    workload: str,
+    quick: bool,
+    rounds: int | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
 ) -> None:
     """Rank workarounds measured here against the naive loop and the floor."""
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
     if as_json:
         print_json(a.to_dict())
     else:

@@ -21,6 +21,8 @@ from smclab.suites.session import Session, checked_cpu
 
 console = Console()
 err_console = Console(stderr=True)
+#: notes on stderr stay one line each when it is a file or a pipe (a CI log: grep finds them)
+err_console.soft_wrap = not err_console.is_terminal
 
 
 class Settings:

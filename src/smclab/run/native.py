@@ -19,6 +19,7 @@ from smclab.codegen.program import (
     SYS_MEMBARRIER,
 )
 from smclab.model.experiment import Experiment
+from smclab.run import perfmap
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
@@ -144,7 +145,8 @@ class Loaded:
 
     Regions: code RX (the source bytes live there, as the seed's payload in .text), exec buffer
     RWX, far buffer RW, and no-access gaps between them. With the ``dual`` mapping the exec
-    buffer is an RX view and the far buffer an RW view of one memfd. Every slot the loop calls
+    buffer is an RX view and the far buffer an RW view of one memfd; with ``flip`` the exec
+    buffer starts RX and the generated loop mprotects it. Every slot the loop calls
     is pre-filled with the source bytes, so loops that do not write call valid code.
     """
 
@@ -162,14 +164,19 @@ class Loaded:
             if self.program.mapping == "dual":
                 self._map_dual()
             else:
-                mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_WRITE | PROT_EXEC)
+                flip = self.program.mapping == "flip"  # W^X: never writable and executable
+                rw = PROT_READ | PROT_WRITE
+                mprotect(lay.exec_buf, lay.exec_size, rw if flip else rw | PROT_EXEC)
                 mprotect(lay.far_buf, lay.far_size, PROT_READ | PROT_WRITE)
             # through the writable view (the RW view of a dual mapping is the far buffer)
             view = lay.far_buf if self.program.mapping == "dual" else lay.exec_buf
             prefill(view, self.program.prefill, self.program.source)
+            if self.program.mapping == "flip":  # the loop flips it RW and back itself
+                mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_EXEC)
         except BaseException:
             self.close()
             raise
+        perfmap.publish(self.program.symbols())
         self._fn = RunFn(self.program.entry_addr)
         if self.program.writer_addr:
             if exp.xmc == "membarrier" and (why := membarrier_unavailable()):

@@ -41,7 +41,7 @@ from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
 from smclab.run.interrupt import Interrupted
 from smclab.run.noise import NoiseProbe
-from smclab.workloads.jit_block.codegen import EXIT_REMAP_FAILED
+from smclab.workloads.jit_block.codegen import EXIT_MPROTECT_FAILED, EXIT_REMAP_FAILED
 
 #: the worker's exit status when its parent is gone (or was gone before it could watch it)
 EXIT_ORPHANED = 98
@@ -175,6 +175,7 @@ def main() -> None:
 #: exit statuses that end the worker on purpose (generated code, the parent watch)
 EXIT_MEANING = {
     EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_MPROTECT_FAILED: "mprotect failed in the generated code (mprotect-flip strategy)",
     EXIT_ORPHANED: "its parent was gone",
 }
 

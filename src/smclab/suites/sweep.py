@@ -48,6 +48,8 @@ from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
+#: every suite results are stored under (``results --suite``, ``compare --suite``)
+SUITES = ("run", "sweep", "seed", "diagnose", "advise")
 MAX_COMBINATIONS = 100_000
 #: the largest grid file read (a grid is a few lines of TOML)
 MAX_GRID_FILE = 1 << 20

@@ -193,12 +193,19 @@ class Diagnosis:
     probes: list[ProbeResult]
     findings: list[Finding]
     seconds: float
+    rounds: int = 0  # interleaved rounds per point (0: not recorded)
+
+    @property
+    def rounds_text(self) -> str:
+        """`` N rounds`` for the run's summary line (empty when not recorded)."""
+        return f" {self.rounds} rounds" if self.rounds else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "run_id": self.run_id,
             "quick": self.quick,
+            "rounds": self.rounds,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
             "probes": [p.to_dict() for p in self.probes],

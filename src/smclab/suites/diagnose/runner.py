@@ -18,7 +18,7 @@ from smclab.suites.diagnose.base import (
     ProbeResult,
 )
 from smclab.suites.diagnose.registry import PROBES
-from smclab.suites.session import Session
+from smclab.suites.session import Session, run_settings
 from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
 
 
@@ -32,12 +32,8 @@ def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoi
     return [(p, Experiment(**p.knobs, **settings)) for p in probe.points]
 
 
-def settings(quick: bool) -> dict[str, Any]:
-    return {
-        "repeats": 5 if quick else 7,
-        "min_ms": 5.0 if quick else 20.0,
-        "events": ("smc-clears", "branch-misses"),
-    }
+def settings(quick: bool, rounds: int | None = None) -> dict[str, Any]:
+    return {**run_settings(quick, rounds), "events": ("smc-clears", "branch-misses")}
 
 
 def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
@@ -53,11 +49,16 @@ def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
 
 
 def run_probe(
-    session: Session, probe: Probe, quick: bool, run_id: str, observer: Observer | None
+    session: Session,
+    probe: Probe,
+    quick: bool,
+    run_id: str,
+    observer: Observer | None,
+    rounds: int | None = None,
 ) -> tuple[ProbeResult, bool]:
     """Run one probe as the sweep ``diagnose-<run>-<probe>``; (its result, interrupted)."""
     planned = []
-    for pp, exp in experiments_of(probe, settings(quick)):
+    for pp, exp in experiments_of(probe, settings(quick, rounds)):
         try:
             session.check(exp)
         except SpecError:
@@ -92,9 +93,11 @@ def run_diagnose(
     only: tuple[str, ...] = (),
     observer: Observer | None = None,
     budget: float | None = None,
+    rounds: int | None = None,
 ) -> Diagnosis:
     """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find.
-    ``budget``: seconds for a probe that runs against a time limit (stale-code)."""
+    ``budget``: seconds for a probe that runs against a time limit (stale-code); ``rounds``
+    interleaved rounds per probe (default: 5 quick, 7 full)."""
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
@@ -115,9 +118,10 @@ def run_diagnose(
             skipped = max(why, key=why.count) if got and all(why) else None
             result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
         else:
-            result, interrupted = run_probe(session, probe, quick, run_id, observer)
+            result, interrupted = run_probe(session, probe, quick, run_id, observer, rounds)
         results.append(result)
         if interrupted:
             break
     findings = find(results, host)
-    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
+    n = settings(quick, rounds)["repeats"]
+    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started, n)
