@@ -14,7 +14,19 @@ from smclab.model.fit import LINE
 from smclab.model.knobs import format_size
 from smclab.model.stats import confidence, differs
 
-from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
+from .base import (
+    Fact,
+    Finding,
+    Host,
+    Measured,
+    PlanPoint,
+    Point,
+    ProbeSpec,
+    facts_of,
+    labels,
+    measured,
+    pp,
+)
 from .plot import Curve, Mark
 
 ORDER = 20
@@ -299,6 +311,29 @@ def _aliasing(pts: list[Measured], ref: Measured) -> list[Finding]:
     ]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+    """The lines (relative to the executed one) where 1-byte stores and rep movsb cost."""
+    out: list[Fact] = []
+    for f in found:
+        k = f.numbers.get("kind")
+        if k in ("mov8", "rep-movsb"):
+
+            def of_kind(label: str, k: str = str(k)) -> bool:
+                return label.startswith(f"{k} ")
+
+            ev = labels(points, of_kind)
+            name = k.replace("-", "_")
+            out += facts_of(
+                f,
+                {
+                    f"lines_{name}": ("costing_lines", "lines"),
+                    f"partly_lines_{name}": ("partly_costing_lines", "lines"),
+                },
+                ev,
+            )
+    return out
+
+
 PROBE = ProbeSpec(
     "granularity",
     "Granularity: which stores near the executed byte cost, by cache line",
@@ -311,4 +346,5 @@ PROBE = ProbeSpec(
         ref="far-store",
         mark=Mark("free_after_bytes", "1-byte mov: nothing from {:g} B"),
     ),
+    facts=facts,
 )

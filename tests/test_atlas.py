@@ -1,0 +1,139 @@
+"""The atlas: typed facts read from the findings diagnose prints, hosts side by side from
+SQLite and PostgreSQL stores and the built-in reference, and a host placed among them."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smclab.suites import atlas as at
+from smclab.suites.diagnose import PROBES, Fact, facts_of, find, run_diagnose
+from smclab.suites.diagnose.base import ProbeResult
+from smclab.suites.session import Session
+
+DATA = Path(__file__).parent / "data"
+ZEN4 = DATA / "amd-zen4-19-11-kvm-2026-12-03.sqlite"
+INTEL = DATA / "intel-xeon-6-cf-kvm-2026-11-25.sqlite"
+ZEN3 = (DATA / "amd-19-01-probes.sqlite", DATA / "amd-25-1-probes-b.sqlite")
+
+
+def copied(tmp_path: Path, *dbs: Path) -> list[Path]:
+    """The recorded stores, copied (opening one migrates it in place)."""
+    out = []
+    for db in dbs:
+        shutil.copy(db, tmp_path / db.name)
+        out.append(tmp_path / db.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> list[at.Column]:
+    tmp = tmp_path_factory.mktemp("recorded")
+    return at.from_stores(copied(tmp, ZEN4, INTEL, *ZEN3))
+
+
+def col(columns: list[at.Column], vendor: str, model: int) -> at.Column:
+    return next(c for c in columns if c.host["vendor"] == vendor and c.host["model"] == model)
+
+
+def test_each_recorded_host_is_one_column_and_zen3_stores_merge(recorded):
+    labels = sorted(c.label for c in recorded)
+    assert labels == ["AMD 0x19/0x1", "AMD 0x19/0x11", "Intel 0x6/0xcf"]
+    zen3 = col(recorded, "AuthenticAMD", 1)
+    assert len(zen3.sources) == 2 and zen3.date == "2026-11-25"
+    assert "ticks_per_penalty" in zen3.cells and "write_ahead_bytes" in zen3.cells
+
+
+def test_facts_are_the_numbers_the_printed_findings_state(tmp_path):
+    """From the same store, every numeric fact of a probe is printed in that probe's findings
+    (as diagnose formats it), and equals the number the finding carries."""
+    (db,) = copied(tmp_path, ZEN4)
+    (c,) = at.from_stores([db])
+    from smclab.store import open_store
+
+    with open_store(db, create=False) as st:
+        results = list(st.results())
+    checked = 0
+    for probe, spec in PROBES.items():
+        rs = [r for r in results if (r.sweep_id or "").endswith(f"-{probe}")]
+        if not rs:
+            continue
+        pts, _ = at.stored_points(spec, rs, rs[0].host, rs[0].sweep_id)
+        pr = ProbeResult(spec.plan(False, 2), pts, rs[0].sweep_id)
+        found = find([pr], rs[0].host)
+        texts = " ".join(f.text for f in found)
+        for f in facts_of([pr], found, rs[0].host):
+            assert c.cells[f.name].fact == f
+            if f.unit in ("ticks", "bytes") and isinstance(f.value, float | int):
+                assert f"{f.value:.0f}" in texts, (f.name, f.value)
+                checked += 1
+    assert checked >= 5  # penalty, stores, code-age, cpuid, cross-modifying
+
+
+def test_recorded_hosts_differ_where_a_jit_would_care(recorded):
+    a = at.Atlas(recorded)
+    zen4, intel = col(recorded, "AuthenticAMD", 0x11), col(recorded, "GenuineIntel", 0xCF)
+    # Intel's penalty is hundreds of Zen 4's: marked; both lack nothing silently
+    assert intel.value("seed_penalty_ticks") > 100 * zen4.value("seed_penalty_ticks")
+    assert a.marked(at.CATALOGUE["seed_penalty_ticks"])
+    assert intel.value("lines_rep_movsb") == [-1, 0] and zen4.value("lines_rep_movsb") == [0]
+    assert a.marked(at.CATALOGUE["lines_rep_movsb"])
+    # the Intel store's old probe set has no stores probe: said missing, not invented
+    assert "ticks_per_penalty" not in intel.cells
+    assert "ticks_per_penalty" in intel.to_dict()["missing"]
+    # the best seed workaround comes from the stored advise run
+    best = zen4.value("best seed")
+    assert best["x_naive"] > 1 and best["id"] in {
+        p["label"] for p in zen4.points.values() if p["probe"] == "advise"
+    }
+
+
+def test_jit_differs_both_ways():
+    assert at.jit_differs([94.0, 500.0]) and not at.jit_differs([94.0, 120.0])
+    assert at.jit_differs([0, 256]) and not at.jit_differs([256, None])
+    assert at.jit_differs(["per store", "flat"]) and not at.jit_differs(["flat", "flat"])
+    assert not at.jit_differs([[0], [0]]) and at.jit_differs([[0], [-1, 0]])
+
+
+def test_a_host_is_placed_nearest_its_own_kind(recorded):
+    zen4 = col(recorded, "AuthenticAMD", 0x11)
+    others = [c for c in recorded if c is not zen4]
+    p = at.place([c.fact for c in zen4.cells.values()], others)
+    assert p is not None and p.closest.startswith("AMD 0x19/0x1,")
+    intel_like = [
+        Fact("seed_penalty_ticks", 20000.0, "ticks", "high", "penalty"),
+        Fact("lines_rep_movsb", [-1, 0], "lines", "high", "granularity"),
+    ]
+    p = at.place(intel_like, recorded)
+    assert p is not None and p.closest.startswith("Intel") and p.differs == ()
+    p = at.place(intel_like, [zen4])
+    assert p is not None and "rep movsb costs in lines" in p.differs
+    assert at.place(intel_like, []) is None
+
+
+def test_export_round_trips_and_the_reference_loads(recorded, tmp_path):
+    files = at.export(recorded, tmp_path)
+    assert len(files) == 3
+    back = [at.Column.from_dict(json.loads(f.read_text())) for f in files]
+    for a, b in zip(recorded, back, strict=True):
+        assert {n: c.fact.value for n, c in a.cells.items()} == {
+            n: c.fact.value for n, c in b.cells.items()
+        }
+        assert all(k in b.points for c in b.cells.values() for k in c.points)
+    bad = json.loads(files[0].read_text()) | {"format": 999}
+    with pytest.raises(at.SpecError, match="format 999"):
+        at.Column.from_dict(bad)
+
+
+def test_a_live_diagnose_and_its_store_give_the_same_facts(tmp_path):
+    """What diagnose printed (its live findings' facts) equals what the atlas reads back."""
+    db = tmp_path / "live.sqlite"
+    with Session(db) as s:
+        d = run_diagnose(s, quick=True, only=("penalty",))
+    live = facts_of(d.probes, d.findings, d.host)
+    assert {f.name for f in live} >= {"seed_penalty_ticks", "seed_penalty_ns"}
+    (c,) = at.from_stores([db])
+    for f in live:
+        assert c.cells[f.name].fact == f
+        assert len(c.cells[f.name].points) == 2
