@@ -100,15 +100,17 @@ def test_a_host_is_placed_nearest_its_own_kind(recorded):
     zen4 = col(recorded, "AuthenticAMD", 0x11)
     others = [c for c in recorded if c is not zen4]
     p = at.place([c.fact for c in zen4.cells.values()], others)
-    assert p is not None and p.closest.startswith("AMD 0x19/0x1,")
+    assert p is not None and p.closest.label == "AMD 0x19/0x1"
     intel_like = [
         Fact("seed_penalty_ticks", 20000.0, "ticks", "high", "penalty"),
         Fact("lines_rep_movsb", [-1, 0], "lines", "high", "granularity"),
     ]
     p = at.place(intel_like, recorded)
-    assert p is not None and p.closest.startswith("Intel") and p.differs == ()
+    assert p is not None and p.closest.label.startswith("Intel") and p.differs == ()
     p = at.place(intel_like, [zen4])
-    assert p is not None and "rep movsb costs in lines" in p.differs
+    assert p is not None and p.differs == tuple(
+        at.CATALOGUE[n] for n in ("seed_penalty_ticks", "lines_rep_movsb")
+    )
     assert at.place(intel_like, []) is None
 
 
@@ -137,3 +139,80 @@ def test_a_live_diagnose_and_its_store_give_the_same_facts(tmp_path):
     for f in live:
         assert c.cells[f.name].fact == f
         assert len(c.cells[f.name].points) == 2
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def atlas_cli(*args: str):
+    from conftest import run_cli
+
+    return run_cli("atlas", "--no-reference", *args)
+
+
+def test_cli_json_has_one_object_per_host_with_every_fact(tmp_path):
+    zen4, intel = copied(tmp_path, ZEN4, INTEL)
+    r = atlas_cli("--db", str(zen4), "--db", str(intel), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [h["label"] for h in data["hosts"]] == ["AMD 0x19/0x11", "Intel 0x6/0xcf"]
+    for h in data["hosts"]:
+        assert set(h["facts"]) | set(h["missing"]) >= set(at.CATALOGUE)
+        assert {"model_name", "family", "model", "microcode", "hypervisor"} <= set(h["host"])
+        assert h["date"].startswith("2026-") and h["smclab"]
+    assert "seed_penalty_ticks" in data["differs_for_jit"]
+
+
+def test_cli_terminal_fits_80_columns_and_csv_html_carry_the_cells(tmp_path):
+    import os
+
+    zen4, intel, *zen3 = copied(tmp_path, ZEN4, INTEL, *ZEN3)
+    html_file, csv_file = tmp_path / "a.html", tmp_path / "a.csv"
+    dbs = [x for db in (zen4, intel, *zen3) for x in ("--db", str(db))]
+    os.environ["COLUMNS"] = "80"
+    try:
+        r = atlas_cli(*dbs, "--html", str(html_file), "--csv", str(csv_file))
+    finally:
+        del os.environ["COLUMNS"]
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    assert "AMD 0x19/0x1 " in r.stdout and "no data" in r.stdout and "* seed-far" in r.stdout
+    lines = csv_file.read_text().splitlines()
+    rows = {line.split(",")[3] for line in lines[1:]}
+    assert rows == set(at.CATALOGUE) and len(lines) == 1 + 3 * len(at.CATALOGUE)
+    page = html_file.read_text()
+    assert (
+        page.count("<svg") >= 10
+        and "<script" not in page
+        and "http" not in page.split("<svg", 1)[0].replace("http://www.w3.org", "")
+    )
+    import re
+
+    links = set(re.findall(r'href="#([^"]+)"', page))
+    anchors = set(re.findall(r'id="([^"]+)"', page))
+    assert links and links <= anchors
+
+
+def test_cli_bad_store_is_one_line_exit_2(tmp_path):
+    r = atlas_cli("--db", str(tmp_path / "missing.sqlite"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("smclab: error:")
+
+
+def test_sqlite_and_postgresql_stores_together(tmp_path, pg_url):
+    """A lab's shared PostgreSQL store and a SQLite file in one atlas."""
+    zen4, intel = copied(tmp_path, ZEN4, INTEL)
+    from conftest import run_cli
+
+    r = run_cli("merge", "--into", pg_url, str(zen4))
+    assert r.returncode == 0, r.stderr
+    both = at.from_stores([pg_url, intel])
+    alone = at.from_stores([zen4])
+    pg_zen4 = col(both, "AuthenticAMD", 0x11)
+    assert pg_zen4.sources == [pg_url] and len(both) == 2
+    assert {n: c.fact for n, c in pg_zen4.cells.items()} == {
+        n: c.fact for n, c in alone[0].cells.items()
+    }
+    r = atlas_cli("--db", pg_url, "--db", str(intel), "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["hosts"]) == 2

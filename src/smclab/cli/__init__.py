@@ -15,6 +15,7 @@ import click
 
 from smclab._version import __version__
 from smclab.cli.analyse import advise, diagnose
+from smclab.cli.atlas import atlas
 from smclab.cli.measure import catalog, host, run, seed, show
 from smclab.cli.results import results
 from smclab.cli.stores import compare, merge, plot
@@ -37,7 +38,21 @@ def cli(quiet: bool) -> None:
     settings.quiet = quiet
 
 
-COMMANDS = (host, show, run, seed, catalog, sweep, results, diagnose, advise, compare, merge, plot)
+COMMANDS = (
+    host,
+    show,
+    run,
+    seed,
+    catalog,
+    sweep,
+    results,
+    diagnose,
+    advise,
+    atlas,
+    compare,
+    merge,
+    plot,
+)
 for command in COMMANDS:
     cli.add_command(command)
 

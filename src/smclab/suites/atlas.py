@@ -43,33 +43,58 @@ ADVISE_RE = re.compile(r"^advise-(?P<workload>.+)-(?P<run>\d{8}T\d{6})$")
 
 @dataclass(frozen=True)
 class Row:
-    """One fact of the atlas: its key, what it says (fits 26 columns), its unit."""
+    """One fact of the atlas: its key, a short title (fits 20 columns, unit included), its
+    unit, and what it says in full."""
 
     name: str
     title: str
     unit: str = ""
+    what: str = ""
 
 
 ROWS_: tuple[Row, ...] = (
-    Row("ticks_per_penalty", "one penalty", "ticks"),
-    Row("ns_per_penalty", "one penalty", "ns"),
-    Row("seed_penalty_ticks", "seed loop over far-store", "ticks"),
-    Row("seed_penalty_ns", "seed loop over far-store", "ns"),
-    Row("penalties_per_seed_iter", "penalties per seed iter"),
-    Row("charged_per_rep", "rep strings charged"),
-    Row("charged_per_ordinary", "mov stores charged"),
-    Row("lines_mov8", "1-byte store costs in", "lines"),
-    Row("partly_lines_mov8", "...and partly in", "lines"),
-    Row("lines_rep_movsb", "rep movsb costs in", "lines"),
-    Row("write_ahead_bytes", "write-ahead removing cost", "bytes"),
-    Row("old_code_free_from_ring", "old code free from ring", "bytes"),
-    Row("barriers_helping", "barriers helping in total"),
-    Row("cpuid_ticks", "CPUID", "ticks"),
-    Row("cpuid_ns", "CPUID", "ns"),
-    Row("writer_store_ticks", "per writer store (xmod)", "ticks"),
-    Row("writer_vs_same_thread", "writer / same-thread", "x"),
-    *(Row(f"seed {c}", f"seed {c} / baseline", "x") for c in SEED_CONFIGS),
-    *(Row(f"best {w}", f"best for {w}", "x naive") for w in SETS),
+    Row("ticks_per_penalty", "1 penalty, ticks", "ticks", "one SMC penalty (stores probe's model)"),
+    Row("ns_per_penalty", "1 penalty, ns", "ns", "one SMC penalty at the host's TSC rate"),
+    Row("seed_penalty_ticks", "seed-far, ticks/it", "ticks", "seed loop minus far-store"),
+    Row("seed_penalty_ns", "seed-far, ns/it", "ns", "seed loop minus far-store"),
+    Row("seed_over_far_store", "seed / far-store", "x", "seed loop over its far-store control"),
+    Row("penalties_per_seed_iter", "penalties/seed iter", "", "estimated without a PMU"),
+    Row("charged_per_rep", "rep strings charged", "", "a penalty per store/byte/line or flat"),
+    Row("charged_per_ordinary", "mov stores charged", "", "a penalty per store/byte/line or flat"),
+    Row("lines_mov8", "1-byte mov: lines", "lines", "lines (rel. to the executed one) that cost"),
+    Row("partly_lines_mov8", "...partly", "lines", "lines where only some offsets cost"),
+    Row("lines_rep_movsb", "rep movsb: lines", "lines", "lines (rel. to the executed one)"),
+    Row("partly_lines_rep_movsb", "...partly", "lines", "lines where only some offsets cost"),
+    Row("write_ahead_bytes", "write-ahead enough", "bytes", "write-ahead that removes the cost"),
+    Row(
+        "old_code_free_from_ring",
+        "old code free from",
+        "bytes",
+        "ring from which rewriting old code is free",
+    ),
+    Row("barriers_helping", "barriers helping", "", "placements faster in total and net"),
+    Row("cpuid_ticks", "CPUID, ticks", "ticks", "one CPUID (a VM exit under a hypervisor)"),
+    Row("cpuid_ns", "CPUID, ns", "ns", "one CPUID"),
+    Row(
+        "writer_store_ticks",
+        "xmod/writer store",
+        "ticks",
+        "cost to the executing thread per writer store",
+    ),
+    Row(
+        "writer_vs_same_thread",
+        "xmod / same-thread",
+        "x",
+        "per writer store over the same-thread penalty",
+    ),
+    *(
+        Row(f"seed {c}", f"{c} / baseline", "x", f"the seed's {c} over its baseline")
+        for c in SEED_CONFIGS
+    ),
+    *(
+        Row(f"best {w}", f"best: {w}", "x naive", f"advise's best for {w}: x naive, x floor")
+        for w in SETS
+    ),
 )
 #: the atlas's rows, by name
 CATALOGUE: dict[str, Row] = {r.name: r for r in ROWS_}
@@ -487,16 +512,19 @@ def atlas(stores: Iterable[str | Path], builtin: bool = True) -> Atlas:
 
 @dataclass(frozen=True)
 class Placement:
-    closest: str
-    compared: int
-    differs: tuple[str, ...]  # row titles where the two differ for a JIT
+    """Where a host's facts place it among the known hosts."""
 
-    def text(self) -> str:
-        diff = ", ".join(self.differs) if self.differs else "nothing that matters for a JIT"
-        return f"closest: {self.closest} ({self.compared} facts compared); differs in: {diff}"
+    closest: Column
+    compared: int  # facts both have
+    differs: tuple[Row, ...]  # where the two differ in a way that matters for a JIT
 
     def to_dict(self) -> dict[str, Any]:
-        return {"closest": self.closest, "compared": self.compared, "differs": list(self.differs)}
+        return {
+            "closest": self.closest.label,
+            "date": self.closest.date,
+            "compared": self.compared,
+            "differs": [r.name for r in self.differs],
+        }
 
 
 def _distance(a: Any, b: Any) -> float:
@@ -524,8 +552,8 @@ def place(facts: list[Fact], known: list[Column]) -> Placement | None:
         return None
     _, n, c = best
     diff = tuple(
-        f"{CATALOGUE[k].title} {CATALOGUE[k].unit}".strip() if k in CATALOGUE else k
+        CATALOGUE.get(k, Row(k, k))
         for k in mine
         if k in c.cells and jit_differs([mine[k], c.value(k)])
     )
-    return Placement(f"{c.label}, {c.date}", n, diff)
+    return Placement(c, n, diff)
