@@ -209,10 +209,69 @@ def test_sqlite_and_postgresql_stores_together(tmp_path, pg_url):
     both = at.from_stores([pg_url, intel])
     alone = at.from_stores([zen4])
     pg_zen4 = col(both, "AuthenticAMD", 0x11)
-    assert pg_zen4.sources == [pg_url] and len(both) == 2
+    assert pg_zen4.sources == [at.redact(pg_url)] and len(both) == 2
     assert {n: c.fact for n, c in pg_zen4.cells.items()} == {
         n: c.fact for n, c in alone[0].cells.items()
     }
     r = atlas_cli("--db", pg_url, "--db", str(intel), "--json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["hosts"]) == 2
+
+
+# --- the built-in reference ------------------------------------------------------------------
+
+
+def test_the_shipped_reference_is_what_the_recorded_stores_give_today(tmp_path):
+    """The fact files shipped with smclab are an export of tests/data's recorded stores by
+    today's findings: a change to a finding that changes a recorded host's facts must
+    regenerate them (`smclab atlas --export src/smclab/suites/reference --db ...`)."""
+    (tmp_path / "ref").mkdir()
+    written = at.export(at.from_stores(copied(tmp_path, ZEN4, INTEL, *ZEN3)), tmp_path / "ref")
+    shipped = {c.label.removesuffix(" (ref)"): c.to_dict() for c in at.reference()}
+    assert len(shipped) == len(written) == 3
+    for f in written:
+        d = json.loads(f.read_text())
+        ref = shipped[d["label"]]
+        assert ref["facts"] == d["facts"], f"regenerate {f.name} (see this test's docstring)"
+        assert ref["host"] == d["host"] and ref["date"] == d["date"]
+
+
+def test_a_fresh_install_shows_the_recorded_hosts(tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv("SMCLAB_DB", raising=False)
+    r = run_cli("atlas", "--json")
+    assert r.returncode == 0, r.stderr
+    hosts = json.loads(r.stdout)["hosts"]
+    assert sorted(h["label"] for h in hosts) == [
+        "AMD 0x19/0x1 (ref)",
+        "AMD 0x19/0x11 (ref)",
+        "Intel 0x6/0xcf (ref)",
+    ]
+    assert all(h["reference"] for h in hosts)
+    assert not (tmp_path / "smclab").exists()  # reading created no store
+
+
+def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path):
+    """`diagnose --record` (quick, one probe: the full run is the same code with more points)
+    stores diagnose, seed and advise; the atlas then shows this host first, its facts equal to
+    what diagnose printed, beside the recorded hosts; a second --record into it is refused."""
+    from conftest import run_cli
+
+    rec = str(tmp_path / "mine.sqlite")
+    r = run_cli("diagnose", "--quick", "--probe", "penalty", "--record", rec, "--json", timeout=600)
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert printed["recorded"] == rec and printed["placement"]["closest"].endswith("(ref)")
+    r = run_cli("atlas", "--db", rec, "--json")
+    assert r.returncode == 0, r.stderr
+    hosts = json.loads(r.stdout)["hosts"]
+    mine, refs = hosts[0], hosts[1:]
+    assert not mine["reference"] and len(refs) == 3
+    for name, f in printed["facts"].items():
+        assert mine["facts"][name]["value"] == f["value"]
+        assert mine["facts"][name]["confidence"] == f["confidence"]
+    assert {"seed 4K/0", "seed 1M/4096", "best seed"} <= set(mine["facts"])
+    r = run_cli("diagnose", "--quick", "--probe", "penalty", "--record", rec)
+    assert r.returncode == 2 and "fresh store" in r.stderr

@@ -23,7 +23,7 @@ from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats, StoredResult
 from smclab.model.stats import comparison, confidence, differs
-from smclab.store import ResultStore, open_store, redact
+from smclab.store import ResultStore, is_url, open_store, redact
 from smclab.suites.diagnose import PROBES, Fact, PlanPoint, Point, ProbeSpec, facts_of, find
 from smclab.suites.diagnose.base import Host, ProbeResult
 from smclab.suites.seed import ROW_NAMES, ROWS, SEED_CONFIGS, SeedTable
@@ -108,14 +108,18 @@ class Cell:
     points: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.fact.to_dict(), "points": list(self.points)}
+        """The fact and its points (the evidence's labels are the points' labels)."""
+        d = {**self.fact.to_dict(), "points": list(self.points)}
+        if self.points:
+            d.pop("evidence")
+        return d
 
     @classmethod
-    def from_dict(cls, name: str, d: dict[str, Any]) -> Cell:
-        f = Fact(
-            name, d["value"], d["unit"], d["confidence"], d["probe"], tuple(d.get("evidence", ()))
-        )
-        return cls(f, tuple(d.get("points", ())))
+    def from_dict(cls, name: str, d: dict[str, Any], points: dict[str, Any]) -> Cell:
+        refs = tuple(d.get("points", ()))
+        evidence = d.get("evidence") or [points[k]["label"] for k in refs if k in points]
+        f = Fact(name, d["value"], d["unit"], d["confidence"], d["probe"], tuple(evidence))
+        return cls(f, refs)
 
 
 @dataclass
@@ -157,7 +161,7 @@ class Column:
     def from_dict(cls, d: dict[str, Any], reference: bool = False) -> Column:
         if d.get("format") != ATLAS_FORMAT:
             raise SpecError(f"an atlas fact file of format {d.get('format')!r}, not {ATLAS_FORMAT}")
-        cells = {n: Cell.from_dict(n, c) for n, c in d["facts"].items()}
+        cells = {n: Cell.from_dict(n, c, d["points"]) for n, c in d["facts"].items()}
         return cls(d["host"], d["date"], d["smclab"], d["sources"], cells, d["points"], reference)
 
 
@@ -280,6 +284,11 @@ def _date(created: float) -> str:
     return dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%d")
 
 
+def _round(x: float | None) -> float | None:
+    """Four significant digits (a raw point in a fact file: enough to read, not to refit)."""
+    return None if x is None else float(f"{x:.4g}")
+
+
 class _Builder:
     """Cells and their raw points for one column, source by source."""
 
@@ -306,9 +315,8 @@ class _Builder:
                     "sweep": r.sweep_id,
                     "id": r.id,
                     "store": self.sources[src].name,
-                    "ticks": r.ticks.median if r.ticks else None,
-                    "spread": r.ticks.spread if r.ticks else None,
-                    "ns": r.ns.median if r.ns else None,
+                    "ticks": _round(r.ticks.median if r.ticks else None),
+                    "spread": _round(r.ticks.spread if r.ticks else None),
                 }
             self.cells[f.name] = Cell(f, tuple(refs))
         self.used += by_label.values()
@@ -457,7 +465,8 @@ def from_stores(targets: Iterable[str | Path]) -> list[Column]:
     sources: list[_Source] = []
     for t in targets:
         with open_store(t, create=False) as st:
-            sources += read_store(st, redact(str(t)) if isinstance(t, str) else Path(t).name)
+            # a file by its name only: a fact file never carries a machine's path
+            sources += read_store(st, redact(str(t)) if is_url(t) else Path(t).name)
     by_id: dict[tuple[Any, ...], list[_Source]] = {}
     for s in sources:
         if s.results:
@@ -503,8 +512,8 @@ def export(columns: list[Column], folder: str | Path) -> list[Path]:
 
 
 def atlas(stores: Iterable[str | Path], builtin: bool = True) -> Atlas:
-    """The reference hosts (unless ``builtin`` is false) and every host of ``stores``."""
-    return Atlas([*(reference() if builtin else []), *from_stores(stores)])
+    """Every host of ``stores``, then the reference hosts (unless ``builtin`` is false)."""
+    return Atlas([*from_stores(stores), *(reference() if builtin else [])])
 
 
 # --- placing a host among the known ones ---------------------------------------------------
