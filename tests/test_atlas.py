@@ -275,3 +275,17 @@ def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path):
     assert {"seed 4K/0", "seed 1M/4096", "best seed"} <= set(mine["facts"])
     r = run_cli("diagnose", "--quick", "--probe", "penalty", "--record", rec)
     assert r.returncode == 2 and "fresh store" in r.stderr
+
+
+def test_a_store_without_diagnose_seed_or_advise_runs_gives_no_column(tmp_path):
+    from smclab.model.experiment import Experiment
+    from smclab.model.result import Result, Stats
+    from smclab.store import open_store
+
+    db = tmp_path / "runs.sqlite"
+    with open_store(db, create=True) as st:
+        r = Result(Experiment(), {"vendor": "GenuineIntel", "family": 6, "model": 1})
+        r.ticks_per_iter = Stats(10.0, 9.0, 0.01)
+        st.add(r, "run", "one")
+    assert at.from_stores([db]) == []
+    assert at.atlas([db], builtin=False).columns == []

@@ -471,7 +471,8 @@ def from_stores(targets: Iterable[str | Path]) -> list[Column]:
     for s in sources:
         if s.results:
             by_id.setdefault(identity(s.host), []).append(s)
-    return [column(ss) for ss in by_id.values()]
+    columns = [column(ss) for ss in by_id.values()]
+    return [c for c in columns if c.cells]  # a host with only other runs states no fact
 
 
 # --- the built-in reference -------------------------------------------------------------------
