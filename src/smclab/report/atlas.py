@@ -190,7 +190,7 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;paddin
 vertical-align:top}th{background:#f4f4f4}.jit{background:#fff4d6}.missing{color:#999}
 .high{color:#176d2c}.medium{color:#9a6b00}.low{color:#b3261e}a{color:inherit}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plot{border:1px solid #ddd;padding:4px}
-small{color:#666}
+small{color:#666}details{font-size:11px;color:#555}summary{cursor:pointer}
 """
 
 
@@ -271,10 +271,13 @@ def to_html(a: Atlas) -> str:
                 f'<a href="#p{j}-{e(k)}">{n + 1}</a>' for n, k in enumerate(cell.points)
             )
             cls = ' class="jit"' if marked else ""
-            cells.append(
-                f'<td{cls}>{text} <span class="{e(conf)}">[{e(conf)}]</span>'
-                f"{f' <small>points {links}</small>' if links else ''}</td>"
+            n = len(cell.points)
+            points = (
+                f"<details><summary>{n} point{'s' if n > 1 else ''}</summary>{links}</details>"
+                if n
+                else ""
             )
+            cells.append(f'<td{cls}>{text} <span class="{e(conf)}">[{e(conf)}]</span>{points}</td>')
         mark = f"{MARK} " if marked else ""
         what = f"<br><small>{e(row.what)}</small>" if row.what else ""
         body.append(f"<tr><th>{mark}{e(row.title)}{what}</th>{''.join(cells)}</tr>")

@@ -307,7 +307,7 @@ class _Builder:
                 r = by_label.get(label)
                 if r is None:
                     continue
-                key = f"{src}.{r.id}"
+                key = f"s{src}-{r.id}"  # the store (its place in sources) and result id
                 refs.append(key)
                 self.points[key] = {
                     "probe": probe,
