@@ -253,28 +253,94 @@ def test_a_fresh_install_shows_the_recorded_hosts(tmp_path, monkeypatch):
     assert not (tmp_path / "smclab").exists()  # reading created no store
 
 
-def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path):
-    """`diagnose --record` (quick, one probe: the full run is the same code with more points)
-    stores diagnose, seed and advise; the atlas then shows this host first, its facts equal to
-    what diagnose printed, beside the recorded hosts; a second --record into it is refused."""
-    from conftest import run_cli
+class ShapedSession:
+    """A Session whose worker is a cost model shaped like an SMC penalty (storing into the
+    code it then calls costs 100 ticks more than anything else; cpuid 5000), measured in 7
+    interleaved rounds with a little noise; every result is stored like a real one."""
 
+    HOST = {
+        "vendor": "GenuineIntel",
+        "family": 6,
+        "model": 0xCF,
+        "stepping": 2,
+        "model_name": "Shaped CPU",
+        "hypervisor": "KVM",
+        "tsc_hz": 2.0e9,
+    }
+
+    def __init__(self, db):
+        from smclab.store import open_store
+
+        self.store = open_store(db, create=True)
+        self.host = self.HOST
+        self.n = 0
+
+    def check(self, exp):
+        pass
+
+    def ticks(self, e) -> float:
+        t = 10.0 + (100.0 if e.store == "exec" and e.call != "source" else 0.0)
+        return t + (5000.0 if "cpuid" in e.barrier else 0.0)
+
+    def run_interleaved(self, exps, suite, names=None, sweep_id=None, progress=None, stop=None):
+        from smclab.model.result import Result, Stats
+
+        out = []
+        for e, name in zip(exps, names or [None] * len(exps), strict=True):
+            self.n += 1
+            t = self.ticks(e)
+            values = [t * (1 + 0.001 * ((self.n + i) % 3)) for i in range(7)]
+            series = sweep_id or suite
+            ticks = Stats.of(values, tuple(values), series)
+            ns = Stats.of([v / 2 for v in values], tuple(v / 2 for v in values), series)
+            r = Result(e, self.host, 1000, ticks, ns, rounds=[[v] for v in values])
+            self.store.add(r, suite, name, sweep_id)
+            out.append(r)
+        return out
+
+
+def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path, monkeypatch):
+    """`diagnose --record` (in process, its worker a cost model: the real one is the live
+    test above) stores diagnose, seed and advise; the atlas shows this host first, its facts
+    equal to those diagnose printed, beside the recorded hosts."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from smclab.cli import analyse, cli
+
+    @contextlib.contextmanager
+    def shaped(db, cpu, timeout):
+        s = ShapedSession(db)
+        yield s
+        s.store.close()
+
+    monkeypatch.setattr(analyse, "session", shaped)
     rec = str(tmp_path / "mine.sqlite")
-    r = run_cli("diagnose", "--quick", "--probe", "penalty", "--record", rec, "--json", timeout=600)
-    assert r.returncode == 0, r.stderr
+    r = CliRunner().invoke(cli, ["diagnose", "--quick", "--record", rec, "--json"])
+    assert r.exit_code == 0, r.output
     printed = json.loads(r.stdout)
     assert printed["recorded"] == rec and printed["placement"]["closest"].endswith("(ref)")
-    r = run_cli("atlas", "--db", rec, "--json")
-    assert r.returncode == 0, r.stderr
-    hosts = json.loads(r.stdout)["hosts"]
-    mine, refs = hosts[0], hosts[1:]
-    assert not mine["reference"] and len(refs) == 3
-    for name, f in printed["facts"].items():
-        assert mine["facts"][name]["value"] == f["value"]
-        assert mine["facts"][name]["confidence"] == f["confidence"]
-    assert {"seed 4K/0", "seed 1M/4096", "best seed"} <= set(mine["facts"])
-    r = run_cli("diagnose", "--quick", "--probe", "penalty", "--record", rec)
+    assert printed["facts"]["seed_penalty_ticks"]["value"] == pytest.approx(100, rel=0.01)
+    a = at.atlas([rec])
+    mine, refs = a.columns[0], a.columns[1:]
+    assert mine.host["model_name"] == "Shaped CPU" and len(refs) == 3
+    assert {n: f["value"] for n, f in printed["facts"].items()} == {
+        n: mine.value(n) for n in printed["facts"]
+    }
+    assert {"seed 4K/0", "seed 1M/4096", "best seed", "cpuid_ticks"} <= set(mine.cells)
+    assert mine.value("cpuid_ticks") == pytest.approx(5000, rel=0.01)
+
+
+def test_record_refuses_an_existing_store_and_a_second_db(tmp_path):
+    from conftest import run_cli
+
+    db = tmp_path / "old.sqlite"
+    db.write_bytes(b"")
+    r = run_cli("diagnose", "--quick", "--record", str(db))
     assert r.returncode == 2 and "fresh store" in r.stderr
+    r = run_cli("diagnose", "--record", str(tmp_path / "new.sqlite"), "--db", str(db))
+    assert r.returncode == 2 and "no --db" in r.stderr and not (tmp_path / "new.sqlite").exists()
 
 
 def test_a_store_without_diagnose_seed_or_advise_runs_gives_no_column(tmp_path):
