@@ -330,6 +330,8 @@ def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path, monkey
     }
     assert {"seed 4K/0", "seed 1M/4096", "best seed", "cpuid_ticks"} <= set(mine.cells)
     assert mine.value("cpuid_ticks") == pytest.approx(5000, rel=0.01)
+    # every candidate stores into the code it calls, like the naive loop: none beats it
+    assert mine.value("best seed") == "none beats the naive loop"
 
 
 def test_record_refuses_an_existing_store_and_a_second_db(tmp_path):

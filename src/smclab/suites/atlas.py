@@ -10,10 +10,11 @@ the findings do, and the atlas only reads the facts they state.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats, StoredResult
-from smclab.model.stats import comparison, confidence, differs
+from smclab.model.stats import comparison, confidence, differs, no_difference
 from smclab.store import ResultStore, is_url, open_store, redact
 from smclab.suites.diagnose import PROBES, Fact, PlanPoint, Point, ProbeSpec, facts_of, find
 from smclab.suites.diagnose.base import Host, ProbeResult
@@ -279,8 +280,6 @@ class _Source:
 
 
 def _date(created: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%d")
 
 
@@ -321,7 +320,9 @@ class _Builder:
             self.cells[f.name] = Cell(f, tuple(refs))
         self.used += by_label.values()
 
-    def latest(self, pick: Any) -> list[tuple[str, int, list[StoredResult]]]:
+    def latest(
+        self, pick: Callable[[StoredResult], tuple[str, str] | None]
+    ) -> list[tuple[str, int, list[StoredResult]]]:
         """(key, source, results) of the latest group per key: ``pick(result)`` gives a
         (key, run) or None; the latest run of a key wins across the sources."""
         groups: dict[str, tuple[str, int, list[StoredResult]]] = {}
@@ -400,17 +401,20 @@ def best_workaround(workload: str, results: list[StoredResult]) -> Fact | None:
     known = {c.id: c.fresh for c in (SETS[workload].candidates(naive.host))}
     n_t, _ = _stats(naive, series)
     assert n_t is not None
-    helping = []
+    helping, others = [], []
     for name, r in named.items():
         if name == "naive" or r is floor or not known.get(name, True):
             continue
         t, _ = _stats(r, series)
-        if t is not None and differs(t, n_t) and t.median < n_t.median:
+        if t is None:
+            continue
+        others.append(t)
+        if differs(t, n_t) and t.median < n_t.median:
             helping.append((t, name, r))
     ev = ("naive", *((floor.name,) if floor and floor.name else ()))
     if not helping:
         value: Any = "none beats the naive loop"
-        return Fact(f"best {workload}", value, "", "medium", "advise", ev)
+        return Fact(f"best {workload}", value, "", no_difference(n_t, *others), "advise", ev)
     t, name, r = min(helping, key=lambda x: x[0].median)
     c = comparison(n_t, t)
     value = {
@@ -435,11 +439,10 @@ def column(sources: list[_Source]) -> Column:
         points, by_label = stored_points(spec, rs, host, rs[0].sweep_id or probe)
         pr = ProbeResult(spec.plan(False, 2), points, rs[0].sweep_id)
         b.add(facts_of([pr], find([pr], host), host), by_label, i, probe)
-    for i, s in enumerate(sources):
-        got = seed_table(s.results)
-        if got is not None and "seed 4K/0" not in b.cells:
-            table, named = got
-            b.add(table.facts(), named, i, "seed")
+    tables = [(got, i) for i, s in enumerate(sources) if (got := seed_table(s.results))]
+    if tables:  # the latest table of any source
+        (table, named), i = max(tables, key=lambda t: max(r.created for r in t[0][1].values()))
+        b.add(table.facts(), named, i, "seed")
     for workload, i, rs in b.latest(_advise_run):
         f = best_workaround(workload, rs)
         if f is not None:
