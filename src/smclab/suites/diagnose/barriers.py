@@ -13,20 +13,8 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.stats import confidence, differs, net, no_difference
 
-from .base import (
-    Fact,
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    facts_of,
-    labelled,
-    labels,
-    ns_fact,
-    pp,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 40
@@ -177,16 +165,18 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return [*_barriers(pts), *_cpuid(pts, host)]
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """Which barrier placements help in total (none: an empty list), and CPUID's own cost."""
-    out: list[Fact] = []
+    out: list[base.Fact] = []
     for f in found:
         if "cpuid_ticks" in f.numbers:
-            ev = labels(points, lambda s: s.startswith(("cpuid@", "none far")))
-            got = facts_of(f, {"cpuid_ticks": ("cpuid_ticks", "ticks")}, ev)
-            out += got + ns_fact("cpuid_ns", got[0], host)
+            ev = base.labels(points, lambda s: s.startswith(("cpuid@", "none far")))
+            got = base.facts_of(f, {"cpuid_ticks": ("cpuid_ticks", "ticks")}, ev)
+            out += got + base.ns_fact("cpuid_ns", got[0], host)
         else:
-            out += facts_of(f, {"barriers_helping": ("helps_in_total", "")}, labels(points))
+            out += base.facts_of(
+                f, {"barriers_helping": ("helps_in_total", "")}, base.labels(points)
+            )
     return out
 
 

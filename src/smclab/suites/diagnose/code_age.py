@@ -21,18 +21,8 @@ from smclab.model.knobs import format_size
 from smclab.model.stats import confidence, differs, no_difference
 from smclab.run import machine
 
-from .base import (
-    Fact,
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    labels,
-    measured,
-    pp,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
 from .plot import Curve
 
 ORDER = 30
@@ -340,25 +330,27 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     ]
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The write-ahead distance that removes the cost of executing fresh code, and the ring
     from which rewriting old code costs no more than writing data (call reg rings)."""
-    out: list[Fact] = []
+    out: list[base.Fact] = []
 
     def indirect(label: str) -> bool:
         return " A=" in label and label.count(" ") == 1 or label.endswith("far-store")
 
-    ev = labels(points, indirect)
+    ev = base.labels(points, indirect)
     for f in found:
         n = f.numbers
         if "ahead_bytes" in n or "rings" in n:
             value = 0 if "rings" in n else n["ahead_bytes"]
             value = "no single distance" if value is None else value
-            out.append(Fact("write_ahead_bytes", value, "bytes", f.confidence, f.probe, ev))
+            out.append(base.Fact("write_ahead_bytes", value, "bytes", f.confidence, f.probe, ev))
         elif "vanishes_at_ring" in n:
             ring = n["vanishes_at_ring"]
             value = "costs at every ring" if ring is None else ring
-            out.append(Fact("old_code_free_from_ring", value, "bytes", f.confidence, f.probe, ev))
+            out.append(
+                base.Fact("old_code_free_from_ring", value, "bytes", f.confidence, f.probe, ev)
+            )
     return out
 
 

@@ -12,19 +12,8 @@ from __future__ import annotations
 
 from smclab.model.stats import confidence, differs, no_difference
 
-from .base import (
-    Fact,
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    facts_of,
-    labelled,
-    labels,
-    pp,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 70
@@ -121,18 +110,18 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return [Finding("cross-modifying", text, conf, nums)]
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The executing thread's cost per writer store (the largest over the rates that show
     one; none measurable: a string), and its ratio to the same-thread penalty."""
-    out: list[Fact] = []
-    ev = labels(points)
+    out: list[base.Fact] = []
+    ev = base.labels(points)
     for f in found:
         per = f.numbers.get("per_writer_store")
         if per is None:
             continue
         value = max(per.values()) if per else "none measurable"
-        out.append(Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
-        out += facts_of(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
+        out.append(base.Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
+        out += base.facts_of(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
     return out
 
 

@@ -14,19 +14,8 @@ from smclab.model.fit import LINE
 from smclab.model.knobs import format_size
 from smclab.model.stats import confidence, differs
 
-from .base import (
-    Fact,
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    facts_of,
-    labels,
-    measured,
-    pp,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
 from .plot import Curve, Mark
 
 ORDER = 20
@@ -311,9 +300,9 @@ def _aliasing(pts: list[Measured], ref: Measured) -> list[Finding]:
     ]
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The lines (relative to the executed one) where 1-byte stores and rep movsb cost."""
-    out: list[Fact] = []
+    out: list[base.Fact] = []
     for f in found:
         k = f.numbers.get("kind")
         if k in ("mov8", "rep-movsb"):
@@ -321,9 +310,9 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
             def of_kind(label: str, k: str = str(k)) -> bool:
                 return label.startswith(f"{k} ")
 
-            ev = labels(points, of_kind)
+            ev = base.labels(points, of_kind)
             name = k.replace("-", "_")
-            out += facts_of(
+            out += base.facts_of(
                 f,
                 {
                     f"lines_{name}": ("costing_lines", "lines"),

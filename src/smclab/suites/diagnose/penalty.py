@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from smclab.model.stats import confidence, differs
 
-from .base import Fact, Finding, Host, PlanPoint, Point, ProbeSpec, facts_of, labelled, pp
+from . import base
+from .base import Finding, Host, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 10
@@ -77,14 +78,14 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return out
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The seed loop's cost over the far-store control, per iteration (ticks, ns, ratio)."""
     keys = {
         "seed_penalty_ticks": ("lost_ticks", "ticks"),
         "seed_penalty_ns": ("lost_ns", "ns"),
         "seed_over_far_store": ("ratio", "x"),
     }
-    return [x for f in found for x in facts_of(f, keys, ("seed 4K/0", "far-store"))]
+    return [x for f in found for x in base.facts_of(f, keys, ("seed 4K/0", "far-store"))]
 
 
 PROBE = ProbeSpec(

@@ -14,20 +14,8 @@ from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
 from smclab.model.stats import confidence, differs
 
-from .base import (
-    Fact,
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    facts_of,
-    labelled,
-    labels,
-    ns_fact,
-    pp,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Curve
 
 ORDER = 15
@@ -260,15 +248,15 @@ def charged_per(f: Finding) -> str:
     return "no model fits" if "residuals" in n else "no cost"
 
 
-def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """Ticks (and ns) per penalty from the model that explains the seed's copy; per kind of
     store what a penalty is charged per."""
-    out: list[Fact] = []
+    out: list[base.Fact] = []
     for f in found:
         n = f.numbers
         if "explained_ratio" in n:
-            ev = labels(points, lambda s: s.startswith(SEED_COPY[0]))
-            got = facts_of(
+            ev = base.labels(points, lambda s: s.startswith(SEED_COPY[0]))
+            got = base.facts_of(
                 f,
                 {
                     "ticks_per_penalty": ("ticks_per_penalty", "ticks"),
@@ -276,15 +264,15 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
                 },
                 ev,
             )
-            out += got + ns_fact("ns_per_penalty", got[0], host)
+            out += got + base.ns_fact("ns_per_penalty", got[0], host)
         elif n.get("kind") in KINDS:
             k: str = n["kind"]
 
             def of_kind(label: str, k: str = k) -> bool:
                 return kind(label.split()[0]) == k
 
-            ev = labels(points, of_kind)
-            out.append(Fact(f"charged_per_{k}", charged_per(f), "", f.confidence, f.probe, ev))
+            ev = base.labels(points, of_kind)
+            out.append(base.Fact(f"charged_per_{k}", charged_per(f), "", f.confidence, f.probe, ev))
     return out
 
 
