@@ -193,10 +193,19 @@ def test_cli_terminal_fits_80_columns_and_csv_html_carry_the_cells(tmp_path):
     assert links and links <= anchors
 
 
-def test_cli_bad_store_is_one_line_exit_2(tmp_path):
-    r = atlas_cli("--db", str(tmp_path / "missing.sqlite"))
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert r.stderr.startswith("smclab: error:")
+def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+    from smclab.store import open_store
+
+    open_store(tmp_path / "empty.sqlite", create=True).close()
+    for args in (
+        ("--db", str(tmp_path / "missing.sqlite")),
+        ("--db", str(tmp_path / "empty.sqlite"), "--export", str(tmp_path / "no-such-dir")),
+        ("--db", str(tmp_path / "empty.sqlite"), "--export", str(tmp_path)),
+    ):
+        r = atlas_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, args
+        assert r.stderr.startswith("smclab: error:") and "Traceback" not in r.stderr
+    assert "nothing to export" in r.stderr and not list(tmp_path.glob("*.json"))
 
 
 def test_sqlite_and_postgresql_stores_together(tmp_path, pg_url):

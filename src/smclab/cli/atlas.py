@@ -8,6 +8,7 @@ import click
 
 from smclab.cli.options import json_option
 from smclab.cli.ui import console, note, print_json
+from smclab.errors import SpecError
 from smclab.report import atlas as render
 from smclab.report import check_writable
 from smclab.store import default_path, is_url
@@ -48,7 +49,7 @@ def default_stores() -> list[str]:
 @click.option(
     "--export",
     "export_dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(file_okay=False, exists=True),
     default=None,
     help="Write each host of the stores as a compact fact file into this directory (the"
     " format of the built-in reference).",
@@ -77,7 +78,12 @@ def atlas(
             check_writable(f)
     stores = list(dbs) or default_stores()
     if export_dir is not None:
-        written = at.export(at.from_stores(stores), export_dir)
+        columns = at.from_stores(stores)
+        if not columns:
+            raise SpecError(
+                "nothing to export: no store given (--db) has a diagnose, seed or advise run"
+            )
+        written = at.export(columns, export_dir)
         if as_json:
             print_json({"written": [str(p) for p in written]})
         else:
