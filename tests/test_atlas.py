@@ -278,10 +278,12 @@ class ShapedSession:
     }
 
     def __init__(self, db):
+        from smclab.run import machine
         from smclab.store import open_store
 
         self.store = open_store(db, create=True)
-        self.host = self.HOST
+        # the caches the code-age probe plans its rings with, as a real session stores them
+        self.host = {**self.HOST, "caches": machine.caches()}
         self.n = 0
 
     def check(self, exp):
@@ -338,6 +340,7 @@ def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path, monkey
         n: mine.value(n) for n in printed["facts"]
     }
     assert {"seed 4K/0", "seed 1M/4096", "best seed", "cpuid_ticks"} <= set(mine.cells)
+    assert {"write_ahead_bytes", "lines_mov8", "charged_per_rep"} <= set(printed["facts"])
     assert mine.value("cpuid_ticks") == pytest.approx(5000, rel=0.01)
     # every candidate stores into the code it calls, like the naive loop: none beats it
     assert mine.value("best seed") == "none beats the naive loop"
