@@ -42,7 +42,7 @@ def number(v: float) -> str:
         return f"{v / 1000:.1f}k"
     if a >= 10:
         return f"{v:.0f}"
-    return f"{v:.2f}"
+    return f"{v:.2f}" if a >= 0.1 or a == 0 else f"{v:.2g}"
 
 
 def _lines(v: list[int]) -> str:

@@ -248,10 +248,10 @@ def stored_points(
     the run was), a result no plan has keeps the label it was stored with. Also label ->
     stored result."""
     by_key = {r.experiment.knob_key(): r for r in results if r.experiment is not None}
-    plan = spec.planned_for or (lambda _h, quick: spec.points(quick))
     best: list[tuple[PlanPoint, StoredResult]] = []
     for quick in (True, False):
-        got = [(p, by_key[k]) for p in plan(host, quick) if (k := _knob_key(p)) in by_key]
+        planned = spec.planned(host, quick)
+        got = [(p, by_key[k]) for p in planned if (k := _knob_key(p)) in by_key]
         if len(got) > len(best):
             best = got
     used = {id(r) for _, r in best}

@@ -200,10 +200,9 @@ class ProbeSpec:
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
 
-    def plans_on(self, host: Host) -> dict[str, PlanPoint]:
-        """Label -> planned point, quick and full, as planned on ``host``."""
-        plan = self.planned_for or (lambda _h, quick: self.points(quick))
-        return {p.label: p for quick in (True, False) for p in plan(host, quick)}
+    def planned(self, host: Host, quick: bool) -> Sequence[PlanPoint]:
+        """The points as planned on ``host`` (whose facts are given)."""
+        return self.planned_for(host, quick) if self.planned_for else self.points(quick)
 
 
 # --- results -----------------------------------------------------------------------------------
