@@ -171,10 +171,10 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fa
     for f in found:
         if "cpuid_ticks" in f.numbers:
             ev = base.labels(points, lambda s: s.startswith(("cpuid@", "none far")))
-            got = base.facts_of(f, {"cpuid_ticks": ("cpuid_ticks", "ticks")}, ev)
+            got = base.from_numbers(f, {"cpuid_ticks": ("cpuid_ticks", "ticks")}, ev)
             out += got + base.ns_fact("cpuid_ns", got[0], host)
         else:
-            out += base.facts_of(
+            out += base.from_numbers(
                 f, {"barriers_helping": ("helps_in_total", "")}, base.labels(points)
             )
     return out

@@ -132,7 +132,7 @@ class Fact:
         }
 
 
-def facts_of(
+def from_numbers(
     f: Finding, keys: dict[str, tuple[str, str]], evidence: Iterable[str] = ()
 ) -> list[Fact]:
     """Facts from finding ``f``: fact name -> (key of its numbers, unit); a key the finding

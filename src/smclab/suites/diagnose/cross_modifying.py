@@ -121,7 +121,7 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fa
             continue
         value = max(per.values()) if per else "none measurable"
         out.append(base.Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
-        out += base.facts_of(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
+        out += base.from_numbers(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
     return out
 
 

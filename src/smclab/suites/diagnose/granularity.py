@@ -312,7 +312,7 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fa
 
             ev = base.labels(points, of_kind)
             name = k.replace("-", "_")
-            out += base.facts_of(
+            out += base.from_numbers(
                 f,
                 {
                     f"lines_{name}": ("costing_lines", "lines"),

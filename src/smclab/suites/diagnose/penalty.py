@@ -85,7 +85,7 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fa
         "seed_penalty_ns": ("lost_ns", "ns"),
         "seed_over_far_store": ("ratio", "x"),
     }
-    return [x for f in found for x in base.facts_of(f, keys, ("seed 4K/0", "far-store"))]
+    return [x for f in found for x in base.from_numbers(f, keys, ("seed 4K/0", "far-store"))]
 
 
 PROBE = ProbeSpec(

@@ -256,7 +256,7 @@ def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fa
         n = f.numbers
         if "explained_ratio" in n:
             ev = base.labels(points, lambda s: s.startswith(SEED_COPY[0]))
-            got = base.facts_of(
+            got = base.from_numbers(
                 f,
                 {
                     "ticks_per_penalty": ("ticks_per_penalty", "ticks"),
