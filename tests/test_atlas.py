@@ -369,3 +369,21 @@ def test_a_store_without_diagnose_seed_or_advise_runs_gives_no_column(tmp_path):
         st.add(r, "run", "one")
     assert at.from_stores([db]) == []
     assert at.atlas([db], builtin=False).columns == []
+
+
+def test_after_a_diagnose_the_default_store_joins_the_reference(tmp_path, monkeypatch):
+    """`smclab diagnose` (into the default store) then `smclab atlas`: this host first, then
+    the recorded ones; diagnose's last line places it among them."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv("SMCLAB_DB", raising=False)
+    r = run_cli("diagnose", "--quick", "--probe", "penalty", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "closest: " in r.stdout and "(ref)" in r.stdout
+    r = run_cli("atlas", "--json")
+    assert r.returncode == 0, r.stderr
+    hosts = json.loads(r.stdout)["hosts"]
+    assert len(hosts) == 4 and not hosts[0]["reference"]
+    assert hosts[0]["sources"] == ["results.sqlite"]
+    assert "seed_penalty_ticks" in hosts[0]["facts"]
