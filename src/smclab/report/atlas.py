@@ -15,6 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from smclab._version import __version__
 from smclab.model.caches import CacheSizes
 from smclab.model.knobs import format_size
 from smclab.suites.atlas import Atlas, Column, Placement, Row
@@ -187,7 +188,7 @@ def to_csv(a: Atlas) -> str:
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;
-vertical-align:top}th{background:#f4f4f4}.jit{background:#fff4d6}.missing{color:#999}
+vertical-align:top;text-align:left}th{background:#f4f4f4}.jit{background:#fff4d6}.missing{color:#999}
 .high{color:#176d2c}.medium{color:#9a6b00}.low{color:#b3261e}a{color:inherit}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plot{border:1px solid #ddd;padding:4px}
 small{color:#666}details{font-size:11px;color:#555}summary{cursor:pointer}
@@ -212,6 +213,9 @@ def _svg(a: Atlas, row: Row) -> str | None:
     w, bar, left = 300, 16, 120
     h = bar * len(vals) + 24
 
+    def shown_number(v: float) -> str:
+        return format_size(int(v)) if row.unit == "bytes" and v >= 1024 else number(v)
+
     def length(v: float) -> float:
         if v <= 0 or hi <= 0:
             return 0.0
@@ -231,7 +235,7 @@ def _svg(a: Atlas, row: Row) -> str | None:
             f'<text x="2" y="{y + 11}" font-size="10">{html.escape(label)}</text>'
             f'<rect x="{left}" y="{y + 2}" width="{length(v):.1f}" height="{bar - 4}"'
             f' fill="#4a78b0"/><text x="{left + length(v) + 3:.1f}" y="{y + 11}"'
-            f' font-size="10">{html.escape(number(v))}</text>'
+            f' font-size="10">{html.escape(shown_number(v))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -257,7 +261,8 @@ def to_html(a: Atlas) -> str:
         body.append(
             f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(x[i])}</td>" for x in infos) + "</tr>"
         )
-    for row in a.rows():
+    rows, none = shown(a)
+    for row in rows:
         marked = a.marked(row)
         cells = []
         for j, c in enumerate(a.columns):
@@ -281,7 +286,12 @@ def to_html(a: Atlas) -> str:
         mark = f"{MARK} " if marked else ""
         what = f"<br><small>{e(row.what)}</small>" if row.what else ""
         body.append(f"<tr><th>{mark}{e(row.title)}{what}</th>{''.join(cells)}</tr>")
-    plots = [s for row in a.rows() if (s := _svg(a, row))]
+    plots = [s for row in rows if (s := _svg(a, row))]
+    nothing = (
+        f"<p><small>No host has data for: {e(', '.join(r.title for r in none))}.</small></p>"
+        if none
+        else ""
+    )
     raw = []
     for j, c in enumerate(a.columns):
         lines = "".join(
@@ -296,8 +306,9 @@ def to_html(a: Atlas) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>smclab atlas</title>"
         f"<style>{STYLE}</style></head><body><h1>smclab atlas</h1>"
+        f"<p><small>smclab {e(__version__)}: {len(a.columns)} hosts</small></p>"
         f"<p><small>{e(LEGEND)}</small></p>"
-        f"<table><tr><th>fact</th>{head}</tr>{''.join(body)}</table>"
+        f"<table><tr><th>fact</th>{head}</tr>{''.join(body)}</table>{nothing}"
         f"<h2>Each fact across the hosts</h2><div class='plots'>"
         + "".join(f"<div class='plot'>{p}</div>" for p in plots)
         + "</div><h2>Raw points behind the cells</h2>"
