@@ -232,8 +232,13 @@ def test_sqlite_and_postgresql_stores_together(tmp_path, pg_url):
 
 def test_the_shipped_reference_is_what_the_recorded_stores_give_today(tmp_path):
     """The fact files shipped with smclab are an export of tests/data's recorded stores by
-    today's findings: a change to a finding that changes a recorded host's facts must
-    regenerate them (`smclab atlas --export src/smclab/suites/reference --db ...`)."""
+    today's findings: a change to a finding that changes a recorded host's facts regenerates
+    them in the same commit (copies of the stores: opening one migrates it in place)::
+
+        t=$(mktemp -d); cp tests/data/amd-zen4-*.sqlite tests/data/intel-*-25.sqlite \\
+            tests/data/amd-19-01-probes.sqlite tests/data/amd-25-1-probes-b.sqlite $t
+        smclab atlas --export src/smclab/suites/reference $(printf -- '--db %s ' $t/*.sqlite)
+    """
     (tmp_path / "ref").mkdir()
     written = at.export(at.from_stores(copied(tmp_path, ZEN4, INTEL, *ZEN3)), tmp_path / "ref")
     shipped = {c.label.removesuffix(" (ref)"): c.to_dict() for c in at.reference()}
