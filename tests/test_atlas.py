@@ -392,3 +392,21 @@ def test_after_a_diagnose_the_default_store_joins_the_reference(tmp_path, monkey
     assert len(hosts) == 4 and not hosts[0]["reference"]
     assert hosts[0]["sources"] == ["results.sqlite"]
     assert "seed_penalty_ticks" in hosts[0]["facts"]
+
+
+def test_cells_read_as_text():
+    from smclab.report.atlas import MISSING, value_text
+
+    host = {"caches": [{"level": 1, "type": "Instruction", "size": 32768}]}
+    row = at.CATALOGUE
+    assert value_text(row["write_ahead_bytes"], 256, host) == "256 B (< L1I)"
+    assert value_text(row["old_code_free_from_ring"], 65536, host).startswith("64K (2x L1I")
+    assert value_text(row["write_ahead_bytes"], 0, host) == "0 B"
+    assert value_text(row["lines_rep_movsb"], [-1, 0], host) == "-1, 0"
+    assert value_text(row["partly_lines_mov8"], [], host) == "none"
+    assert value_text(row["barriers_helping"], [], host) == "none"
+    assert value_text(row["ticks_per_penalty"], 26194.3, host) == "26k"
+    assert value_text(row["writer_vs_same_thread"], 0.0016, host) == "0.0016"
+    assert value_text(row["ticks_per_penalty"], None, host) == MISSING
+    best = {"id": "ring-16K", "x_naive": 4.74, "x_floor": 1.77}
+    assert value_text(row["best seed"], best, host) == "4.7x ring-16K, 1.77x floor"
