@@ -128,6 +128,7 @@ def test_export_round_trips_and_the_reference_loads(recorded, tmp_path):
         at.Column.from_dict(bad)
 
 
+@pytest.mark.worker
 def test_a_live_diagnose_and_its_store_give_the_same_facts(tmp_path):
     """What diagnose printed (its live findings' facts) equals what the atlas reads back."""
     db = tmp_path / "live.sqlite"
@@ -376,6 +377,7 @@ def test_a_store_without_diagnose_seed_or_advise_runs_gives_no_column(tmp_path):
     assert at.atlas([db], builtin=False).columns == []
 
 
+@pytest.mark.worker
 def test_after_a_diagnose_the_default_store_joins_the_reference(tmp_path, monkeypatch):
     """`smclab diagnose` (into the default store) then `smclab atlas`: this host first, then
     the recorded ones; diagnose's last line places it among them."""
