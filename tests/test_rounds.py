@@ -163,6 +163,7 @@ def test_high_confidence_needs_eight_unanimous_rounds_or_fifteen_with_two_agains
 def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds):
     """The options' plumbing, without measuring: the rounds the suites' settings get."""
     import contextlib
+    from types import SimpleNamespace
 
     from click.testing import CliRunner
 
@@ -179,8 +180,13 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(
         analyse,
         "run_diagnose",
-        lambda s, quick, only, obs, n: seen.append(runner.settings(quick, n)),
+        lambda s, quick, only, obs, budget=None, rounds=None: seen.append(
+            runner.settings(quick, rounds)
+        )
+        or SimpleNamespace(probes=[], findings=[], host={}),
     )
+    monkeypatch.setattr(analyse, "place", lambda facts, ref: None)
+    monkeypatch.setattr(analyse, "placement_text", lambda placed, facts, host: "")
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
     for command in (analyse.advise, analyse.diagnose):

@@ -10,6 +10,7 @@ nothing in flight stored).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -75,7 +76,8 @@ for command in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.argv[1:] if argv is None else argv):  # `smclab` alone: the help, no error
+    args = sys.argv[1:] if argv is None else argv
+    if not args and "_SMCLAB_COMPLETE" not in os.environ:  # `smclab` alone: help, no error
         click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
         return
     try:
