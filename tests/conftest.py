@@ -2,6 +2,7 @@ import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,60 @@ def _no_process_unless_marked(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
 
+#: the checkout the tests run from: the suite must leave it as it found it
+ROOT = Path(__file__).resolve().parent.parent
+#: folders the tools make (caches, environments, builds), not compared
+TOOL_DIRS = {".git", ".venv", ".ci-venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+TOOL_DIRS |= {".mypy_cache", "build"}
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` but the tools' folders: path -> (size, mtime in ns)."""
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in TOOL_DIRS and not d.endswith(".egg-info")]
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            state[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def tree_changes(before: dict, after: dict) -> list[str]:
+    """What a run did to a tree: files added, removed or changed."""
+    return sorted(
+        [f"added {p}" for p in after.keys() - before.keys()]
+        + [f"removed {p}" for p in before.keys() - after.keys()]
+        + [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    )
+
+
+def pytest_sessionstart(session):
+    session.config.stash[TREE] = {r: tree_state(r) for r in {ROOT, Path.cwd().resolve()}}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite fails if it left files in the checkout (or the folder it ran in): tests write
+    into temporary folders only."""
+    changes = [
+        f"{root}: {c}"
+        for root, before in session.config.stash.get(TREE, {}).items()
+        for c in tree_changes(before, tree_state(root))
+    ]
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("the test suite left files in the working tree:", red=True)
+            for c in changes:
+                reporter.write_line(f"  {c}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+TREE = pytest.StashKey[dict]()
+
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
@@ -98,6 +153,7 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.delenv("SMCLAB_DB", raising=False)
+    monkeypatch.setenv("SMCLAB_PERF_MAP", "0")  # workers leave no /tmp/perf-PID.map behind
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

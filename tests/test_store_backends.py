@@ -390,7 +390,7 @@ def test_bad_urls_are_one_line_and_exit_2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     msg = one_line_error(run_cli("run", "--db", "postgersql://u@localhost/smc", *FAST))
     assert "unknown store URL scheme 'postgersql'" in msg and "did you mean postgresql://" in msg
-    msg = one_line_error(run_cli("results", "--db", "postgresql://me:s3cret@127.0.0.1:1/smc"))
+    msg = one_line_error(run_cli("results", "--db", "postgresql://me:s3cret@127.0.0.1:1/smc"), 1)
     assert "cannot connect to the store postgresql://me:***@127.0.0.1:1/smc" in msg
     assert "s3cret" not in msg
     assert list(tmp_path.iterdir()) == []  # no 'postgresql:' directory, nothing at all

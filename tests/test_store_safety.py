@@ -129,8 +129,9 @@ def test_targets(tmp_path, monkeypatch):
 
 def test_cli_refuses_an_unreachable_server_and_an_empty_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST)
-    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc")
+    # a server that is down is a failure (exit 1), not bad input
+    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST, rc=1)
+    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc", rc=1)
     assert "empty" in bad("run", "--db", "", *FAST)
     assert "empty" in bad("results", "--db", "")
     assert list(tmp_path.iterdir()) == []
@@ -189,6 +190,7 @@ def test_a_failed_merge_removes_the_destination_it_created(tmp_path):
     src = tmp_path / "src.sqlite"
     shutil.copy(RECORDED, src)
     raw(src, "UPDATE results SET raw_ticks = 'not json' WHERE id = (SELECT MAX(id) FROM results)")
+    (tmp_path / "sub").mkdir()
     dest = tmp_path / "sub" / "new.sqlite"
     assert "src.sqlite" in bad("merge", "--into", str(dest), str(src))
     assert not dest.exists() and siblings(dest) == []
@@ -221,8 +223,8 @@ import sqlite3, sys
 from smclab.store.sqlite import SqliteStore
 opened = SqliteStore.open.__func__
 
-def open_small(cls, path, *, create):
-    store = opened(cls, path, create=create)
+def open_small(cls, path, **kw):
+    store = opened(cls, path, **kw)
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more page
     return store
@@ -287,6 +289,7 @@ def test_a_failed_write_marks_the_sweep_interrupted(tmp_path, monkeypatch, capsy
     assert e.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "database or disk is full" in err[0]
+    assert err[0].endswith(f"; resume with: smclab sweep --resume f --db {db}")
     monkeypatch.undo()
     assert raw(db, "SELECT status FROM sweeps") == [("interrupted",)]
     assert raw(db, "SELECT COUNT(*) FROM results") == [(1,)]
@@ -306,9 +309,9 @@ def test_a_corrupted_store_is_reported_before_measuring(tmp_path):
     with db.open("r+b") as f:
         f.seek(4 * page)
         f.write(b"\xff" * page)  # a page of the results b-tree
-    line = bad("run", "--db", str(db), *FAST)
-    assert "corrupted" in line and str(db) in line
-    assert "corrupted" in bad("sweep", "--step", "0,64", *FAST, "--db", str(db))
+    line = bad("run", "--db", str(db), *FAST, rc=1)
+    assert "corrupted" in line and str(db) in line and "PRAGMA integrity_check" in line
+    assert "corrupted" in bad("sweep", "--step", "0,64", *FAST, "--db", str(db), rc=1)
     junk = tmp_path / "junk.sqlite"
     junk.write_text("not a database\n" * 100)
     assert "not a database" in bad("run", "--db", str(junk), *FAST)

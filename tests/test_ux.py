@@ -144,7 +144,8 @@ def test_show_collapses_runs_of_identical_instructions():
 
 
 def test_run_variant_runs_a_catalog_id(tmp_path):
-    p = run80("run", "--variant", "seed-mfence-after-store", *FAST, "--json", "--db", "x")
+    db = str(tmp_path / "x")
+    p = run80("run", "--variant", "seed-mfence-after-store", *FAST, "--json", "--db", db)
     assert p.returncode == 0, p.stderr
     exp = json.loads(p.stdout)["experiment"]
     assert exp["barrier"] == "mfence" and exp["placement"] == "after-store"

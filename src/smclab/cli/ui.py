@@ -21,6 +21,8 @@ from smclab.suites.session import Session, checked_cpu
 
 console = Console()
 err_console = Console(stderr=True)
+#: notes on stderr stay one line each when it is a file or a pipe (a CI log: grep finds them)
+err_console.soft_wrap = not err_console.is_terminal
 
 
 class Settings:
@@ -58,6 +60,7 @@ def print_json(data: dict[str, Any]) -> None:
 def session(db: str | None, cpu: int | None, timeout: float) -> Iterator[Session]:
     """A Session; when it ends normally, one line on stderr if the host was noisy meanwhile."""
     with Session(db, None if cpu is None else checked_cpu(cpu), timeout) as s:
+        s.runner.notice = s.store.notice = note
         yield s
         noise = s.noise()
         warning = noise.warning() if noise else None

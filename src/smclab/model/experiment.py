@@ -42,6 +42,10 @@ def _no_variants() -> list[Any]:
     return []
 
 
+def _one_cpu(exp: Experiment) -> int:
+    return 1
+
+
 @dataclass(frozen=True)
 class Workload:
     """One workload, in one place: what :func:`register` records.
@@ -71,6 +75,8 @@ class Workload:
     space: Any = None
     #: iterations one event (a patch) is spread over, for a per-event cost (None: no events)
     per_event: Callable[[Experiment], int | None] | None = None
+    #: CPUs an experiment runs on (2 with a writer thread on another CPU)
+    cpus: Callable[[Experiment], int] = _one_cpu
 
     @property
     def knob_names(self) -> tuple[str, ...]:
@@ -84,7 +90,13 @@ MEASURE = (
     Knob(
         "min_ms", 20.0, "float", "Calibrate so one repeat lasts at least this long.", measure=True
     ),
-    Knob("events", DEFAULT_EVENTS, "events", "Counters (see `smclab host`).", measure=True),
+    Knob(
+        "events",
+        DEFAULT_EVENTS,
+        "events",
+        "Counters (see `smclab host`); none: no counters.",
+        measure=True,
+    ),
 )
 
 _REGISTRY: dict[str, Workload] = {}
@@ -367,6 +379,11 @@ class Experiment:
             for flag in flags:
                 if flag not in cpu_flags:
                     raise SpecError(f"'{value}' needs the CPU flag '{flag}', which this CPU lacks")
+
+    def cpus_needed(self) -> int:
+        """CPUs this experiment runs on: two with a writer thread on another CPU (a seed's
+        ``cross``, a patch of kind ``cross``), else one."""
+        return self.spec.cpus(self)
 
     def iterations_per_patch(self) -> int | None:
         """How many iterations one patch is spread over (the patch workload), else None."""

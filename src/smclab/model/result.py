@@ -42,6 +42,9 @@ class Samples:
     notes: dict[str, str] = field(default_factory=dict)
     #: how many of ``ticks`` each interleaved round contributed (empty: one round)
     round_sizes: list[int] = field(default_factory=list)
+    #: per repeat, the counter group's multiplexing scale (time enabled / time running; the
+    #: counts are already multiplied by it; None: no group ran)
+    scales: list[float | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,17 @@ class CounterValue:
     per_iter: float | None
     reason: str | None = None  # why there is no value
     note: str | None = None  # what the value is, where the event is only a proxy
+    #: the largest multiplexing scale of its repeats (1.0: counted all the time; 2.0: half of
+    #: it, the count extrapolated); None: not recorded
+    scale: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"per_iter": self.per_iter, "reason": self.reason, "note": self.note}
+        return {
+            "per_iter": self.per_iter,
+            "reason": self.reason,
+            "note": self.note,
+            "scale": self.scale,
+        }
 
 
 @dataclass
