@@ -91,6 +91,7 @@ def _no_process_unless_marked(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
 
+
 #: the checkout the tests run from: the suite must leave it as it found it
 ROOT = Path(__file__).resolve().parent.parent
 #: folders the tools make (caches, environments, builds), not compared

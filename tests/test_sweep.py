@@ -345,6 +345,8 @@ def test_sweep_interleave_measures_the_grid_in_rounds(tmp_path):
         "5",
         "--min-ms",
         "2",
+        "--events",
+        "none",
         "--interleave",
         "--json",
         "--db",

@@ -76,8 +76,8 @@ for command in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if not args and "_SMCLAB_COMPLETE" not in os.environ:  # `smclab` alone: help, no error
+    completing = "_SMCLAB_COMPLETE" in os.environ  # a shell asks click for completions
+    if not (sys.argv[1:] if argv is None else argv) and not completing:  # `smclab`: the help
         click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
         return
     try:
