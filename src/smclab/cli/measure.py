@@ -132,6 +132,6 @@ def catalog(workload: str | None, as_json: bool) -> None:
     flags = machine.cpu_flags()
     rows = cat.listed(workload)
     if as_json:
-        print_json([v.to_dict(flags) for v in rows])
+        print_json({"variants": [v.to_dict(flags, machine.second_cpu_missing()) for v in rows]})
     else:
-        console.print(report.catalog_table(rows, flags))
+        console.print(report.catalog_table(rows, flags, machine.second_cpu_missing()))

@@ -16,6 +16,7 @@ from smclab.errors import SpecError
 from smclab.isa.gas import read_file
 from smclab.model.experiment import FIELDS, Experiment, field_default, field_meta, parse_value
 from smclab.model.rounds import FULL_ROUNDS, MIN_ROUNDS, QUICK_ROUNDS, RIGOROUS_ROUNDS
+from smclab.run.worker import HARD_LIMIT
 from smclab.suites.catalog import VARIANTS, variant_experiment
 from smclab.suites.sweep import SUITES
 
@@ -166,7 +167,8 @@ timeout_option = click.option(
     default=120.0,
     show_default=True,
     help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
-    " with what its warm-up predicts).",
+    f" with what its warm-up predicts, up to {HARD_LIMIT:g} s or this; the limit used is"
+    " printed when it differs).",
 )
 
 

@@ -66,7 +66,7 @@ def results(
     if as_markdown and (as_json or as_csv or list_sweeps):
         raise SpecError("--markdown takes no --json, --csv or --sweeps")
     fmt = None if as_markdown else export.export_format(as_json, as_csv, out, list_sweeps)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, read_only=True) as store:
         sweeps = store.sweeps() if list_sweeps else []
         stored = [] if list_sweeps else sweep_results(store, sweep_id, suite, host_id)
     if fmt is not None:

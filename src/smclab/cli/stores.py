@@ -130,7 +130,7 @@ def plot(
     lk = pl.knob(lines, "--lines") if lines else None
     path = out or f"{sweep_id}.png"
     fmt = pl.image_format(path)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, read_only=True) as store:
         rows = sweep_results(store, sweep_id)
     metric: Metric = "ticks" if y == "ticks" else "ns"
     pl.plot_sweep(rows, sweep_id, path, fmt, xk, metric, lk, logx, logy)

@@ -29,6 +29,10 @@ NOMINAL_BASE = 0x100000000000
 MAX_CODE = 64 << 20
 CODE_ALIGN = 64 * 1024
 NOP = 0x90
+#: membarrier(2) on x86-64: its number, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE (every
+#: running thread of the process serializes its core) and the registration that command needs
+SYS_MEMBARRIER = 324
+MEMBARRIER_SYNC_CORE, MEMBARRIER_REGISTER_SYNC_CORE = 1 << 5, 1 << 6
 
 
 def align(n: int, to: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from smclab.model.result import NOISY_SPREAD
@@ -14,16 +13,17 @@ from smclab.report.layout import Col, FitTable, markdown
 
 
 def compare_table(data: dict[str, Any]) -> Any:
-    """The rich table ``smclab compare`` prints, with a legend of the hosts."""
+    """The table ``smclab compare`` prints, with a legend of the hosts: labels wrap between
+    words and numbers are never cut; when narrow, the ticks columns go first, then the table
+    turns vertical."""
 
     hosts, rows = data["hosts"], data["rows"]
-    t = Table(title=f"{len(rows)} experiment(s) on {len(hosts)} hosts")
-    t.add_column("experiment", justify="left")
+    cols = [Col("experiment", wrap=True, key=True)]
     for i in range(len(hosts)):
-        t.add_column(f"h{i + 1} ns/it", justify="right")
-        t.add_column(f"h{i + 1} ticks/it", justify="right")
+        cols += [Col(f"h{i + 1} ns/it", "right"), Col(f"h{i + 1} ticks/it", "right", drop=1)]
         if i:
-            t.add_column(f"h{i + 1} x h1", justify="right")
+            cols.append(Col(f"h{i + 1} x h1", "right"))
+    t = FitTable(cols, title=f"{len(rows)} experiment(s) on {len(hosts)} hosts")
     noisy = partial = 0
     for r in rows:
         label = Text(r["label"])

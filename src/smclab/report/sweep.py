@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from smclab.errors import SpecError
@@ -55,9 +54,16 @@ def _counter(r: StoredResult, name: str) -> str:
 def sweep_table(summary: dict[str, Any], rows: list[StoredResult]) -> Group:
     """The table ``smclab sweep`` prints: one line per stored experiment of the sweep."""
     name = f" ({summary['name']})" if summary["name"] and summary["name"] != summary["id"] else ""
-    t = Table(title=f"sweep {summary['id']}{name}")
-    for col in ("experiment", "ticks/iter", "ns/iter", "spread", "error"):
-        t.add_column(col, justify="left" if col in ("experiment", "error") else "right")
+    t = FitTable(
+        [
+            Col("experiment", key=True),  # a label is kept whole, on one line
+            Col("ticks/iter", "right"),
+            Col("ns/iter", "right"),
+            Col("spread", "right", drop=1),
+            Col("error", wrap=True),
+        ],
+        title=f"sweep {summary['id']}{name}",
+    )
     for r in rows:
         t.add_row(
             r.label,

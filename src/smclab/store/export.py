@@ -12,7 +12,7 @@ from typing import IO, Any, Literal
 
 from smclab.errors import SpecError
 from smclab.model.experiment import KNOBS
-from smclab.model.result import StoredResult
+from smclab.model.result import StoredResult, versioned
 from smclab.store.base import StoredSweep
 
 Format = Literal["json", "csv"]
@@ -131,13 +131,13 @@ def export_format(as_json: bool, as_csv: bool, out: str | None, sweeps: bool) ->
 def export_text(
     fmt: Format, stored: Iterable[StoredResult] = (), sweeps: Sequence[StoredSweep] | None = None
 ) -> str:
-    """Stored results (as :func:`export_rows`) as JSON or CSV text, or the ``sweeps`` as
-    JSON."""
+    """Stored results (as :func:`export_rows`) as JSON (``{"format", "results": [rows]}``) or
+    CSV text, or the ``sweeps`` as JSON (``{"format", "sweeps": [...]}``)."""
     if sweeps is not None:
-        return json.dumps([s.to_dict() for s in sweeps], indent=2) + "\n"
+        return json.dumps(versioned({"sweeps": [s.to_dict() for s in sweeps]}), indent=2) + "\n"
     rows = export_rows(stored)
     if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
+        return json.dumps(versioned({"results": rows}), indent=2) + "\n"
     buf = io.StringIO()
     write_csv(rows, buf)
     return buf.getvalue()

@@ -285,6 +285,7 @@ class SqlStore(ABC):
 
     def __init__(self, location: str) -> None:
         self.location = location
+        self.notice: Callable[[str], None] | None = None
         self._hosts: dict[str, int] = {}
 
     # -- what a backend supplies ----------------------------------------------------------
@@ -310,6 +311,9 @@ class SqlStore(ABC):
 
     @abstractmethod
     def unlock_sweep(self, sweep_id: str, holder: Holder) -> None: ...
+
+    @abstractmethod
+    def check(self) -> None: ...
 
     @abstractmethod
     def close(self) -> None: ...

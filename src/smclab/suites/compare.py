@@ -204,6 +204,11 @@ def targets(sources: tuple[str, ...], db: str | None, list_hosts: bool = False) 
             raise SpecError("--hosts lists every host of --db: give no host ids")
         ids = None if list_hosts or not sources else parse_host_ids(sources)
         return [(path, ids)]
+    for i, src in enumerate(sources):
+        if twin := next((s for s in sources[:i] if same_file(s, src)), None):
+            raise SpecError(
+                f"{redact(src)} is given twice (as {redact(twin)}): its hosts count once"
+            )
     return [(src, None) for src in sources]
 
 
@@ -214,7 +219,7 @@ def _opened(found: list[Target]) -> Iterator[list[tuple[str, ResultStore, list[i
     stores: list[tuple[str, ResultStore, list[int] | None]] = []
     try:
         for src, ids in found:
-            stores.append((redact(src), open_store(src, create=False), ids))
+            stores.append((redact(src), open_store(src, create=False, read_only=True), ids))
         yield stores
     finally:
         for _, st, _ in stores:
@@ -264,8 +269,10 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
     new = not is_url(dest) and not Path(dest).exists()
     try:
         for s in sources:
-            stores.append(open_store(s, create=False))
+            stores.append(open_store(s, create=False, read_only=True))
+            stores[-1].check()  # the full check: nothing damaged is folded in
         with open_store(dest, create=True) as into:
+            into.check()
             out = []
             try:
                 for s, src in zip(sources, stores, strict=True):

@@ -30,6 +30,8 @@ def run_settings(quick: bool, rounds: int | None = None) -> dict[str, Any]:
 def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:
     """Reject, before running, what this host cannot run or count (raises SpecError)."""
     exp.check_host(flags)
+    if exp.cpus_needed() > 1 and (why := machine.second_cpu_missing()):
+        raise SpecError(f"{exp.label()} {why}")
     if exp.asm:  # assembled and checked before anything runs
         user_code(exp)
     for name in exp.events:

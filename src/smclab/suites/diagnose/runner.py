@@ -10,6 +10,7 @@ from smclab.model.experiment import Experiment
 from smclab.run import machine
 from smclab.suites.diagnose.base import (
     Diagnosis,
+    Fact,
     Finding,
     Host,
     PlanPoint,
@@ -40,8 +41,22 @@ def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
     """Every finding the measured points support, probe by probe."""
     out: list[Finding] = []
     for pr in probe_results:
+        spec = PROBES[pr.probe.name]
+        if spec.rows is not None and pr.rows:
+            out += spec.rows.findings(pr.rows, host)
+        elif pr.points:
+            out += spec.findings(pr.points, host)
+    return out
+
+
+def facts_of(probe_results: list[ProbeResult], found: list[Finding], host: Host) -> list[Fact]:
+    """The typed facts the findings ``found`` state, probe by probe (each probe reads its own
+    findings' numbers: a fact is never computed apart from the finding that prints it)."""
+    out: list[Fact] = []
+    for pr in probe_results:
         if pr.points:
-            out += PROBES[pr.probe.name].findings(pr.points, host)
+            mine = [f for f in found if f.probe == pr.probe.name]
+            out += PROBES[pr.probe.name].facts(mine, pr.points, host)
     return out
 
 
@@ -89,21 +104,33 @@ def run_diagnose(
     quick: bool = False,
     only: tuple[str, ...] = (),
     observer: Observer | None = None,
+    budget: float | None = None,
     rounds: int | None = None,
 ) -> Diagnosis:
-    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find;
-    ``rounds`` interleaved rounds per probe (default: 5 quick, 7 full)."""
+    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find.
+    ``budget``: seconds for a probe that runs against a time limit (stale-code); ``rounds``
+    interleaved rounds per probe (default: 5 quick, 7 full)."""
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
     results: list[ProbeResult] = []
-    for probe in probes(quick, len(machine.online_cpus())):
+    for probe in probes(quick, len(machine.usable_cpus())):
         if only and probe.name not in only:
             continue
         if probe.needs:
             results.append(ProbeResult(probe, [], None, probe.needs))
             continue
-        result, interrupted = run_probe(session, probe, quick, run_id, observer, rounds)
+        rows = PROBES[probe.name].rows
+        if rows is not None:
+            sweep_id = f"diagnose-{run_id}-{probe.name}"
+            got, interrupted = rows.measure(
+                session, quick, budget, sweep_id, observer or Observer()
+            )
+            why = [r.get("unavailable") for r in got]  # no row ran: skipped, the main reason
+            skipped = max(why, key=why.count) if got and all(why) else None
+            result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
+        else:
+            result, interrupted = run_probe(session, probe, quick, run_id, observer, rounds)
         results.append(result)
         if interrupted:
             break
