@@ -163,10 +163,10 @@ def test_high_confidence_needs_eight_unanimous_rounds_or_fifteen_with_two_agains
 def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds):
     """The options' plumbing, without measuring: the rounds the suites' settings get."""
     import contextlib
-    from types import SimpleNamespace
 
     from click.testing import CliRunner
 
+    import smclab.suites.diagnose as dg
     from smclab.cli import analyse
     from smclab.suites.diagnose import runner
     from smclab.suites.session import run_settings
@@ -177,16 +177,13 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(
         analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
     )
-    monkeypatch.setattr(
-        analyse,
-        "run_diagnose",
-        lambda s, quick, only, obs, budget=None, rounds=None: seen.append(
-            runner.settings(quick, rounds)
-        )
-        or SimpleNamespace(probes=[], findings=[], host={}),
-    )
-    monkeypatch.setattr(analyse, "place", lambda facts, ref: None)
-    monkeypatch.setattr(analyse, "placement_text", lambda placed, facts, host: "")
+
+    def diagnosed(s, quick, only, obs, budget=None, rounds=None):
+        n = rounds
+        seen.append(runner.settings(quick, n))
+        return dg.Diagnosis({}, "r", quick, [], [], 0.0, n or 0)
+
+    monkeypatch.setattr(analyse, "run_diagnose", diagnosed)
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
     for command in (analyse.advise, analyse.diagnose):
