@@ -133,9 +133,16 @@ class ProbeSpec:
     findings: FindingsFn
     plot: Plot
     needs: Callable[[int], str | None] = runs_anywhere
+    #: the points as planned on a recorded host (a probe whose grid follows the host's caches
+    #: plans from its facts; None: ``points`` does not depend on the host)
+    points_for: Callable[[bool, Host], Sequence[PlanPoint]] | None = None
 
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
+
+    def planned_on(self, quick: bool, host: Host) -> Sequence[PlanPoint]:
+        """The points this probe plans on ``host`` (a recorded one: from its facts)."""
+        return self.points(quick) if self.points_for is None else self.points_for(quick, host)
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -339,4 +339,5 @@ PROBE = ProbeSpec(
         "A (bytes ahead)",
         ref="4K far-store",
     ),
+    points_for=lambda quick, host: plan(CacheSizes.of(host), quick),
 )
