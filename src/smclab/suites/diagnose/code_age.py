@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from smclab.model.caches import CacheSizes, pages
 from smclab.model.knobs import format_size
+from smclab.model.result import Stats
 from smclab.model.stats import confidence, differs, no_difference
 from smclab.run import machine
 
@@ -275,6 +276,11 @@ def _just_run(curves: dict[int, dict[int, Measured]]) -> list[Finding]:
     ]
 
 
+def _lower(a: Stats, b: Stats) -> bool:
+    """``a`` is lower than ``b`` by a difference the rounds support."""
+    return a.median < b.median and differs(a, b)
+
+
 def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Finding]:
     """Call kinds against call reg at the same ring and distance."""
     out = []
@@ -285,21 +291,39 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
             for a, p in sorted(curve.items())
             if a in base.get(ring, {})
         ]
-        moved = [x for x in pairs if differs(x[2].ticks, x[3].ticks)]
         if not pairs:
             continue
-        cells = "; ".join(
-            f"{format_size(r)} A={a}: {p.ticks.median:.0f} vs {q.ticks.median:.0f}"
-            for r, a, p, q in pairs
-        )
         name = "a retpoline" if call == "retpoline" else "call rel32 to each slot"
-        if not moved:
-            text = f"Calling through {name} changes nothing measurable against call reg ({cells})."
+
+        def cell(x: tuple[int, int, Measured, Measured]) -> str:
+            r, a, p, q = x
+            return f"{format_size(r)} A={a}: {p.ticks.median:.0f} vs {q.ticks.median:.0f}"
+
+        lower = [x for x in pairs if _lower(x[2].ticks, x[3].ticks)]
+        higher = [x for x in pairs if _lower(x[3].ticks, x[2].ticks)]
+        same = [x for x in pairs if x not in lower and x not in higher]
+        rest = f"{len(same)} of {len(pairs)}"
+        if not lower and not higher:
+            text = (
+                f"Calling through {name} changes nothing measurable against call reg"
+                f" ({'; '.join(map(cell, pairs))} ticks/iter)."
+            )
             conf = no_difference(*(x.ticks for _, _, p, q in pairs for x in (p, q)))
+        elif lower and higher:
+            text = (
+                f"Calling through {name} has no consistent effect against call reg at the same"
+                f" ring and distance: lower at {'; '.join(map(cell, lower))}; higher at"
+                f" {'; '.join(map(cell, higher))}; no measurable difference at the other {rest}"
+                " pairs (ticks/iter)."
+            )
+            conf = "low"
         else:
-            lower = [x for x in moved if x[2].ticks.median < x[3].ticks.median]
-            how = "lowers" if len(lower) == len(moved) else "raises" if not lower else "changes"
-            text = f"Calling through {name} {how} the cost against call reg ({cells} ticks/iter)."
+            moved, how = (lower, "lowers") if lower else (higher, "raises")
+            text = (
+                f"Calling through {name} {how} the cost against call reg at"
+                f" {'; '.join(map(cell, moved))} ticks/iter"
+                + (f"; no measurable difference at the other {rest} pairs." if same else ".")
+            )
             conf = confidence(*((p.ticks, q.ticks) for _, _, p, q in moved))
         out.append(
             Finding(
@@ -309,7 +333,9 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
                 {
                     f"{call}_vs_indirect": {
                         f"{r}/{a}": p.ticks.median / q.ticks.median for r, a, p, q in pairs
-                    }
+                    },
+                    "lower": [f"{r}/{a}" for r, a, _, _ in lower],
+                    "higher": [f"{r}/{a}" for r, a, _, _ in higher],
                 },
             )
         )

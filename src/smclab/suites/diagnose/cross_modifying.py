@@ -59,47 +59,58 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         return []
     seed, far = pts.get("same-thread seed 4K/0"), pts.get("same-thread far-store")
     same = seed.ticks.median - far.ticks.median if seed and far else None
+    hurt = {
+        period: differs(line.ticks, near.ticks) and line.ticks.median > near.ticks.median
+        for period, line, near in rates
+    }
+    costly = [(line, near) for period, line, near in rates if hurt[period]]
+    paced = [period for period, _, _ in rates if period]  # slowest rate last
+    # a rate finding needs a consistent trend: the rates that cost are the fastest ones (a
+    # slower writer never costs where a faster one does not)
+    trend = all(hurt[a] or not hurt[b] for a, b in zip(paced, paced[1:], strict=False))
     per_store: dict[int, float] = {}
-    cells, costly = [], []
+    cells = []
     for period, line, near in rates:
         extra = line.ticks.median - near.ticks.median
-        hurts = differs(line.ticks, near.ticks) and extra > 0
-        if hurts:
-            costly.append((line, near))
-        if period and hurts:
-            stores = line.ticks.median / period
-            per_store[period] = extra / stores
+        vs = f"{line.ticks.median:.0f} vs {near.ticks.median:.0f}"
+        if not period:
+            what = f"+{extra:.0f} ticks/iter" if hurt[period] else "nothing measurable"
+            cells.append(f"as fast as it can: {what} ({vs})")
+        elif hurt[period] and trend:
+            per_store[period] = extra / (line.ticks.median / period)
             cells.append(
-                f"one store per {period} ticks: {line.ticks.median:.0f} vs {near.ticks.median:.0f}"
-                f" ticks/iter two lines away, ≈{per_store[period]:.0f} ticks per writer store"
+                f"one store per {period} ticks: {vs} ticks/iter two lines away,"
+                f" ≈{per_store[period]:.0f} ticks per writer store"
             )
-        elif period:
-            cells.append(
-                f"one store per {period} ticks: nothing measurable ({line.ticks.median:.0f} vs"
-                f" {near.ticks.median:.0f})"
-            )
+        elif hurt[period]:
+            cells.append(f"one store per {period} ticks: +{extra:.0f} ticks/iter ({vs})")
         else:
-            what = f"+{extra:.0f} ticks/iter" if hurts else "nothing measurable"
-            cells.append(
-                f"as fast as it can: {what} ({line.ticks.median:.0f} vs {near.ticks.median:.0f})"
-            )
+            cells.append(f"one store per {period} ticks: nothing measurable ({vs})")
     nums: dict[str, object] = {
         "per_writer_store": per_store,
         "same_thread_penalty": same,
         "ticks": {p: (ln.ticks.median, nr.ticks.median) for p, ln, nr in rates},
+        "consistent_trend": trend,
     }
     text = (
-        "A writer thread on another CPU storing into the executed line: " + "; ".join(cells) + "."
+        "A writer thread on another CPU storing into the executed line (against the same writer"
+        " two lines away): " + "; ".join(cells) + "."
     )
-    if same is not None and per_store:
+    if not trend:
+        costs = [str(p) for p in paced if hurt[p]]
+        free = [str(p) for p in paced if not hurt[p]]
+        text += (
+            f" The rates show no consistent trend (a cost at one store per {', '.join(costs)}"
+            f" ticks but none at {', '.join(free)}): no cost per writer store can be told from"
+            " these data."
+        )
+    if same is not None and per_store and same > 0:
         worst = max(per_store.values())
-        nums["ratio_to_same_thread"] = worst / same if same > 0 else None
+        nums["ratio_to_same_thread"] = worst / same
         text += (
             f" A store by the executing thread itself into the line it then runs costs"
             f" {same:.0f} ticks (seed loop vs the same copy into data): a writer store costs"
             f" the executing thread {worst / same:.2g}x that."
-            if same > 0
-            else ""
         )
     conf = (
         confidence(*((a.ticks, b.ticks) for a, b in costly))
