@@ -5,6 +5,7 @@ of ~55 ticks is paid whatever is stored), on the recorded Intel store's old gran
 and on a small probe set recorded on this project's AMD host."""
 
 import random
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -116,6 +117,49 @@ def test_each_model_is_chosen_on_its_own_data(model, f):
     assert got is not None and got.chosen is not None
     assert got.chosen.model == model and got.tied == []
     assert got.chosen.residual < 0.05 * got.scale < got.fits[1].residual
+
+
+def test_a_step_at_the_second_store_is_the_saturating_model_fitted_not_hard_coded():
+    """Zen 4's recorded ordinary stores: one store ~90 ticks, 2-8 stores ~1.4 penalties."""
+    counts = (1, 1, 1, 2, 2, 3, 4, 4, 5, 6, 8, 16)
+    pens = [(90.0 if n == 1 else 130.0) * (1.01 if i % 2 else 0.99) for i, n in enumerate(counts)]
+    got = fitting.fit(
+        [obs(n, 8 * n, 1 + (n > 8), pen) for n, pen in zip(counts, pens, strict=True)]
+    )
+    assert got is not None and got.chosen is not None
+    m = got.chosen
+    assert m.model == "saturating" and not m.counts and got.usable is None
+    assert m.constant == pytest.approx(90, rel=0.03) and m.at(8) == pytest.approx(130, rel=0.03)
+    assert m.tau <= 0.5  # a step
+    # another P and S are fitted from other data: nothing is a constant of the code
+    other = fitting.fit([obs(n, 8 * n, 1, 50.0 + 10 * (1 - 0.5 ** (n - 1))) for n in counts])
+    assert other.chosen.model == "saturating"
+    assert other.chosen.constant == pytest.approx(50, rel=0.03) and other.chosen.tau >= 1
+    # flat or straight data never read as saturating; scattered data fit nothing
+    flat = fitting.fit([obs(n, 8 * n, 1, 55.0 + (i % 2)) for i, n in enumerate(counts)])
+    assert flat.usable is not None and flat.usable.model == "flat"
+    line = fitting.fit([obs(n, 8 * n, 1, 840.0 + 250 * (n - 1)) for n in counts])
+    assert line.chosen is None or line.chosen.model != "saturating"
+    wild = fitting.fit([obs(n, 8 * n, 1, (90.0, 300.0, 20.0)[i % 3]) for i, n in enumerate(counts)])
+    assert wild.chosen is None and not wild.tied
+
+
+def test_stores_finding_says_first_store_and_saturation():
+    def zen4(copy, n):
+        if vocab.COPIES[copy].rep:
+            return 94.0
+        return 90.0 if units(copy, n) == 1 else 130.0
+
+    kinds = by_kind(stores.findings(stores_points(zen4, far=10.0), HOST))
+    o = kinds["ordinary"]
+    assert o.numbers["model"] == "saturating"
+    assert o.numbers["first_store_ticks"] == pytest.approx(90, rel=0.03)
+    assert o.numbers["saturates_at_ticks"] == pytest.approx(130, rel=0.03)
+    assert re.search(r"the first store costs (89|90|91) ticks; more stores add a fraction", o.text)
+    assert re.search(
+        r"\(a step at the second store\): 2 stores 1[23]\d \(1\.4\d penalties\)", o.text
+    )
+    assert kinds["rep"].numbers["model"] == "flat"
 
 
 def test_models_the_points_cannot_tell_apart_tie():

@@ -132,7 +132,24 @@ def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[st
     }
     resid = f"RMS residuals {f.residuals_text()}, noise allows {f.tolerance:.3g}"
     chosen, tied = f.chosen, f.tied
-    if chosen is not None:
+    if chosen is not None and not chosen.counts:
+        p, two, top = chosen.constant, chosen.at(2), chosen.constant + chosen.added
+        nums.update(
+            model=chosen.model,
+            first_store_ticks=p,
+            saturates_at_ticks=top,
+            two_stores_ticks=two,
+            tau_stores=chosen.tau,
+        )
+        text = (
+            f"{what.capitalize()} into the executed line ({span}): the first store costs"
+            f" {p:.0f} ticks; more stores add a fraction of that, saturating"
+            + (" (a step at the second store)" if two >= p + 0.9 * chosen.added else "")
+            + f": 2 stores {two:.0f} ({two / p:.2f} penalties), many up to {top:.0f}"
+            f" ({top / p:.2f}) (fitted"
+            f" P + S(1 - e^-(n-1)/{chosen.tau:g}); {resid})."
+        )
+    elif chosen is not None:
         unit = fitting.UNITS[chosen.model]
         nums.update(model=chosen.model, ticks_per_penalty=chosen.constant)
         text = (
