@@ -61,7 +61,7 @@ def code_age_points(host, at0, curve, plateau, far, rings=None):
         e = Experiment(**plan.knobs)
         if rings and e.buffer not in rings:
             continue
-        if plan.group == "far-store":
+        if e.store == "far":
             t = far(e.buffer)
         elif e.ahead == 0:
             t = at0(e.buffer)
@@ -82,12 +82,26 @@ def test_code_age_amd_shaped_128_bytes_ahead_and_no_cost_for_old_lines():
     found = code_age.findings(pts, AMD)
     fresh = next(f for f in found if "written just before" in f.text)
     assert fresh.numbers["ahead_bytes"] == 128
-    old = next(f for f in found if "executed long ago" in f.text)
-    assert "shows no cost the rounds support" in old.text
-    assert old.numbers["vanishes_at_ring"] == 4 * K
+    # the distance in bytes and cache terms, against the control named
+    assert "from 128 B (2 lines, 1/256 of the 32K L1D) ahead at every ring measured" in fresh.text
+    assert "its data control (the same loop, ring and call kind storing into data" in fresh.text
+    # direct calls where a direct loop fits (4K and 32K here), call reg beyond
+    assert fresh.numbers["calls"] == {
+        4 * K: "direct",
+        32 * K: "direct",
+        512 * K: "indirect",
+        2 * K * K: "indirect",
+    }
+    assert "4K ring, direct calls: 80 at A = 0, control 20, down to it from A = 128 B" in (
+        fresh.text
+    )
+    assert fresh.unstable is None  # every point beyond it within 5% of the control
+    old = next(f for f in found if "last executed longer ago" in f.text)
+    assert "costs no more over its data control than at 4K" in old.text
+    assert old.numbers["older_costs_more"] == [] and old.numbers["ahead"] == 1024
 
 
-def test_code_age_intel_shaped_cost_vanishes_beyond_l2():
+def test_code_age_intel_shaped_cost_reaches_its_control_only_beyond_l2():
     l2 = 2 * K * K
     pts = code_age_points(
         INTEL,
@@ -99,18 +113,47 @@ def test_code_age_intel_shaped_cost_vanishes_beyond_l2():
     found = code_age.findings(pts, INTEL)
     fresh = next(f for f in found if "written just before" in f.text)
     assert fresh.numbers["ahead_bytes"] == 1024  # the quick grid has 128, then 1K
-    old = next(f for f in found if "executed long ago" in f.text)
-    assert old.numbers["vanishes_at_ring"] == 4 * l2
-    assert "from ring 8M (4x L2) on" in old.text and "up to ring 2M (= L2)" in old.text
+    assert fresh.numbers["per_ring"][l2]["reach"] is None
+    assert "at 8M (from 1024 B (1K: 16 lines, 1/48 of the 48K L1D)), not within the" in (fresh.text)
+    assert "distances measured at 4K, 32K, 2M" in fresh.text
+    assert "2M ring, call reg: 13000 at A = 0, control 9, still 200 at A = 1M" in fresh.text
+    old = next(f for f in found if "last executed longer ago" in f.text)
+    assert old.numbers["older_costs_less"] == [8 * K * K]
 
 
-def test_code_age_cost_that_never_vanishes_is_said_so():
+def test_code_age_cost_that_never_reaches_its_control_is_said_so():
     pts = code_age_points(
         INTEL, lambda r: 13000.0, lambda r, a, p: p, lambda r: 200.0, lambda r: 9.0
     )
-    (old,) = [f for f in code_age.findings(pts, INTEL) if "long ago" in f.text]
-    assert old.numbers["vanishes_at_ring"] is None
-    assert "still costs at every ring measured, up to 8M (4x L2)" in old.text
+    (fresh,) = [f for f in code_age.findings(pts, INTEL) if "written just before" in f.text]
+    assert fresh.numbers["ahead_bytes"] is None
+    assert "no write-ahead distance measured brings it down to its data control" in fresh.text
+
+
+def test_a_distance_the_rounds_do_not_settle_is_labelled_unstable():
+    noisy = (1.0, 1.3, 0.8, 1.2, 0.9, 1.25, 0.85)
+    pts = code_age_points(
+        AMD,
+        lambda r: 80.0,
+        lambda r, a, p: 60.0 if a < 128 else p,
+        lambda r: 20.0,
+        lambda r: 19.8,
+    )
+    pts = [
+        point(
+            p.plan.label,
+            21.0,
+            p.plan.x,
+            p.plan.group,
+            rounds=[21.0 * f for f in noisy],
+            **p.plan.knobs,
+        )
+        if p.experiment.ahead == 1024 and p.experiment.buffer == 4 * K
+        else p
+        for p in pts
+    ]
+    (fresh,) = [f for f in code_age.findings(pts, AMD) if "written just before" in f.text]
+    assert fresh.unstable and "not settled within 5% of the control at 4K" in fresh.unstable
 
 
 def test_code_age_plan_follows_the_caches():
@@ -150,12 +193,12 @@ def test_recorded_intel_write_ahead_reads_as_code_age(tmp_path):
     pts = _old_write_ahead_as_code_age(store, "20261125T191605")
     assert len(pts) == 12
     found = code_age.findings(pts, INTEL)
-    fresh = next(f for f in found if "written just before" in f.text)
-    assert 64 < fresh.numbers["ahead_bytes"] <= 1024
-    old = next(f for f in found if "long ago" in f.text)
-    # the 16K ring's best point stays ~20x the data copy: the line left no cache level
-    assert old.numbers["vanishes_at_ring"] is None
-    assert old.numbers["plateau"][16 * K] > 10 * old.numbers["far_store"][16 * K]
+    (fresh,) = [f for f in found if "written just before" in f.text]
+    # the 16K ring's farthest point stays ~20x the data copy: no distance measured reaches it
+    assert fresh.numbers["ahead_bytes"] is None
+    ring = fresh.numbers["per_ring"][16 * K]
+    assert ring["reach"] is None and ring["at_slot"] > 1000 * ring["control"]
+    assert "16K ring: 24010 at A = 0, control 17, still 381 at A = 8K" in fresh.text
 
 
 # --- prediction ------------------------------------------------------------------------------

@@ -33,7 +33,11 @@ def diagnosis(d: Diagnosis) -> Group:
         for f in found:
             parts.append(
                 Text.assemble(
-                    "  • ", f.text, " ", (f"[{f.confidence}]", CONFIDENCE_STYLE[f.confidence])
+                    "  • ",
+                    f.text,
+                    " ",
+                    (f"[{f.confidence}]", CONFIDENCE_STYLE[f.confidence]),
+                    *((" ", (f"[unstable: {f.unstable}]", "yellow")) if f.unstable else ()),
                 )
             )
         if not found:

@@ -99,6 +99,8 @@ class Finding:
     text: str
     confidence: str  # high | medium | low
     numbers: dict[str, Any]
+    #: why the conclusion may change between runs (None: the effect sizes settle it)
+    unstable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +108,7 @@ class Finding:
             "text": self.text,
             "confidence": self.confidence,
             "numbers": self.numbers,
+            "unstable": self.unstable,
         }
 
 

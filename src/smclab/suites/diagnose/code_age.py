@@ -16,10 +16,14 @@ the sizes from the host facts stored with the results.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from smclab.model.caches import CacheSizes, pages
 from smclab.model.knobs import format_size
 from smclab.model.result import Stats
-from smclab.model.stats import confidence, differs, no_difference
+from smclab.model.rounds import MIN_EFFECT
+from smclab.model.stats import comparison, confidence, differs, net, no_difference
 from smclab.run import machine
 
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
@@ -32,6 +36,8 @@ STEP = 64
 TOLERANCE = 0.1
 #: rings where a direct call (the loop unrolled over the ring) is measured
 DIRECT_MAX_RING = 512 * STEP
+#: the group of the direct-call data controls
+FAR_DIRECT = "far-store direct"
 
 
 def rings(sizes: CacheSizes, quick: bool) -> list[int]:
@@ -70,8 +76,23 @@ def plan(sizes: CacheSizes, quick: bool) -> list[PlanPoint]:
         out += [pp(label(r, a), a, group(r, "indirect"), ahead=a, **ring) for a in aheads(r, quick)]
     for r in (rs[1], rs[-1]) if quick else rs:  # an unpredictable call: retpoline
         out += _called(r, "retpoline", (0, K) if quick else (0, K, r // 2))
-    for r in [r for r in rs if r <= DIRECT_MAX_RING][:2]:  # call rel32 to each slot
-        out += _called(r, "direct", (0, K), layout="near")
+    # call rel32 to each slot (the loop unrolled over the ring): its own cost is a few ticks,
+    # where call reg's ~20-40 can hide what is left of the penalty; each ring has its own data
+    # control with the same call
+    for r in [r for r in rs if r <= DIRECT_MAX_RING]:
+        out.append(
+            pp(
+                f"{format_size(r)} far-store direct",
+                None,
+                FAR_DIRECT,
+                store="far",
+                buffer=r,
+                step=STEP,
+                call="direct",
+                layout="near",
+            )
+        )
+        out += _called(r, "direct", tuple(aheads(r, quick)), layout="near")
     return out
 
 
@@ -111,7 +132,12 @@ def _curves(points: list[Point], call: str) -> dict[int, dict[int, Measured]]:
 
 
 def _far(points: list[Point]) -> dict[int, Measured]:
-    return {p.experiment.buffer: p for p in measured(points) if p.plan.group == "far-store"}
+    """Ring -> its data control with call reg."""
+    return {
+        p.experiment.buffer: p
+        for p in measured(points)
+        if p.experiment.store == "far" and p.experiment.call == "indirect"
+    }
 
 
 def _lead(curve: dict[int, Measured], ring: int) -> dict[int, Measured]:
@@ -119,132 +145,223 @@ def _lead(curve: dict[int, Measured], ring: int) -> dict[int, Measured]:
     return {a: p for a, p in curve.items() if a < ring - STEP}
 
 
-def _enough(curve: dict[int, Measured]) -> tuple[int | None, Measured]:
-    """(the smallest A from which every larger A stays near the best, the best point)."""
-    best = min(curve.values(), key=lambda p: p.ticks.median)
-    tol = 1 + max(TOLERANCE, 2 * best.ticks.spread)
-    near = [a for a in sorted(curve) if curve[a].ticks.median <= best.ticks.median * tol]
-    for a in near:
-        if all(curve[b].ticks.median <= best.ticks.median * tol for b in curve if b >= a):
-            return a, best
-    return None, best
+def where(a: int, sizes: CacheSizes) -> str:
+    """A write-ahead distance in bytes and cache terms: '256 B (4 lines, 1/128 of the 32K
+    L1D)', '64K (2x L1D)'."""
+    assumed = ", sizes assumed" if sizes.assumed else ""
+    if a < sizes.l1d:
+        share = f"1/{sizes.l1d // a}" if a and sizes.l1d % a == 0 else f"{a / sizes.l1d:.2g}"
+        size = f"{format_size(a)}: " if a >= K else ""
+        return (
+            f"{a} B ({size}{a // STEP} lines, {share} of the {format_size(sizes.l1d)}"
+            f" L1D{assumed})"
+        )
+    return f"{format_size(a)} ({a / sizes.l1d:.3g}x L1D, {sizes.relate(a)}{assumed})"
 
 
-def _fresh(curves: dict[int, dict[int, Measured]], sizes: CacheSizes) -> list[Finding]:
-    """Executing a line written shortly before."""
-    rows = []
-    for ring, curve in sorted(curves.items()):
-        lead = _lead(curve, ring)
-        if 0 not in lead or len(lead) < 2:
-            continue
-        enough, best = _enough(lead)
-        if differs(lead[0].ticks, best.ticks) and lead[0].ticks.median > best.ticks.median:
-            rows.append((ring, lead[0], enough, best))
+@dataclass(frozen=True)
+class Reach:
+    """One ring's write-ahead curve against its data control (the same loop, ring and call
+    kind, storing into data): from which distance on the cost is down to the control."""
+
+    ring: int
+    call: str
+    at0: Measured
+    control: Measured
+    reach: int | None  # the smallest A from which no point costs more than the control
+    farthest: int  # the largest A measured (the line executed later)
+    last: Measured  # the point at the farthest A
+    settled: bool  # every point from ``reach`` on is within 5% of the control (the rounds)
+
+    @property
+    def name(self) -> str:
+        return "direct calls" if self.call == "direct" else "call reg"
+
+
+def _above(p: Measured, control: Measured) -> bool:
+    return p.ticks.median > control.ticks.median and differs(p.ticks, control.ticks)
+
+
+def reach(curve: dict[int, Measured], ring: int, call: str, control: Measured) -> Reach | None:
+    """The ring's :class:`Reach` (None without A = 0 and a further distance)."""
+    lead = _lead(curve, ring)
+    if 0 not in lead or len(lead) < 2:
+        return None
+    ds = sorted(lead)
+    got: int | None = None
+    for a in reversed(ds):
+        if _above(lead[a], control):
+            break
+        got = a
+    beyond = [lead[a] for a in ds if got is not None and a >= got]
+    settled = bool(beyond) and all(
+        (c := comparison(p.ticks, control.ticks)) is not None and c.high <= 1 + MIN_EFFECT
+        for p in beyond
+    )
+    return Reach(ring, call, lead[0], control, got, ds[-1], lead[ds[-1]], settled)
+
+
+def reaches(points: list[Point]) -> list[Reach]:
+    """Every ring's reach, by ring: with direct calls where they were measured with their own
+    control (they hide less), else with call reg."""
+    out: dict[int, Reach] = {}
+    far_direct = {p.experiment.buffer: p for p in measured(points) if p.plan.group == FAR_DIRECT}
+    for call, controls in (("direct", far_direct), ("indirect", _far(points))):
+        for ring, curve in sorted(_curves(points, call).items()):
+            if ring in controls and ring not in out:
+                r = reach(curve, ring, call, controls[ring])
+                if r is not None:
+                    out[ring] = r
+    return [out[r] for r in sorted(out)]
+
+
+def _fresh(points: list[Point], sizes: CacheSizes) -> list[Finding]:
+    """Executing a line written shortly before, and the distance that removes the cost."""
+    rows = [r for r in reaches(points) if _above(r.at0, r.control)]
     if not rows:
-        tried = [r for r, c in curves.items() if 0 in c and len(_lead(c, r)) >= 2]
+        tried = sorted({r.ring for r in reaches(points)})
         if not tried:
             return []
         return [
             Finding(
                 "code-age",
-                "Executing a line right after writing it costs no more than writing further"
-                f" ahead at any ring measured ({', '.join(map(format_size, sorted(tried)))}).",
+                "Executing a line right after writing it costs no more than the same loop"
+                " storing into data at any ring measured"
+                f" ({', '.join(map(format_size, tried))}).",
                 "medium",
-                {"rings": sorted(tried)},
+                {"rings": tried},
             )
         ]
-    parts = []
-    for ring, at0, enough, best in rows:
-        where = f"from A = {enough} B" if enough is not None else f"only at A = {best.plan.x:.0f}"
-        parts.append(
-            f"{format_size(ring)} ring: {at0.ticks.median:.0f} at A = 0, {best.ticks.median:.0f}"
-            f" {where}"
-        )
-    needed = [e for _, _, e, _ in rows if e is not None]
-    most = max(needed) if needed else None
-    head = (
-        f"Executing a line written just before costs: writing {most} bytes or more ahead"
-        f" (≥ {most // STEP} iterations before the line runs) removes that part"
-        if most is not None
-        else "Executing a line written just before costs, and no single write-ahead distance"
-        " removes it at every ring"
+    best = rows
+    found = [r for r in best if r.reach is not None]
+    open_ = [r for r in best if r.reach is None]
+    unsettled = [r for r in found if not r.settled]
+
+    def cell(r: Reach) -> str:
+        ring = f"{format_size(r.ring)} ring" + (f", {r.name}" if len(calls) > 1 else "")
+        head = f"{ring}: {r.at0.ticks.median:.0f} at A = 0, control {r.control.ticks.median:.0f}"
+        if r.reach is None:
+            return f"{head}, still {r.last.ticks.median:.0f} at A = {format_size(r.farthest)}"
+        return f"{head}, down to it from A = {r.reach} B"
+
+    calls = {r.call for r in best}
+    control = (
+        "its data control (the same loop, ring and call kind storing into data, measured in"
+        " the same rounds)"
     )
-    text = (
-        f"{head} ({'; '.join(parts)} ticks/iter). L1D is {format_size(sizes.l1d)}: the"
-        " distance is in lines of code, far below it."
-        if most is not None and most < sizes.l1d
-        else f"{head} ({'; '.join(parts)} ticks/iter)."
-    )
-    return [
-        Finding(
-            "code-age",
-            text,
-            confidence(*((at0.ticks, best.ticks) for _, at0, _, best in rows)),
-            {
-                "ahead_bytes": most,
-                "per_ring": {
-                    r: {"at_slot": a.ticks.median, "best": b.ticks.median, "enough": e}
-                    for r, a, e, b in rows
-                },
-            },
+    nums: dict[str, Any] = {
+        "calls": {r.ring: r.call for r in best},
+        "ahead_bytes": max((r.reach for r in found if r.reach is not None), default=None),
+        "per_ring": {
+            r.ring: {
+                "at_slot": r.at0.ticks.median,
+                "control": r.control.ticks.median,
+                "reach": r.reach,
+                "settled": r.settled,
+            }
+            for r in best
+        },
+    }
+    most = nums["ahead_bytes"]
+    if found and not open_:
+        head = (
+            "Executing a line written just before costs; written further ahead the cost falls"
+            f" to {control}: from {where(most, sizes)} ahead at every ring measured"
         )
-    ]
+    elif found:
+        head = (
+            f"Executing a line written just before costs; written further ahead it falls to"
+            f" {control} at {', '.join(format_size(r.ring) for r in found)} (from"
+            f" {where(most, sizes)}), not within the distances measured at"
+            f" {', '.join(format_size(r.ring) for r in open_)}"
+        )
+    else:
+        head = (
+            "Executing a line written just before costs, and no write-ahead distance measured"
+            f" brings it down to {control}"
+        )
+    text = f"{head} ({'; '.join(cell(r) for r in best)} ticks/iter)."
+    if calls == {"indirect"}:
+        text += " Measured with call reg, whose own cost may hide a small remainder."
+    elif len(calls) == 1:
+        text += " Measured with direct calls."
+    conf = confidence(*((r.at0.ticks, r.control.ticks) for r in rows))
+    unstable = None
+    if unsettled:
+        unstable = (
+            "the points beyond the distance are not settled within 5% of the control at"
+            f" {', '.join(format_size(r.ring) for r in unsettled)}: the distance may move"
+            " between runs"
+        )
+    return [Finding("code-age", text, conf, nums, unstable=unstable)]
 
 
 def _old(
     curves: dict[int, dict[int, Measured]], far: dict[int, Measured], sizes: CacheSizes
 ) -> list[Finding]:
-    """Writing a line executed long ago: each ring's best against its far-store control."""
-    rows = []
-    for ring, curve in sorted(curves.items()):
-        lead = _lead(curve, ring)
-        if ring not in far or not lead:
-            continue
-        best = min(lead.values(), key=lambda p: p.ticks.median)
-        rows.append((ring, best, far[ring], differs(best.ticks, far[ring].ticks)))
-    if not rows:
+    """Code age at a fixed write-ahead distance: the same A at a small and at larger rings
+    (the written line last ran ring - A bytes of code earlier), each net of its ring's data
+    control, against the smallest ring's."""
+    rings_ = sorted(r for r in curves if r in far)
+    if len(rings_) < 2:
         return []
-    nums = {
-        "plateau": {r: b.ticks.median for r, b, _, _ in rows},
-        "far_store": {r: f.ticks.median for r, _, f, _ in rows},
+    small = rings_[0]
+    common = [a for a in sorted(_lead(curves[small], small)) if a > 0]
+    common = [a for a in common if all(a in _lead(curves[r], r) for r in rings_)]
+    if not common:
+        return []
+    a = max(common)
+    base = curves[small][a]
+    rows = []
+    for r in rings_[1:]:
+        p = curves[r][a]
+        rows.append((r, p, net(p.ticks, far[r].ticks, far[small].ticks)))
+    older = [x for x in rows if x[2].median > base.ticks.median and differs(x[2], base.ticks)]
+    cheaper = [x for x in rows if x[2].median < base.ticks.median and differs(x[2], base.ticks)]
+
+    def cell(r: int, p: Measured) -> str:
+        return (
+            f"{format_size(r)} ({sizes.relate(r)}): {p.ticks.median:.0f} vs"
+            f" {far[r].ticks.median:.0f}"
+        )
+
+    cells = "; ".join([cell(small, base), *(cell(r, p) for r, p, _ in rows)])
+    nums: dict[str, Any] = {
+        "ahead": a,
+        "penalty": {r: curves[r][a].ticks.median - far[r].ticks.median for r in rings_},
+        "older_costs_more": [r for r, _, _ in older],
+        "older_costs_less": [r for r, _, _ in cheaper],
         "l1i": sizes.l1i,
         "l2": sizes.l2,
     }
-    costly = [r for r, b, f, d in rows if d and b.ticks.median > f.ticks.median]
-    free = [r for r, b, f, d in rows if r not in costly]
-    vanish = next((r for r, _, _, _ in rows if r > max(costly, default=0) and r in free), None)
-
-    def cell(r: int) -> str:
-        _, b, f, _ = next(x for x in rows if x[0] == r)
-        return f"{format_size(r)} ({sizes.relate(r)}): {b.ticks.median:.0f} vs {f.ticks.median:.0f}"
-
-    if not costly:
+    lead = (
+        f"Written A = {a} B ahead, a line last executed longer ago (a larger ring: ring - A"
+        " bytes of code since it ran)"
+    )
+    tail = f" (each ring against its data control: {cells} ticks/iter)."
+    if not older and not cheaper:
+        text = f"{lead} costs no more over its data control than at {format_size(small)}{tail}"
+        conf = no_difference(base.ticks, *(x for _, _, x in rows))
+    elif older and not cheaper:
         text = (
-            "Writing a line executed long ago shows no cost the rounds support: at no ring does"
-            " the best write-ahead point differ from the same copy into data"
-            f" ({'; '.join(cell(r) for r, *_ in rows)} ticks/iter)."
+            f"{lead} costs more over its data control at"
+            f" {', '.join(format_size(r) for r, _, _ in older)} than at {format_size(small)}{tail}"
         )
-        nums["vanishes_at_ring"] = rows[0][0]
-        conf = no_difference(*(x.ticks for _, b, f, _ in rows for x in (b, f)))
-    elif vanish is None:
+        conf = confidence(*((x, base.ticks) for _, _, x in older))
+    elif cheaper and not older:
         text = (
-            "Writing a line executed long ago still costs at every ring measured, up to"
-            f" {format_size(rows[-1][0])} ({sizes.relate(rows[-1][0])}): best write-ahead point"
-            f" against the same copy into data: {'; '.join(cell(r) for r, *_ in rows)}"
-            " ticks/iter."
+            f"{lead} costs less over its data control at"
+            f" {', '.join(format_size(r) for r, _, _ in cheaper)} than at {format_size(small)}"
+            f"{tail}"
         )
-        nums["vanishes_at_ring"] = None
-        conf = confidence(*((b.ticks, f.ticks) for r, b, f, _ in rows if r in costly))
+        conf = confidence(*((x, base.ticks) for _, _, x in cheaper))
     else:
         text = (
-            f"Writing a line executed long ago costs up to ring {format_size(max(costly))}"
-            f" ({sizes.relate(max(costly))}) and no more than the same copy into data from"
-            f" ring {format_size(vanish)} ({sizes.relate(vanish)}) on, where the written line"
-            f" was last executed {format_size(vanish)} of code earlier: best write-ahead point"
-            f" against the data copy: {'; '.join(cell(r) for r, *_ in rows)} ticks/iter."
+            f"{lead} has no consistent effect: more over its data control at"
+            f" {', '.join(format_size(r) for r, _, _ in older)}, less at"
+            f" {', '.join(format_size(r) for r, _, _ in cheaper)}{tail}"
         )
-        nums["vanishes_at_ring"] = vanish
-        conf = confidence(*((b.ticks, f.ticks) for r, b, f, _ in rows if r in costly))
+        conf = "low"
     return [Finding("code-age", text, conf, nums)]
 
 
@@ -348,7 +465,7 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     if not curves:
         return []
     return [
-        *_fresh(curves, sizes),
+        *_fresh(points, sizes),
         *_old(curves, _far(points), sizes),
         *_just_run(curves),
         *_calls(points, curves),
