@@ -83,7 +83,10 @@ def test_code_age_amd_shaped_128_bytes_ahead_and_no_cost_for_old_lines():
     fresh = next(f for f in found if "written just before" in f.text)
     assert fresh.numbers["ahead_bytes"] == 128
     # the distance in bytes and cache terms, against the control named
-    assert "from 128 B (2 lines, 1/256 of the 32K L1D) ahead at every ring measured" in fresh.text
+    assert (
+        "from 128 B (2 lines, 1/256 of the 32K L1D) ahead at every ring where it costs"
+        in fresh.text
+    )
     assert "its data control (the same loop, ring and call kind storing into data" in fresh.text
     # direct calls where a direct loop fits (4K and 32K here), call reg beyond
     assert fresh.numbers["calls"] == {

@@ -155,7 +155,7 @@ def test_stores_finding_says_first_store_and_saturation():
     assert o.numbers["model"] == "saturating"
     assert o.numbers["first_store_ticks"] == pytest.approx(90, rel=0.03)
     assert o.numbers["saturates_at_ticks"] == pytest.approx(130, rel=0.03)
-    assert re.search(r"the first store costs (89|90|91) ticks; more stores add a fraction", o.text)
+    assert re.search(r"the first store costs (89|90|91) ticks; more stores add less each", o.text)
     assert re.search(
         r"\(a step at the second store\): 2 stores 1[23]\d \(1\.4\d penalties\)", o.text
     )

@@ -153,8 +153,7 @@ def where(a: int, sizes: CacheSizes) -> str:
         share = f"1/{sizes.l1d // a}" if a and sizes.l1d % a == 0 else f"{a / sizes.l1d:.2g}"
         size = f"{format_size(a)}: " if a >= K else ""
         return (
-            f"{a} B ({size}{a // STEP} lines, {share} of the {format_size(sizes.l1d)}"
-            f" L1D{assumed})"
+            f"{a} B ({size}{a // STEP} lines, {share} of the {format_size(sizes.l1d)} L1D{assumed})"
         )
     return f"{format_size(a)} ({a / sizes.l1d:.3g}x L1D, {sizes.relate(a)}{assumed})"
 
@@ -217,7 +216,8 @@ def reaches(points: list[Point]) -> list[Reach]:
 
 def _fresh(points: list[Point], sizes: CacheSizes) -> list[Finding]:
     """Executing a line written shortly before, and the distance that removes the cost."""
-    rows = [r for r in reaches(points) if _above(r.at0, r.control)]
+    every = reaches(points)
+    rows = [r for r in every if _above(r.at0, r.control)]
     if not rows:
         tried = sorted({r.ring for r in reaches(points)})
         if not tried:
@@ -266,7 +266,7 @@ def _fresh(points: list[Point], sizes: CacheSizes) -> list[Finding]:
     if found and not open_:
         head = (
             "Executing a line written just before costs; written further ahead the cost falls"
-            f" to {control}: from {where(most, sizes)} ahead at every ring measured"
+            f" to {control}: from {where(most, sizes)} ahead at every ring where it costs"
         )
     elif found:
         head = (
@@ -281,6 +281,12 @@ def _fresh(points: list[Point], sizes: CacheSizes) -> list[Finding]:
             f" brings it down to {control}"
         )
     text = f"{head} ({'; '.join(cell(r) for r in best)} ticks/iter)."
+    free = [r for r in every if r not in rows]
+    if free:
+        text += (
+            f" At {', '.join(format_size(r.ring) for r in free)} even A = 0 costs no more than"
+            " the control."
+        )
     if calls == {"indirect"}:
         text += " Measured with call reg, whose own cost may hide a small remainder."
     elif len(calls) == 1:

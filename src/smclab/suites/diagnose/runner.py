@@ -144,7 +144,8 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
     today's probes: each stored result is matched to the points today's probes plan on the
     recorded host (quick and full grids, by the experiment's knobs), so a run recorded by an
     older smclab whose probes were cut differently gives today's findings where its points
-    allow. Every sweep of a run was measured in interleaved rounds: a sweep is a series."""
+    allow. Every sweep of a run was measured in interleaved rounds: a sweep is a series, and a
+    probe's points come from one sweep (its own, else the one holding most of its points)."""
     ids = runs(store)
     if not ids:
         raise SpecError(f"{store.location} holds no diagnose run")
@@ -176,18 +177,16 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
                 if w == sweep_id and r.experiment
             )
 
-        # the probe's own sweep first, then the sweeps that hold most of its points (a
-        # comparison pairs rounds only within one sweep)
+        # one sweep per probe (its own, else the one holding most of its points): points of
+        # different sweeps were measured apart, and a comparison pairs rounds only within one
         order = sorted(
             {w for w, _ in stored}, key=lambda w: (not w.endswith(f"-{name}"), -matches(w))
         )
         points: dict[str, Point] = {}
-        for sweep_id in order:
-            for w, r in stored:
-                if w != sweep_id or r.experiment is None:
-                    continue
+        for w, r in stored:
+            if order and w == order[0] and r.experiment is not None:
                 for pp in by_knobs.get(r.experiment.knob_key(), []):
-                    points.setdefault(pp.label, _point(pp, r, sweep_id))
+                    points.setdefault(pp.label, _point(pp, r, w))
         if points:
             pts = list(points.values())
             probe = Probe(name, spec.title, tuple(p.plan for p in pts))

@@ -143,7 +143,7 @@ def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[st
         )
         text = (
             f"{what.capitalize()} into the executed line ({span}): the first store costs"
-            f" {p:.0f} ticks; more stores add a fraction of that, saturating"
+            f" {p:.0f} ticks; more stores add less each, saturating"
             + (" (a step at the second store)" if two >= p + 0.9 * chosen.added else "")
             + f": 2 stores {two:.0f} ({two / p:.2f} penalties), many up to {top:.0f}"
             f" ({top / p:.2f}) (fitted"
