@@ -339,3 +339,40 @@ def test_a_new_probe_file_in_a_copy_of_the_package_reaches_the_cli(tmp_path):
     assert [pr["name"] for pr in out["probes"]] == ["demo"]
     assert [pt["label"] for pt in out["probes"][0]["points"]] == ["far-store", "no-store"]
     assert [f["text"] for f in out["findings"]] == ["The demo probe measured 2 points."]
+
+
+def test_the_consistency_check_prints_a_contradiction_and_counts_what_holds():
+    from rich.console import Console
+
+    from smclab.report.findings import diagnosis
+    from smclab.suites.diagnose.consistency import check
+
+    def run(barrier_none: float) -> dg.Diagnosis:
+        pen = [
+            point("seed 4K/0", 90.0),
+            point("far-store", 20.0, store="far"),
+        ]
+        bar = [point("none", barrier_none), point("none far-store", 20.0, store="far")]
+        probes = [
+            dg.ProbeResult(dg.Probe("penalty", "Penalty", ()), pen, "s1"),
+            dg.ProbeResult(dg.Probe("barriers", "Barriers", ()), bar, "s2"),
+        ]
+        d = dg.Diagnosis(HOST, "r", True, probes, [], 1.0)
+        d.findings = dg.find(d.probes, HOST)
+        d.checks = check(d)
+        return d
+
+    same = run(92.0)  # the seed loop measured by two probes agrees
+    assert [(c.holds, c.evidence) for c in same.checks] == [
+        (True, "90 vs 92 ticks/iter"),
+        (True, "20 vs 20 ticks/iter"),
+    ]
+    shifted = run(300.0)  # the host shifted between the probes
+    (bad,) = [c for c in shifted.checks if not c.holds]
+    assert bad.claim == "4K/0 costs the same in penalty and barriers"
+    console = Console(width=100, record=True)
+    console.print(diagnosis(shifted))
+    out = " ".join(console.export_text().split())
+    assert "2 predictions of the findings checked" in out and "1 contradicted" in out
+    assert "contradiction (barriers): 4K/0 costs the same in penalty and barriers" in out
+    assert shifted.to_dict()["checks"][0]["holds"] is False

@@ -129,6 +129,10 @@ def test_zen4_findings(tmp_path):
     (x,) = by_probe(d, "cross-modifying")
     assert x.numbers["consistent_trend"] is False and "no consistent trend" in x.text
     assert "2.6x" not in x.text and "per writer store," not in x.text
+    # the consistency check: the seed loop in three probes, the store models, the seed copy
+    assert len(d.checks) == 11 and all(c.holds for c in d.checks), [
+        c for c in d.checks if not c.holds
+    ]
 
 
 # --- Intel Xeon family 6 model 0xCF ------------------------------------------------------------

@@ -13,6 +13,7 @@ from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
+from smclab.suites.diagnose.consistency import check
 from smclab.suites.workarounds import SETS
 
 
@@ -58,6 +59,8 @@ def diagnose(
         d = observed(lambda obs: run_diagnose(s, quick, only, obs))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
         advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
+        if advised:  # the findings' write-ahead distance against advise's confirmed best
+            d.checks = check(d, advised)
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up

@@ -188,6 +188,8 @@ class Diagnosis:
     probes: list[ProbeResult]
     findings: list[Finding]
     seconds: float
+    #: the findings' predictions checked against measured points (:mod:`.consistency`)
+    checks: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,5 +198,6 @@ class Diagnosis:
             "quick": self.quick,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
+            "checks": [c.to_dict() for c in self.checks],
             "probes": [p.to_dict() for p in self.probes],
         }

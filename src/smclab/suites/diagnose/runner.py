@@ -19,6 +19,7 @@ from smclab.suites.diagnose.base import (
     Probe,
     ProbeResult,
 )
+from smclab.suites.diagnose.consistency import check
 from smclab.suites.diagnose.registry import PROBES
 from smclab.suites.session import Session
 from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
@@ -107,7 +108,9 @@ def run_diagnose(
         if interrupted:
             break
     findings = find(results, host)
-    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
+    d = Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
+    d.checks = check(d)
+    return d
 
 
 # --- a stored run, its findings recomputed ------------------------------------------------
@@ -192,4 +195,6 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
             probe = Probe(name, spec.title, tuple(p.plan for p in pts))
             results.append(ProbeResult(probe, pts, f"diagnose-{run}-{name}"))
     findings = find(results, host)
-    return Diagnosis(host, run, quick, results, findings, 0.0)
+    d = Diagnosis(host, run, quick, results, findings, 0.0)
+    d.checks = check(d)
+    return d
