@@ -10,6 +10,8 @@ from typing import Any, Protocol, TypeGuard
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats
+from smclab.model.rounds import MIN_EFFECT
+from smclab.model.stats import comparison
 from smclab.suites.diagnose.plot import Plot
 
 Host = dict[str, Any]
@@ -91,6 +93,25 @@ def by_label(points: Iterable[Point]) -> dict[str, Point]:
 def labelled(points: Iterable[Point]) -> dict[str, Measured]:
     """Label -> point (the last of a label), for the points measured without error."""
     return {label: p for label, p in by_label(points).items() if ok(p)}
+
+
+def settled(a: Stats, b: Stats) -> bool:
+    """The rounds settle how ``a`` compares with ``b``: the interval of the median per-round
+    ratio lies wholly beyond MIN_EFFECT on one side, or wholly within it (no difference). A
+    conclusion drawn from an unsettled comparison may flip between runs."""
+    c = comparison(a, b)
+    if c is None:
+        return False
+    return c.low > 1 + MIN_EFFECT or c.high < 1 - MIN_EFFECT or c.same
+
+
+def unsettled(pairs: Iterable[tuple[str, Stats, Stats]]) -> str | None:
+    """Why a finding deciding on ``pairs`` (name, a, b) is unstable, or None."""
+    names = [name for name, a, b in pairs if not settled(a, b)]
+    if not names:
+        return None
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"the rounds do not settle {shown}: the conclusion may change between runs"
 
 
 @dataclass

@@ -26,7 +26,17 @@ from smclab.model.rounds import MIN_EFFECT
 from smclab.model.stats import comparison, confidence, differs, net, no_difference
 from smclab.run import machine
 
-from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
+from .base import (
+    Finding,
+    Host,
+    Measured,
+    PlanPoint,
+    Point,
+    ProbeSpec,
+    measured,
+    pp,
+    unsettled,
+)
 from .plot import Curve
 
 ORDER = 30
@@ -460,6 +470,10 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
                     "lower": [f"{r}/{a}" for r, a, _, _ in lower],
                     "higher": [f"{r}/{a}" for r, a, _, _ in higher],
                 },
+                unstable=unsettled(
+                    (f"{format_size(r)} A={a}", p.ticks, q.ticks)
+                    for r, a, p, q in (lower + higher or pairs)
+                ),
             )
         )
     return out

@@ -16,7 +16,17 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.stats import comparison, confidence, differs, net, no_difference
 
-from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
+from .base import (
+    Finding,
+    Host,
+    Measured,
+    PlanPoint,
+    Point,
+    ProbeSpec,
+    labelled,
+    pp,
+    unsettled,
+)
 from .plot import Bars
 
 ORDER = 50
@@ -110,7 +120,10 @@ def _prediction(pts: dict[str, Measured]) -> list[Finding]:
     bm = ind.per_iter.get("branch-misses")
     if bm is not None:
         text += f" Branch misses (call r13): {bm:.2f}/iter."
-    return [Finding("prediction", text, conf, nums)]
+    deciding = [("retpoline against call r13", ret, ind.ticks)]
+    if direct is not None:
+        deciding.append(("retpoline against call rel32", ret, direct))
+    return [Finding("prediction", text, conf, nums, unstable=unsettled(deciding))]
 
 
 def _serialized(pts: dict[str, Measured]) -> list[Finding]:
@@ -157,7 +170,8 @@ def _serialized(pts: dict[str, Measured]) -> list[Finding]:
             )
             nums["settled"] = settled
             conf = no_difference(ex.ticks, far.ticks)
-        out.append(Finding("prediction", text, conf, nums))
+        why = unsettled([(f"{NAMES[kind]} against its data loop", ex.ticks, far.ticks)])
+        out.append(Finding("prediction", text, conf, nums, unstable=why))
     return out
 
 
