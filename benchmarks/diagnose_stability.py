@@ -1,12 +1,13 @@
 """Do repeated `smclab diagnose` runs on one host reach the same conclusions?
 
 Runs ``smclab diagnose --json`` N times in a row (each into its own store, as a user would),
-then compares the findings' *conclusions*: a finding's text with every number replaced by
-``#`` (so "writing 256 bytes ahead" and "writing 4096 bytes ahead" are the same conclusion with
-different numbers, while "lowers" and "no consistent effect" are different conclusions), keyed
-by probe. Prints, per probe, the conclusions not reached by every run, whether the runs that
-reached them labelled them unstable, and the headline numbers that moved (write-ahead distance,
-store model, penalty). Also prints each run's consistency-check contradictions.
+then compares the findings' *conclusions*: a finding's text without its evidence (the
+parentheses, the measured pairs, the lists of sizes) and with every number replaced by ``#``
+(so "falls to its control from 256 B" and "from 4096 B" are one conclusion with different
+numbers, while "lowers" and "no consistent effect" are two), keyed by probe. Prints, per
+probe, the conclusions not reached by every run, whether the runs that reached them labelled
+them unstable, and the headline numbers that moved (write-ahead distance, store model,
+penalty). Also prints each run's consistency-check contradictions.
 
     python benchmarks/diagnose_stability.py [--runs 3] [--quick] [--probe NAME ...] [--json]
 
@@ -27,7 +28,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-NUMBER = re.compile(r"[−-]?\d+(?:\.\d+)?")
+NUMBER = re.compile(r"[−-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+PAREN = re.compile(r"\s*\([^()]*\)")
+#: a cell of evidence ("4M A=0: 152 vs 246", "4K: 30 vs 8") and a list of sizes ("16K, 32K")
+_CELL = r"(?:#[KMB]?(?: A=#)?|[\w@+.-]+): # vs #"
+CELLS = re.compile(rf"{_CELL}(?:; {_CELL})*")
+SIZES = re.compile(r"#[KMB]?(?:, #[KMB]?)+")
 #: the numbers shown beside the conclusions: (probe, key in the finding's numbers)
 HEADLINES = (
     ("penalty", "lost_ticks"),
@@ -39,8 +45,12 @@ HEADLINES = (
 
 
 def conclusion(text: str) -> str:
-    """The finding's text without its numbers: what it concludes."""
-    return NUMBER.sub("#", text)
+    """What a finding concludes: its text without the evidence in parentheses, its numbers
+    (``#``), the cells of measured pairs and the lists of sizes it names."""
+    while PAREN.search(text):
+        text = PAREN.sub("", text)
+    text = NUMBER.sub("#", text)
+    return SIZES.sub("#", CELLS.sub("…", text))
 
 
 def run_once(args: argparse.Namespace, db: Path) -> dict[str, Any]:

@@ -159,6 +159,27 @@ def test_a_distance_the_rounds_do_not_settle_is_labelled_unstable():
     assert fresh.unstable and "not settled within 5% of the control at 4K" in fresh.unstable
 
 
+def test_the_call_kind_sets_the_floor_of_a_ring_both_ways():
+    def with_direct_floor(ticks):
+        pts = code_age_points(
+            AMD, lambda r: 80.0, lambda r, a, p: p, lambda r: 30.0, lambda r: 30.0
+        )
+        return [
+            point(p.plan.label, ticks, p.plan.x, p.plan.group, **p.plan.knobs)
+            if p.plan.group == code_age.FAR_DIRECT
+            else p
+            for p in pts
+        ]
+
+    (low,) = [f for f in code_age.findings(with_direct_floor(8.0), AMD) if "floor" in f.text]
+    assert low.text.startswith("The call kind sets the floor of a ring")
+    assert "4K: 30 vs 8; 32K: 30 vs 8 ticks/iter; call rel32 is cheaper at 4K, 32K" in low.text
+    assert low.numbers["direct"] == {4 * K: 8.0, 32 * K: 8.0}
+    found = code_age.findings(with_direct_floor(30.2), AMD)
+    (same,) = [f for f in found if "Storing into data (no code modified)" in f.text]
+    assert same.text.endswith("the call kind changes nothing here.")
+
+
 def test_code_age_plan_follows_the_caches():
     rings = code_age.rings(CacheSizes.of(INTEL), quick=True)
     assert rings == [4 * K, 32 * K, 2 * K * K, 8 * K * K]

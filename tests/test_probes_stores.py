@@ -162,6 +162,22 @@ def test_stores_finding_says_first_store_and_saturation():
     assert kinds["rep"].numbers["model"] == "flat"
 
 
+def test_the_cheapest_way_to_write_a_whole_line_both_ways():
+    def one_line_store(copy, n):
+        if n != 64:
+            return 90.0
+        return 90.0 if copy in ("avx512", "rep-movsb") else 130.0
+
+    found = stores.findings(stores_points(one_line_store, far=10.0), HOST)
+    (f,) = [f for f in found if "whole executed line" in f.text]
+    assert f.numbers["cheapest"] in ("avx512 x1", "rep-movsb 64B")
+    assert set([f.numbers["cheapest"], *f.numbers["as_cheap"]]) == {"avx512 x1", "rep-movsb 64B"}
+    assert f.text.startswith("The cheapest way to write the whole executed line (64 bytes) is")
+    found = stores.findings(stores_points(lambda c, n: 90.0, far=10.0), HOST)
+    (g,) = [f for f in found if "whole executed line" in f.text]
+    assert "costs the same whichever way it is written" in g.text
+
+
 def test_models_the_points_cannot_tell_apart_tie():
     # every point wrote one line: "per line" counts as "flat" does
     got = fitting.fit([obs(1, 1, 1, 55.0), obs(8, 64, 1, 56.0), obs(64, 64, 1, 54.0)])

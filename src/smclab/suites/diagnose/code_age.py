@@ -479,6 +479,44 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
     return out
 
 
+def _floor(points: list[Point]) -> list[Finding]:
+    """The call kind sets the floor of any ring: the loop storing into data with call reg and
+    with call rel32 to each slot, at the rings where both were measured."""
+    direct = {p.experiment.buffer: p for p in measured(points) if p.plan.group == FAR_DIRECT}
+    reg = _far(points)
+    rows = [(r, reg[r], direct[r]) for r in sorted(direct) if r in reg]
+    if not rows:
+        return []
+    cells = "; ".join(
+        f"{format_size(r)}: {a.ticks.median:.0f} vs {b.ticks.median:.0f}" for r, a, b in rows
+    )
+    lower = [r for r, a, b in rows if _lower(b.ticks, a.ticks)]
+    higher = [r for r, a, b in rows if _lower(a.ticks, b.ticks)]
+    nums = {
+        "call_reg": {r: a.ticks.median for r, a, _ in rows},
+        "direct": {r: b.ticks.median for r, _, b in rows},
+    }
+    head = "storing into data (no code modified), call reg against call rel32 to each slot costs"
+    if lower and not higher:
+        text = (
+            f"The call kind sets the floor of a ring: {head} {cells} ticks/iter; call rel32 is"
+            f" cheaper at {', '.join(format_size(r) for r in lower)}, so a write-ahead ring"
+            " measured with call reg cannot go below call reg's own cost."
+        )
+        conf = confidence(*((b.ticks, a.ticks) for r, a, b in rows if r in lower))
+    elif higher and not lower:
+        text = f"{head.capitalize()} {cells} ticks/iter: call reg is cheaper here."
+        conf = confidence(*((a.ticks, b.ticks) for r, a, b in rows if r in higher))
+    elif not lower and not higher:
+        text = f"{head.capitalize()} {cells} ticks/iter: the call kind changes nothing here."
+        conf = no_difference(*(x.ticks for _, a, b in rows for x in (a, b)))
+    else:
+        text = f"{head.capitalize()} {cells} ticks/iter: no consistent difference."
+        conf = "low"
+    why = unsettled((format_size(r), a.ticks, b.ticks) for r, a, b in rows)
+    return [Finding("code-age", text, conf, nums, unstable=why)]
+
+
 def findings(points: list[Point], host: Host) -> list[Finding]:
     sizes = CacheSizes.of(host)
     curves = _curves(points, "indirect")
@@ -489,6 +527,7 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         *_old(curves, _far(points), sizes),
         *_just_run(curves),
         *_calls(points, curves),
+        *_floor(points),
     ]
 
 

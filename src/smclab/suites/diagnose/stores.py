@@ -14,7 +14,17 @@ from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
 from smclab.model.stats import confidence, differs
 
-from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
+from .base import (
+    Finding,
+    Host,
+    Measured,
+    PlanPoint,
+    Point,
+    ProbeSpec,
+    labelled,
+    pp,
+    unsettled,
+)
 from .plot import Curve
 
 ORDER = 15
@@ -201,11 +211,54 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         if f.chosen is None and not f.tied:
             conf = "low" if conf == "low" else "medium"
         out.append(Finding("stores", text, conf, nums))
+    out += _full_line(ps)
     seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
     model = per_penalty(found, seed.observation) if seed is not None else None
     if seed is not None and model is not None:
         out.append(_seed_copy(seed, *model, found[model[0]]))
     return out
+
+
+def _full_line(ps: list[Pair]) -> list[Finding]:
+    """The cheapest way to write one whole line about to run: every pattern that writes the
+    64 bytes of the executed line, by its total cost (what the loop pays), each over its own
+    data control for the penalty."""
+    whole = [p for p in ps if p.nbytes == fitting.LINE and p.observation.lines == 1]
+    if len(whole) < 2 or not any(differs(p.at.ticks, p.far.ticks) for p in whole):
+        return []  # (no penalty: nothing to make cheaper)
+    whole.sort(key=lambda p: p.at.ticks.median)
+    best = whole[0]
+    tied = [p for p in whole[1:] if not differs(p.at.ticks, best.at.ticks)]
+    beaten = [p for p in whole[1:] if p not in tied]
+
+    def name(p: Pair) -> str:
+        return label(p.copy, p.nbytes)
+
+    def cell(p: Pair) -> str:
+        return f"{name(p)} {p.at.ticks.median:.0f} (penalty {p.observation.penalty:.0f})"
+
+    nums: dict[str, Any] = {
+        "cheapest": name(best),
+        "as_cheap": [name(p) for p in tied],
+        "total": {name(p): p.at.ticks.median for p in whole},
+        "penalty": {name(p): p.observation.penalty for p in whole},
+    }
+    cells = "; ".join(cell(p) for p in whole)
+    if not beaten:
+        text = (
+            f"Writing the whole executed line (64 bytes) costs the same whichever way it is"
+            f" written ({cells} ticks/iter; penalty: over the same stores into data)."
+        )
+        conf = "medium"
+    else:
+        also = f", as cheap as {', '.join(name(p) for p in tied)}" if tied else ""
+        text = (
+            f"The cheapest way to write the whole executed line (64 bytes) is {name(best)}"
+            f"{also}: {cells} ticks/iter (penalty: over the same stores into data)."
+        )
+        conf = confidence(*((p.at.ticks, best.at.ticks) for p in beaten))
+    why = unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
+    return [Finding("stores", text, conf, nums, unstable=why)]
 
 
 def _seed_copy(seed: Pair, k: str, m: ModelFit, f: FitResult) -> Finding:
