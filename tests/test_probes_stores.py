@@ -439,3 +439,31 @@ def test_seed_table_shows_a_measured_count_beside_the_estimate():
     console = Console(width=200, record=True)
     console.print(seed_table(t))
     assert "est.: penalties per iteration" in console.export_text()
+
+
+def test_the_seed_table_says_why_a_row_spreads():
+    from rich.console import Console
+
+    from smclab.model.noise import Noise
+    from smclab.report import seed_table
+
+    t = seed_rows({"4K/0": 74, "far-store": 19})
+    busy = Noise(1.0, 1, 0.0, 83.0, 95.0, 11, 8)
+    quiet = Noise(1.0, 1, 0.0, 1.0, 5.0, 0, 1)
+    spread = {"far-store": (0.40, busy), "sb1 far": (0.25, quiet), "no-store": (0.01, busy)}
+    rows = []
+    for row, res in t.rows:
+        if row.name in spread:
+            s, noise = spread[row.name]
+            st = Stats(res.ticks_per_iter.median, res.ticks_per_iter.min, s)
+            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=noise)
+        rows.append((row, res))
+    console = Console(width=100, record=True)
+    console.print(seed_table(SeedTable(t.host, rows)))
+    out = " ".join(console.export_text().split())
+    assert (
+        "why a row spreads more than 5%: far-store: 40%, the host: other tasks used 83% of its"
+        " CPU during its repeats (11 preemptions); sb1 far: 25%, not explained by the load"
+        " measured beside it" in out
+    )
+    assert "no-store:" not in out.split("why a row spreads")[1]
