@@ -6,6 +6,7 @@ from AMD EPYC Zen 3 KVM guests (heavily loaded: only what survives that noise is
 Each test copies its store first (opening migrates a store in place).
 """
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -180,3 +181,20 @@ def test_zen3_findings(tmp_path):
     assert fresh.numbers["ahead_bytes"] == 128 and fresh.unstable
     (x,) = by_probe(p, "cross-modifying")
     assert "nothing measurable" in x.text and x.numbers["per_writer_store"] == {}
+
+
+def test_diagnose_recorded_recomputes_a_stored_run_from_the_cli(tmp_path):
+    from conftest import run_cli
+
+    db = tmp_path / ZEN4
+    shutil.copy(DATA / ZEN4, db)
+    p = run_cli("diagnose", "--db", str(db), "--recorded", "last", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["run_id"] == "20261203T061245" and len(out["checks"]) == 11
+    assert any(f["text"].startswith("No barrier makes the loop") for f in out["findings"])
+    p = run_cli("diagnose", "--db", str(db), "--recorded", "nope")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == (
+        f"smclab: error: no diagnose run nope in {db} (runs: 20261203T061245)"
+    )

@@ -11,9 +11,11 @@ from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
+from smclab.store import open_store
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
 from smclab.suites.diagnose.consistency import check
+from smclab.suites.diagnose.runner import recorded
 from smclab.suites.workarounds import SETS
 
 
@@ -41,12 +43,21 @@ from smclab.suites.workarounds import SETS
     help="With --html: a section of measured workarounds (advise --quick) for this workload"
     " (repeatable; 'all': every workload; default: seed).",
 )
+@click.option(
+    "--recorded",
+    "run_id",
+    default=None,
+    metavar="RUN",
+    help="Measure nothing: recompute the findings of the stored diagnose run RUN of --db"
+    " ('last': the newest) with today's probes.",
+)
 @session_options
 def diagnose(
     quick: bool,
     only: tuple[str, ...],
     html_file: str | None,
     workloads: tuple[str, ...],
+    run_id: str | None,
     as_json: bool,
     db: str | None,
     cpu: int | None,
@@ -55,6 +66,15 @@ def diagnose(
     """Run the probes and state what causes the penalty on this host, with the evidence."""
     if html_file:
         check_writable(html_file)
+    if run_id is not None:
+        with open_store(db, create=False) as store:
+            d = recorded(store, None if run_id == "last" else run_id)
+        if html_file:
+            from smclab.report.html import write_report
+
+            write_report(html_file, d, [])
+        print_json(d.to_dict()) if as_json else console.print(diagnosis(d))
+        return
     with session(db, cpu, timeout) as s:
         d = observed(lambda obs: run_diagnose(s, quick, only, obs))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))

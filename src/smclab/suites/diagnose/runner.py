@@ -195,6 +195,7 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
             probe = Probe(name, spec.title, tuple(p.plan for p in pts))
             results.append(ProbeResult(probe, pts, f"diagnose-{run}-{name}"))
     findings = find(results, host)
-    d = Diagnosis(host, run, quick, results, findings, 0.0)
+    times = [r.created for _, r in stored]
+    d = Diagnosis(host, run, quick, results, findings, max(times) - min(times) if times else 0.0)
     d.checks = check(d)
     return d
