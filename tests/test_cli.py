@@ -103,7 +103,7 @@ def test_seed_json(tmp_path):
         "--repeats",
         "5",
         "--iterations",
-        "20000",
+        "5000",
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
