@@ -30,10 +30,10 @@ from rich.table import Table
 
 NUMBER = re.compile(r"[−-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 PAREN = re.compile(r"\s*\([^()]*\)")
-#: a cell of evidence ("4M A=0: 152 vs 246", "4K: 30 vs 8") and a list of sizes ("16K, 32K")
+#: a cell of evidence ("4M A=0: 152 vs 246", "4K: 30 vs 8") and a size or list ("16K, 32K")
 _CELL = r"(?:#[KMB]?(?: A=#)?|[\w@+.-]+): # vs #"
 CELLS = re.compile(rf"{_CELL}(?:; {_CELL})*")
-SIZES = re.compile(r"#[KMB]?(?:, #[KMB]?)+")
+SIZES = re.compile(r"#[KMB]?(?:, #[KMB]?)*")
 #: the numbers shown beside the conclusions: (probe, key in the finding's numbers)
 HEADLINES = (
     ("penalty", "lost_ticks"),
