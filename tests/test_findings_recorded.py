@@ -188,9 +188,13 @@ def test_diagnose_recorded_recomputes_a_stored_run_from_the_cli(tmp_path):
 
     db = tmp_path / ZEN4
     shutil.copy(DATA / ZEN4, db)
-    p = run_cli("diagnose", "--db", str(db), "--recorded", "last", "--json")
+    page = tmp_path / "z4.html"
+    p = run_cli("diagnose", "--db", str(db), "--recorded", "last", "--json", "--html", str(page))
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
+    text = page.read_text()
+    assert "[unstable: the rounds do not settle" in text and "0 contradicted" in text
+    assert text.count("data:image/png;base64,") == len(dg.PROBES)
     assert out["run_id"] == "20261203T061245" and len(out["checks"]) == 11
     assert any(f["text"].startswith("No barrier makes the loop") for f in out["findings"])
     p = run_cli("diagnose", "--db", str(db), "--recorded", "nope")

@@ -178,9 +178,26 @@ def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
         "<h2>Findings</h2>",
     ]
     for f in d.findings:
+        unstable = (
+            f" <span class='medium'>[unstable: {html.escape(f.unstable)}]</span>"
+            if f.unstable
+            else ""
+        )
         out.append(
             f"<p class='finding'>• {html.escape(f.text)} <span class='{f.confidence}'>"
-            f"[{f.confidence}]</span></p>"
+            f"[{f.confidence}]</span>{unstable}</p>"
+        )
+    bad = [c for c in d.checks if not c.holds]
+    if d.checks:
+        out.append(
+            f"<p class='finding'>Consistency: {len(d.checks)} predictions of the findings"
+            f" checked against measured points they did not come from; {len(bad)}"
+            " contradicted</p>"
+        )
+    for c in bad:
+        out.append(
+            f"<p class='finding low'>✗ contradiction ({html.escape(c.probe)}):"
+            f" {html.escape(c.claim)}; measured: {html.escape(c.evidence)}</p>"
         )
     for pr in d.probes:
         out.append(f"<h2>{html.escape(pr.probe.title)}</h2>")
