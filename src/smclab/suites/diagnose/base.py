@@ -157,16 +157,16 @@ class ProbeSpec:
     findings: FindingsFn
     plot: Plot
     needs: Callable[[int], str | None] = runs_anywhere
-    #: the points as planned on a recorded host (a probe whose grid follows the host's caches
-    #: plans from its facts; None: ``points`` does not depend on the host)
-    points_for: Callable[[bool, Host], Sequence[PlanPoint]] | None = None
+    #: the points as planned on the host whose facts are given (None: ``points(quick)``, the
+    #: same on every host); used to read a stored run of another host back
+    planned_for: Callable[[Host, bool], Sequence[PlanPoint]] | None = None
 
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
 
-    def planned_on(self, quick: bool, host: Host) -> Sequence[PlanPoint]:
-        """The points this probe plans on ``host`` (a recorded one: from its facts)."""
-        return self.points(quick) if self.points_for is None else self.points_for(quick, host)
+    def planned(self, host: Host, quick: bool) -> Sequence[PlanPoint]:
+        """The points as planned on ``host`` (whose facts are given)."""
+        return self.planned_for(host, quick) if self.planned_for else self.points(quick)
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -531,6 +531,11 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     ]
 
 
+def planned_for(host: Host, quick: bool) -> list[PlanPoint]:
+    """The points as planned on ``host`` (its rings follow its caches)."""
+    return plan(CacheSizes.of(host), quick)
+
+
 PROBE = ProbeSpec(
     "code-age",
     "Code age and write-ahead: ring size x write-ahead distance x call kind (step 64)",
@@ -541,5 +546,5 @@ PROBE = ProbeSpec(
         "A (bytes ahead)",
         ref="4K far-store",
     ),
-    points_for=lambda quick, host: plan(CacheSizes.of(host), quick),
+    planned_for=planned_for,
 )

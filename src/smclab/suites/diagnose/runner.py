@@ -168,7 +168,7 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
     for name, spec in PROBES.items():
         by_knobs: dict[str, list[PlanPoint]] = {}
         for q in (quick, not quick):  # the run's own grid first
-            for pp in spec.planned_on(q, host):
+            for pp in spec.planned(host, q):
                 plans = by_knobs.setdefault(Experiment(**pp.knobs).knob_key(), [])
                 if pp.label not in {x.label for x in plans}:
                     plans.append(pp)
