@@ -2,16 +2,22 @@
 
 The seed loop moves through a ring of R bytes in 64-byte steps and stores A bytes ahead of the
 slot it calls. The line it writes is executed A bytes (A/64 iterations) later, and was last
-executed R - A bytes of code earlier. Sweeping A at ring sizes from 4K to beyond L2 asks:
+executed R - A bytes of code earlier. Every ring has its *data control*: the same loop, ring
+and call kind storing into data. Sweeping A at ring sizes from 4K to beyond L2 asks:
 
-* does *executing* a line written shortly before cost (small A), and from which A on not;
-* does *writing* a line executed long ago cost (the plateau against the same copy into data
-  at that ring), and from which ring size on not, in relation to the L1I and L2 sizes;
+* does *executing* a line written shortly before cost (A = 0 against the control), and from
+  which A on (in bytes, lines and cache sizes) the cost is down to the control; measured with
+  call rel32 to each slot where a direct loop fits (its own cost is a few ticks, where call
+  reg's 20-40 can hide a remainder), with call reg beyond;
+* does the *age* of the written line matter: at the same A, a larger ring (the line last ran
+  R - A bytes of code earlier) against the smallest, each net of its own control;
 * does writing the line executed just before (A = R - 64) cost;
-* does the call kind (call reg, call rel32 unrolled, retpoline) change either.
+* does the call kind (call reg, call rel32 unrolled, retpoline) change the cost, and does it set
+  the floor of a ring (the controls with call reg and with call rel32).
 
-The rings are planned from the caches of the machine that runs the probe; the findings read
-the sizes from the host facts stored with the results.
+A distance the rounds do not settle is labelled unstable. The rings are planned from the caches
+of the machine that runs the probe; the findings read the sizes from the host facts stored
+with the results.
 """
 
 from __future__ import annotations
@@ -42,8 +48,6 @@ from .plot import Curve
 ORDER = 30
 K = 1024
 STEP = 64
-#: a point within this factor of the best of its ring is "as good" (or 2 spreads, if larger)
-TOLERANCE = 0.1
 #: rings where a direct call (the loop unrolled over the ring) is measured
 DIRECT_MAX_RING = 512 * STEP
 #: the group of the direct-call data controls

@@ -4,8 +4,10 @@ several rates, against the same-thread penalty.
 The executing loop stores nothing and calls a fixed slot. The writer stores one byte into that
 slot's line (or two lines away, the control) once every P TSC ticks (P = 0: as fast as it can).
 At a known rate the writer makes T/P stores per iteration of T ticks, so the executing side's
-cost *per writer store* is (T_line - T_near) / (T_line / P). The same-thread penalty per store
-is the seed loop (4K, step 0) minus the same copy into data.
+cost *per writer store* is (T_line - T_near) / (T_line / P), stated only when the rates show a
+consistent trend (the rates that cost are the fastest ones; a slower writer never costs where a
+faster one does not). The same-thread penalty per store is the seed loop (4K, step 0) minus the
+same copy into data.
 """
 
 from __future__ import annotations

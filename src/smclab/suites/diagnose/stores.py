@@ -1,7 +1,10 @@
 """Stores: count, width and kind. k stores of width W, or a rep string of n bytes, into the
 executed line (the seed's 4K/0 slot), each against the same stores into data memory: is the
-penalty per store, per byte, per line, or flat? The fitted model's constant (ticks per penalty)
-explains the seed's 64-byte ``rep movsb`` and estimates penalties per iteration without a PMU.
+penalty per store, per byte, per line, flat, or saturating (the first store costs P, more add
+a fraction; :mod:`smclab.model.fit`)? The fitted model's constant (ticks per penalty) explains
+the seed's 64-byte ``rep movsb`` and estimates penalties per iteration without a PMU. The
+patterns that write the whole 64-byte line say which way of writing a line about to run is
+cheapest.
 """
 
 from __future__ import annotations
