@@ -14,17 +14,8 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.stats import confidence, differs, net, no_difference
 
-from .base import (
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    labelled,
-    pp,
-    unsettled,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 40
@@ -161,7 +152,7 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
         nums["swamped"] = sorted(unjudged)
     # the headline turns on the placements measured faster than the loop without a barrier
     maybe = [(r[0], pts[r[0]].ticks, none_.ticks) for r in rows]
-    why = unsettled(x for x in maybe if x[1].median < x[2].median)
+    why = base.unsettled(x for x in maybe if x[1].median < x[2].median)
     return [Finding("barriers", text, conf, nums, unstable=why)]
 
 

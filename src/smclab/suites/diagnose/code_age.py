@@ -32,17 +32,8 @@ from smclab.model.rounds import MIN_EFFECT
 from smclab.model.stats import comparison, confidence, differs, net, no_difference
 from smclab.run import machine
 
-from .base import (
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    measured,
-    pp,
-    unsettled,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
 from .plot import Curve
 
 ORDER = 30
@@ -418,15 +409,15 @@ def _lower(a: Stats, b: Stats) -> bool:
     return a.median < b.median and differs(a, b)
 
 
-def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Finding]:
+def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Finding]:
     """Call kinds against call reg at the same ring and distance."""
     out = []
     for call in ("retpoline", "direct"):
         pairs = [
-            (ring, a, p, base[ring][a])
+            (ring, a, p, reg[ring][a])
             for ring, curve in sorted(_curves(points, call).items())
             for a, p in sorted(curve.items())
-            if a in base.get(ring, {})
+            if a in reg.get(ring, {})
         ]
         if not pairs:
             continue
@@ -474,7 +465,7 @@ def _calls(points: list[Point], base: dict[int, dict[int, Measured]]) -> list[Fi
                     "lower": [f"{r}/{a}" for r, a, _, _ in lower],
                     "higher": [f"{r}/{a}" for r, a, _, _ in higher],
                 },
-                unstable=unsettled(
+                unstable=base.unsettled(
                     (f"{format_size(r)} A={a}", p.ticks, q.ticks)
                     for r, a, p, q in (lower + higher or pairs)
                 ),
@@ -517,7 +508,7 @@ def _floor(points: list[Point]) -> list[Finding]:
     else:
         text = f"{head.capitalize()} {cells} ticks/iter: no consistent difference."
         conf = "low"
-    why = unsettled((format_size(r), a.ticks, b.ticks) for r, a, b in rows)
+    why = base.unsettled((format_size(r), a.ticks, b.ticks) for r, a, b in rows)
     return [Finding("code-age", text, conf, nums, unstable=why)]
 
 

@@ -15,7 +15,7 @@ measured points they were not computed from; a contradiction is printed as such.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from smclab.model.stats import differs
@@ -45,12 +45,7 @@ class Check:
     evidence: str  # what was measured
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "probe": self.probe,
-            "claim": self.claim,
-            "holds": self.holds,
-            "evidence": self.evidence,
-        }
+        return asdict(self)
 
 
 def _replicates(d: Diagnosis) -> list[Check]:

@@ -14,17 +14,8 @@ from __future__ import annotations
 
 from smclab.model.stats import confidence, differs, no_difference
 
-from .base import (
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    labelled,
-    pp,
-    unsettled,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 70
@@ -129,7 +120,7 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         if costly
         else no_difference(*(x.ticks for _, ln, nr in rates for x in (ln, nr)))
     )
-    why = unsettled((_name(p), ln.ticks, nr.ticks) for p, ln, nr in rates)
+    why = base.unsettled((_name(p), ln.ticks, nr.ticks) for p, ln, nr in rates)
     return [Finding("cross-modifying", text, conf, nums, unstable=why)]
 
 

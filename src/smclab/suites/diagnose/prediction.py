@@ -16,17 +16,8 @@ from __future__ import annotations
 from smclab.model.result import Stats
 from smclab.model.stats import comparison, confidence, differs, net, no_difference
 
-from .base import (
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    labelled,
-    pp,
-    unsettled,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
 ORDER = 50
@@ -123,7 +114,7 @@ def _prediction(pts: dict[str, Measured]) -> list[Finding]:
     deciding = [("retpoline against call r13", ret, ind.ticks)]
     if direct is not None:
         deciding.append(("retpoline against call rel32", ret, direct))
-    return [Finding("prediction", text, conf, nums, unstable=unsettled(deciding))]
+    return [Finding("prediction", text, conf, nums, unstable=base.unsettled(deciding))]
 
 
 def _serialized(pts: dict[str, Measured]) -> list[Finding]:
@@ -170,7 +161,7 @@ def _serialized(pts: dict[str, Measured]) -> list[Finding]:
             )
             nums["settled"] = settled
             conf = no_difference(ex.ticks, far.ticks)
-        why = unsettled([(f"{NAMES[kind]} against its data loop", ex.ticks, far.ticks)])
+        why = base.unsettled([(f"{NAMES[kind]} against its data loop", ex.ticks, far.ticks)])
         out.append(Finding("prediction", text, conf, nums, unstable=why))
     return out
 

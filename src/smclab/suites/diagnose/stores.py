@@ -17,17 +17,8 @@ from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
 from smclab.model.stats import confidence, differs
 
-from .base import (
-    Finding,
-    Host,
-    Measured,
-    PlanPoint,
-    Point,
-    ProbeSpec,
-    labelled,
-    pp,
-    unsettled,
-)
+from . import base
+from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Curve
 
 ORDER = 15
@@ -260,7 +251,7 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
             f"{also}: {cells} ticks/iter (penalty: over the same stores into data)."
         )
         conf = confidence(*((p.at.ticks, best.at.ticks) for p in beaten))
-    why = unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
+    why = base.unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
     return [Finding("stores", text, conf, nums, unstable=why)]
 
 
