@@ -169,7 +169,11 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
         by_knobs: dict[str, list[PlanPoint]] = {}
         for q in (quick, not quick):  # the run's own grid first
             for pp in spec.planned(host, q):
-                plans = by_knobs.setdefault(Experiment(**pp.knobs).knob_key(), [])
+                try:
+                    key = Experiment(**pp.knobs).knob_key()
+                except (SpecError, TypeError):
+                    continue  # a point that is no seed experiment (read from rows it cannot)
+                plans = by_knobs.setdefault(key, [])
                 if pp.label not in {x.label for x in plans}:
                     plans.append(pp)
 
