@@ -133,7 +133,10 @@ def test_zen4_findings(tmp_path):
     # stability: the conclusions that flipped between three runs on that host (code age, the
     # retpoline, the dependent chain) are labelled unstable in this one; the settled ones not
     assert fresh.unstable and ret.unstable and all(f.unstable for f in chain)
-    assert pen.unstable is None and mov8.unstable is None and ordinary.unstable is None
+    assert pen.unstable is None and mov8.unstable is None
+    # the noise there lets flat fit too: the step is the best fit, not a settled one
+    assert ordinary.unstable and "lets flat fit as well" in ordinary.unstable
+    assert one(d, "stores", "Rep strings").unstable is None
     # the consistency check: the seed loop in three probes, the store models, the seed copy
     assert len(d.checks) == 11 and all(c.holds for c in d.checks), [
         c for c in d.checks if not c.holds

@@ -467,3 +467,13 @@ def test_the_seed_table_says_why_a_row_spreads():
         " measured beside it" in out
     )
     assert "no-store:" not in out.split("why a row spreads")[1]
+
+
+def test_a_model_the_noise_cannot_single_out_is_labelled_unstable():
+    quiet = by_kind(stores.findings(stores_points(intel_shaped, far=9.0), HOST))
+    assert quiet["rep"].numbers["model"] == "per store" and quiet["rep"].unstable is None
+    noisy = by_kind(stores.findings(stores_points(amd_shaped, far=19.0, noise=0.4), HOST))
+    labelled = [f for f in noisy.values() if f.unstable]
+    assert labelled and all(
+        "fit as well: the model named may change" in f.unstable for f in labelled
+    )

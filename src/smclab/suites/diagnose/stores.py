@@ -120,6 +120,22 @@ def per_penalty(found: dict[str, FitResult], o: Observation) -> tuple[str, Model
     return None
 
 
+def _unsettled_fit(f: FitResult) -> str | None:
+    """Why the model a finding names may change between runs: the points' noise, not the
+    models' fit, sets the tolerance, and another model fits within it too."""
+    if f.noise * fitting.NOISE_FACTOR <= fitting.FIT_TOL * f.scale:
+        return None
+    named = {m.model for m in f.contenders}
+    every = [*f.fits, *([f.saturating] if f.saturating else [])]
+    within = [m.model for m in every if m.model not in named and m.residual <= f.tolerance]
+    if not within:
+        return None
+    return (
+        f"the points' noise ({f.tolerance:.3g} ticks/iter) lets {' and '.join(within)} fit as"
+        " well: the model named may change between runs"
+    )
+
+
 def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[str, Any]]:
     what = KINDS[k]
     lo = min(f.observations, key=lambda o: o.penalty)
@@ -204,7 +220,7 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         conf = confidence(*((p.at.ticks, p.far.ticks) for p in costly))
         if f.chosen is None and not f.tied:
             conf = "low" if conf == "low" else "medium"
-        out.append(Finding("stores", text, conf, nums))
+        out.append(Finding("stores", text, conf, nums, unstable=_unsettled_fit(f)))
     out += _full_line(ps)
     seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
     model = per_penalty(found, seed.observation) if seed is not None else None
