@@ -15,7 +15,8 @@ from smclab.model.experiment import Experiment
 from smclab.model.result import MeasurementError, Result, Stats
 from smclab.model.rounds import Comparison
 from smclab.model.stats import comparison, differs
-from smclab.suites.sweep import Grid, Interrupted, Plan, run_sweep
+from smclab.run.interrupt import Interrupted
+from smclab.suites.sweep import Grid, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
 
 #: how :func:`run_advise` ranks the candidates (said under the table)
@@ -181,7 +182,7 @@ def run_advise(
     )
     run = run_sweep(session, plan, observer)
     if run.interrupted:
-        raise Interrupted(run.interrupted)
+        raise Interrupted(run.interrupted, stored=True)
     by_key = {r.experiment.code_key(): r for r in run.results}
     results = {c.id: (c, e, by_key[e.code_key()]) for c, e in planned if e.code_key() in by_key}
     n_res, f_res = results[naive.id][2], results[floor.id][2]
