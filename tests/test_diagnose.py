@@ -378,3 +378,40 @@ def test_the_consistency_check_prints_a_contradiction_and_counts_what_holds():
     assert "2 predictions of the findings checked" in out and "1 contradicted" in out
     assert "contradiction (barriers): 4K/0 costs the same in penalty and barriers" in out
     assert shifted.to_dict()["checks"][0]["holds"] is False
+
+
+def test_the_consistency_check_holds_the_write_ahead_distance_against_advise():
+    from types import SimpleNamespace
+
+    from smclab.suites.diagnose.consistency import check
+
+    def advised(ahead: int, to_floor: float):
+        best = SimpleNamespace(
+            id=f"ring-ahead-{ahead}",
+            ok=True,
+            fresh=True,
+            verdict="helps",
+            to_floor=to_floor,
+            experiment=Experiment(buffer=65536, step=64, ahead=ahead),
+        )
+        return SimpleNamespace(entries=[best])
+
+    def diagnosis(distance):
+        found = dg.Finding(
+            "code-age",
+            "Executing a line written just before costs",
+            "high",
+            {"ahead_bytes": distance},
+        )
+        return dg.Diagnosis(HOST, "r", True, [], [found], 1.0)
+
+    (ok,) = check(diagnosis(256), [advised(1024, 1.1)])
+    assert ok.holds and ok.claim == "writing 256 B or more ahead brings the loop near its floor"
+    (far,) = check(diagnosis(256), [advised(1024, 3.0)])  # far enough ahead, yet not near
+    assert not far.holds and "is 3.00x its floor" in far.evidence
+    (close,) = check(diagnosis(4096), [advised(1024, 1.1)])  # nearer than the distance, at it
+    assert not close.holds and close.claim == "writing less than 4096 B ahead still costs"
+    (none_,) = check(diagnosis(None), [advised(1024, 1.1)])
+    assert not none_.holds and none_.claim.startswith("no write-ahead distance measured")
+    (still,) = check(diagnosis(4096), [advised(1024, 2.5)])
+    assert still.holds and still.claim == close.claim

@@ -147,12 +147,12 @@ def _advice(d: Diagnosis, advised: Iterable[Advice]) -> list[Check]:
                     where,
                 )
             )
-        elif near:
+        else:
             out.append(
                 Check(
                     "code-age",
                     f"writing less than {distance} B ahead still costs",
-                    False,
+                    not near,
                     where,
                 )
             )
