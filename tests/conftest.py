@@ -42,7 +42,7 @@ def measured_together(*exps, rounds: int = 9, min_ms: float = 2.0) -> list:
         return measure_interleaved(runner, [dataclasses.replace(e, **settings) for e in exps], host)
 
 
-def costs_more(a, b, rounds_of=None):
+def costs_more(a, b):
     """Assert a direction every x86-64 CPU shows: ``a`` costs more than ``b`` (both Results of
     one interleaved run). Decided by the exact sign test over their paired rounds
     (:func:`smclab.model.rounds.compare_rounds`: p <= 0.07 and a median ratio beyond the 5%
@@ -60,14 +60,6 @@ def costs_more(a, b, rounds_of=None):
         f" rounds {ra} vs {rb}"
     )
     return c
-
-
-def ratio(a, b) -> float:
-    """The median over the rounds of a / b (both measured together)."""
-    from smclab.model.rounds import compare_rounds
-
-    assert a.error is None and b.error is None, (a.error, b.error)
-    return compare_rounds(a.round_values(), b.round_values()).ratio
 
 
 # -- store backends --------------------------------------------------------------------------
