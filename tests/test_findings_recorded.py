@@ -200,6 +200,10 @@ def test_diagnose_recorded_recomputes_a_stored_run_from_the_cli(tmp_path):
     assert text.count("data:image/png;base64,") == len(dg.PROBES)
     assert out["run_id"] == "20261203T061245" and len(out["checks"]) == 11
     assert any(f["text"].startswith("No barrier makes the loop") for f in out["findings"])
+    p = run_cli("diagnose", "--db", str(db), "--recorded", "last", "--probe", "barriers", "--json")
+    assert [pr["name"] for pr in json.loads(p.stdout)["probes"]] == ["barriers"]
+    p = run_cli("diagnose", "--db", str(db), "--recorded", "last", "--quick")
+    assert p.returncode == 2 and "takes no --quick" in p.stderr
     p = run_cli("diagnose", "--db", str(db), "--recorded", "nope")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip() == (

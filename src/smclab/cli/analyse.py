@@ -8,6 +8,7 @@ import click
 
 from smclab.cli.options import session_options
 from smclab.cli.ui import console, observed, print_json, session
+from smclab.errors import SpecError
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
@@ -67,8 +68,10 @@ def diagnose(
     if html_file:
         check_writable(html_file)
     if run_id is not None:
+        if quick or workloads:
+            raise SpecError("--recorded reads a stored run: it takes no --quick or --workload")
         with open_store(db, create=False) as store:
-            d = recorded(store, None if run_id == "last" else run_id)
+            d = recorded(store, None if run_id == "last" else run_id, only)
         if html_file:
             from smclab.report.html import write_report
 

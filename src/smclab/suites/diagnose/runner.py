@@ -142,13 +142,16 @@ def _point(plan: PlanPoint, r: StoredResult, series: str) -> Point:
     return Point(plan, r.experiment, ticks, ns, counts, r.error, notes)
 
 
-def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
+def recorded(
+    store: ResultStore, run_id: str | None = None, only: tuple[str, ...] = ()
+) -> Diagnosis:
     """The diagnose run ``run_id`` (default: the last) of a store, its findings recomputed by
     today's probes: each stored result is matched to the points today's probes plan on the
     recorded host (quick and full grids, by the experiment's knobs), so a run recorded by an
     older smclab whose probes were cut differently gives today's findings where its points
     allow. Every sweep of a run was measured in interleaved rounds: a sweep is a series, and a
-    probe's points come from one sweep (its own, else the one holding most of its points)."""
+    probe's points come from one sweep (its own, else the one holding most of its points).
+    ``only``: these probes only."""
     ids = runs(store)
     if not ids:
         raise SpecError(f"{store.location} holds no diagnose run")
@@ -166,6 +169,8 @@ def recorded(store: ResultStore, run_id: str | None = None) -> Diagnosis:
     quick = all(r.experiment and r.experiment.min_ms == settings(True)["min_ms"] for _, r in stored)
     results: list[ProbeResult] = []
     for name, spec in PROBES.items():
+        if only and name not in only:
+            continue
         by_knobs: dict[str, list[PlanPoint]] = {}
         for q in (quick, not quick):  # the run's own grid first
             for pp in spec.planned(host, q):
