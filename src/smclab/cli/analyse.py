@@ -41,8 +41,9 @@ from smclab.suites.workarounds import SETS
     "workloads",
     multiple=True,
     type=click.Choice([*SETS, "all"]),
-    help="With --html: a section of measured workarounds (advise --quick) for this workload"
-    " (repeatable; 'all': every workload; default: seed).",
+    help="Also measure this workload's workarounds (advise --quick) and check the findings"
+    " against its best; with --html, a section of them (repeatable; 'all': every workload;"
+    " with --html alone: seed).",
 )
 @click.option(
     "--recorded",
@@ -81,7 +82,8 @@ def diagnose(
     with session(db, cpu, timeout) as s:
         d = observed(lambda obs: run_diagnose(s, quick, only, obs))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
-        advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
+        wanted = chosen if html_file or workloads else []
+        advised = [observed(partial(run_advise, s, w, True)) for w in wanted]
         if advised:  # the findings' write-ahead distance against advise's confirmed best
             d.checks = check(d, advised)
     if html_file:
