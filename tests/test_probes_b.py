@@ -180,6 +180,29 @@ def test_the_call_kind_sets_the_floor_of_a_ring_both_ways():
     assert same.text.endswith("the call kind changes nothing here.")
 
 
+def test_call_kinds_compare_penalties_where_each_has_its_own_control():
+    """call rel32 costs 22 ticks less than call reg in every loop (its own cost), the penalty
+    is the same: net of each kind's control nothing is left to tell them apart."""
+    pts = code_age_points(AMD, lambda r: 80.0, lambda r, a, p: p, lambda r: 30.0, lambda r: 30.0)
+    pts = [
+        point(p.plan.label, p.ticks.median - 22.0, p.plan.x, p.plan.group, **p.plan.knobs)
+        if p.experiment.call == "direct"
+        else p
+        for p in pts
+    ]
+    found = code_age.findings(pts, AMD)
+    (direct,) = [f for f in found if "call rel32 to each slot" in f.text and "Calling" in f.text]
+    assert direct.numbers["net_of_own_control"] is True
+    assert direct.text.startswith(
+        "Calling through call rel32 to each slot changes nothing measurable against call reg"
+        " (each net of its own data control: penalty against penalty)"
+    )
+    (ret,) = [f for f in found if "retpoline" in f.text]
+    assert "(totals, each call's own cost included)" in ret.text
+    (floor,) = [f for f in found if "sets the floor" in f.text]
+    assert floor.numbers["direct"] == {4 * K: 8.0, 32 * K: 8.0}
+
+
 def test_code_age_plan_follows_the_caches():
     rings = code_age.rings(CacheSizes.of(INTEL), quick=True)
     assert rings == [4 * K, 32 * K, 2 * K * K, 8 * K * K]

@@ -410,49 +410,70 @@ def _lower(a: Stats, b: Stats) -> bool:
 
 
 def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Finding]:
-    """Call kinds against call reg at the same ring and distance."""
+    """Call kinds against call reg at the same ring and distance. Where the kind has its own
+    data control at that ring (call rel32), its point is taken net of it (plus call reg's
+    control): the penalties are compared, not the calls' own costs (see :func:`_floor`)."""
     out = []
+    own = {p.experiment.buffer: p for p in measured(points) if p.plan.group == FAR_DIRECT}
+    far = _far(points)
     for call in ("retpoline", "direct"):
-        pairs = [
-            (ring, a, p, reg[ring][a])
-            for ring, curve in sorted(_curves(points, call).items())
-            for a, p in sorted(curve.items())
-            if a in reg.get(ring, {})
-        ]
+        pairs: list[tuple[int, int, Stats, Stats]] = []
+        netted = True
+        for ring, curve in sorted(_curves(points, call).items()):
+            for a, p in sorted(curve.items()):
+                if a not in reg.get(ring, {}):
+                    continue
+                if call == "direct" and ring in own and ring in far:
+                    pairs.append(
+                        (
+                            ring,
+                            a,
+                            net(p.ticks, own[ring].ticks, far[ring].ticks),
+                            reg[ring][a].ticks,
+                        )
+                    )
+                else:
+                    netted = False
+                    pairs.append((ring, a, p.ticks, reg[ring][a].ticks))
         if not pairs:
             continue
         name = "a retpoline" if call == "retpoline" else "call rel32 to each slot"
+        how = (
+            " (each net of its own data control: penalty against penalty)"
+            if netted
+            else " (totals, each call's own cost included)"
+        )
 
-        def cell(x: tuple[int, int, Measured, Measured]) -> str:
+        def cell(x: tuple[int, int, Stats, Stats]) -> str:
             r, a, p, q = x
-            return f"{format_size(r)} A={a}: {p.ticks.median:.0f} vs {q.ticks.median:.0f}"
+            return f"{format_size(r)} A={a}: {p.median:.0f} vs {q.median:.0f}"
 
-        lower = [x for x in pairs if _lower(x[2].ticks, x[3].ticks)]
-        higher = [x for x in pairs if _lower(x[3].ticks, x[2].ticks)]
+        lower = [x for x in pairs if _lower(x[2], x[3])]
+        higher = [x for x in pairs if _lower(x[3], x[2])]
         same = [x for x in pairs if x not in lower and x not in higher]
         rest = f"{len(same)} of {len(pairs)}"
         if not lower and not higher:
             text = (
-                f"Calling through {name} changes nothing measurable against call reg"
+                f"Calling through {name} changes nothing measurable against call reg{how}"
                 f" ({'; '.join(map(cell, pairs))} ticks/iter)."
             )
-            conf = no_difference(*(x.ticks for _, _, p, q in pairs for x in (p, q)))
+            conf = no_difference(*(x for _, _, p, q in pairs for x in (p, q)))
         elif lower and higher:
             text = (
                 f"Calling through {name} has no consistent effect against call reg at the same"
-                f" ring and distance: lower at {'; '.join(map(cell, lower))}; higher at"
+                f" ring and distance{how}: lower at {'; '.join(map(cell, lower))}; higher at"
                 f" {'; '.join(map(cell, higher))}; no measurable difference at the other {rest}"
                 " pairs (ticks/iter)."
             )
             conf = "low"
         else:
-            moved, how = (lower, "lowers") if lower else (higher, "raises")
+            moved, verb = (lower, "lowers") if lower else (higher, "raises")
             text = (
-                f"Calling through {name} {how} the cost against call reg at"
+                f"Calling through {name} {verb} the cost against call reg{how} at"
                 f" {'; '.join(map(cell, moved))} ticks/iter"
                 + (f"; no measurable difference at the other {rest} pairs." if same else ".")
             )
-            conf = confidence(*((p.ticks, q.ticks) for _, _, p, q in moved))
+            conf = confidence(*((p, q) for _, _, p, q in moved))
         out.append(
             Finding(
                 "code-age",
@@ -460,14 +481,14 @@ def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Fin
                 conf,
                 {
                     f"{call}_vs_indirect": {
-                        f"{r}/{a}": p.ticks.median / q.ticks.median for r, a, p, q in pairs
+                        f"{r}/{a}": p.median / q.median for r, a, p, q in pairs
                     },
                     "lower": [f"{r}/{a}" for r, a, _, _ in lower],
                     "higher": [f"{r}/{a}" for r, a, _, _ in higher],
+                    "net_of_own_control": netted,
                 },
                 unstable=base.unsettled(
-                    (f"{format_size(r)} A={a}", p.ticks, q.ticks)
-                    for r, a, p, q in (lower + higher or pairs)
+                    (f"{format_size(r)} A={a}", p, q) for r, a, p, q in (lower + higher or pairs)
                 ),
             )
         )
