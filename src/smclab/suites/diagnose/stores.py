@@ -15,7 +15,7 @@ from typing import Any
 from smclab.isa import vocabulary as vocab
 from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
-from smclab.model.stats import confidence, differs
+from smclab.model.stats import confidence, differs, no_difference
 
 from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
@@ -47,6 +47,11 @@ KINDS = {"ordinary": "ordinary stores (mov)", "rep": "rep strings"}
 #: the seed's copy: 64 bytes of rep movsb at the 4K/0 slot
 SEED_COPY = ("rep-movsb", 64)
 FAR = " far"
+#: whole 64-byte lines written where the line is not in L1D (into data, step 64 through a 1M
+#: ring, every store a line last written 1M of stores before): rep movsb against vector stores
+COLD = (("rep-movsb", 64), ("avx512", 64), ("avx", 64))
+COLD_RING: dict[str, Any] = {"buffer": 1 << 20, "step": 64}
+COLD_SUFFIX = " cold"
 
 
 def label(copy: str, nbytes: int) -> str:
@@ -67,6 +72,9 @@ def points(quick: bool) -> list[PlanPoint]:
         knobs = {**SLOT, "copy": copy, "payload": n}
         out.append(pp(label(copy, n), n, copy, **knobs))
         out.append(pp(label(copy, n) + FAR, n, f"{copy}{FAR}", store="far", **knobs))
+    for copy, n in COLD:  # a whole line not in L1D: into data, a ring far larger than L1D
+        knobs = {**COLD_RING, "copy": copy, "payload": n}
+        out.append(pp(label(copy, n) + COLD_SUFFIX, n, "cold line", store="far", **knobs))
     return out
 
 
@@ -222,6 +230,7 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
             conf = "low" if conf == "low" else "medium"
         out.append(Finding("stores", text, conf, nums, unstable=_unsettled_fit(f)))
     out += _full_line(ps)
+    out += _cold_line(points)
     seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
     model = per_penalty(found, seed.observation) if seed is not None else None
     if seed is not None and model is not None:
@@ -268,6 +277,43 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
         )
         conf = confidence(*((p.at.ticks, best.at.ticks) for p in beaten))
     why = base.unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
+    return [Finding("stores", text, conf, nums, unstable=why)]
+
+
+def _cold_line(points: list[Point]) -> list[Finding]:
+    """rep movsb against one vector store writing a whole line not in L1D (into data)."""
+    pts = labelled(points)
+    cold = {p.experiment.copy: p for name, p in pts.items() if name.endswith(COLD_SUFFIX)}
+    rep = cold.get("rep-movsb")
+    vec = next((cold[c] for c in ("avx512", "avx") if c in cold), None)
+    if rep is None or vec is None:
+        return []
+    a, b = rep.ticks, vec.ticks
+    names = f"rep movsb of 64 bytes against {label(vec.experiment.copy, 64)}"
+    where = (
+        "Writing a whole line that is not in L1D (into data, step 64 through a"
+        f" {COLD_RING['buffer'] >> 20}M ring)"
+    )
+    nums: dict[str, Any] = {
+        "rep_movsb_ticks": a.median,
+        "vector": vec.experiment.copy,
+        "vector_ticks": b.median,
+        "extra_ticks": a.median - b.median,
+    }
+    if differs(a, b):
+        more = "more" if a.median > b.median else "less"
+        text = (
+            f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter, rep"
+            f" movsb {abs(a.median - b.median):.0f} {more}."
+        )
+        conf = confidence((a, b))
+    else:
+        text = (
+            f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter,"
+            " no measurable difference."
+        )
+        conf = no_difference(a, b)
+    why = base.unsettled([(names, a, b)])
     return [Finding("stores", text, conf, nums, unstable=why)]
 
 
