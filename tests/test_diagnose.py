@@ -415,3 +415,25 @@ def test_the_consistency_check_holds_the_write_ahead_distance_against_advise():
     assert not none_.holds and none_.claim.startswith("no write-ahead distance measured")
     (still,) = check(diagnosis(4096), [advised(1024, 2.5)])
     assert still.holds and still.claim == close.claim
+
+
+def test_a_line_map_with_a_distance_the_rounds_cannot_place_is_labelled_unstable():
+    def with_rounds(p, factors=(1.0,) * 7):
+        t = p.ticks.median
+        return dg.Point(
+            p.plan, p.experiment, Stats(t, t, 0.01, tuple(t * f for f in factors), "s"), p.ns
+        )
+
+    pts = [with_rounds(p) for p in granularity_curve(64)]
+    assert all(f.unstable is None for f in granularity.findings(pts, HOST))
+    # +64 measured at 29 against a control of 20 (the line: +10% of the 90-tick penalty, 29):
+    # its rounds straddle it
+    torn = (0.6, 1.9, 0.7, 1.8, 0.65, 1.85, 1.0)
+    pts = [
+        with_rounds(dg.Point(p.plan, p.experiment, Stats(29.0, 17.0, 0.5), p.ns), torn)
+        if p.plan.label == "mov8 +64"
+        else p
+        for p in pts
+    ]
+    mov8 = next(f for f in granularity.findings(pts, HOST) if f.numbers.get("kind") == "mov8")
+    assert mov8.unstable and "whether the stores at +64 bytes cost" in mov8.unstable
