@@ -6,12 +6,13 @@ from functools import partial
 
 import click
 
-from smclab.cli.options import session_options
+from smclab.cli.options import rounds_options, session_options
 from smclab.cli.ui import console, observed, print_json, session
 from smclab.errors import SpecError
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
+from smclab.report.plot import pyplot
 from smclab.store import open_store
 from smclab.suites.advise import run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
@@ -53,10 +54,19 @@ from smclab.suites.workarounds import SETS
     help="Measure nothing: recompute the findings of the stored diagnose run RUN of --db"
     " ('last': the newest) with today's probes.",
 )
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=None,
+    help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
+)
+@rounds_options
 @session_options
 def diagnose(
     quick: bool,
+    rounds: int | None,
     only: tuple[str, ...],
+    budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
     run_id: str | None,
@@ -68,9 +78,12 @@ def diagnose(
     """Run the probes and state what causes the penalty on this host, with the evidence."""
     if html_file:
         check_writable(html_file)
+        pyplot("--html")  # before measuring: the plot extra may be missing
     if run_id is not None:
-        if quick or workloads:
-            raise SpecError("--recorded reads a stored run: it takes no --quick or --workload")
+        if quick or workloads or rounds is not None:
+            raise SpecError(
+                "--recorded reads a stored run: it takes no --quick, --rounds or --workload"
+            )
         with open_store(db, create=False) as store:
             d = recorded(store, None if run_id == "last" else run_id, only)
         if html_file:
@@ -80,10 +93,10 @@ def diagnose(
         print_json(d.to_dict()) if as_json else console.print(diagnosis(d))
         return
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
         wanted = chosen if html_file or workloads else []
-        advised = [observed(partial(run_advise, s, w, True)) for w in wanted]
+        advised = [observed(partial(run_advise, s, w, True, rounds=rounds)) for w in wanted]
         if advised:  # the findings' write-ahead distance against advise's confirmed best
             d.checks = check(d, advised)
     if html_file:
@@ -109,13 +122,20 @@ def diagnose(
     help="Rank workarounds for this workload.",
 )
 @click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@rounds_options
 @session_options
 def advise(
-    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+    workload: str,
+    quick: bool,
+    rounds: int | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
 ) -> None:
     """Rank workarounds measured here against the naive loop and the floor."""
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
     if as_json:
         print_json(a.to_dict())
     else:
