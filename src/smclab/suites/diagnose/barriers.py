@@ -153,6 +153,8 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
     # the headline turns on the placements measured faster than the loop without a barrier
     maybe = [(r[0], pts[r[0]].ticks, none_.ticks) for r in rows]
     why = base.unsettled(x for x in maybe if x[1].median < x[2].median)
+    # what the atlas reads: the placements that help, in total (the only sense of "help")
+    nums["helps_in_total"] = nums["faster_in_total"]
     return [Finding("barriers", text, conf, nums, unstable=why)]
 
 
@@ -190,10 +192,26 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return [*_barriers(pts), *_cpuid(pts, host)]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """Which barrier placements help in total (none: an empty list), and CPUID's own cost."""
+    out: list[base.Fact] = []
+    for f in found:
+        if "cpuid_ticks" in f.numbers:
+            ev = base.labels(points, lambda s: s.startswith(("cpuid@", "none far")))
+            got = base.from_numbers(f, {"cpuid_ticks": ("cpuid_ticks", "ticks")}, ev)
+            out += got + base.ns_fact("cpuid_ns", got[0], host)
+        else:
+            out += base.from_numbers(
+                f, {"barriers_helping": ("helps_in_total", "")}, base.labels(points)
+            )
+    return out
+
+
 PROBE = ProbeSpec(
     "barriers",
     "Barriers net of their own cost: into the executed line and into data (4K, step 0)",
     points,
     findings,
     Bars(ref="none"),
+    facts=facts,
 )

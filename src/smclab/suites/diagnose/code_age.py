@@ -547,6 +547,25 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     ]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """The write-ahead distance from which executing fresh code costs no more than its data
+    control (0: it never cost; "no single distance": some ring never got there). The code-age
+    finding asks about a line's age at a fixed distance, no ring threshold: no fact of it."""
+    out: list[base.Fact] = []
+
+    def indirect(label: str) -> bool:
+        return " A=" in label and label.count(" ") == 1 or label.endswith("far-store")
+
+    ev = base.labels(points, indirect)
+    for f in found:
+        n = f.numbers
+        if "ahead_bytes" in n or "rings" in n:
+            value = 0 if "rings" in n else n["ahead_bytes"]
+            value = "no single distance" if value is None else value
+            out.append(base.Fact("write_ahead_bytes", value, "bytes", f.confidence, f.probe, ev))
+    return out
+
+
 def planned_for(host: Host, quick: bool) -> list[PlanPoint]:
     """The points as planned on ``host`` (its rings follow its caches)."""
     return plan(CacheSizes.of(host), quick)
@@ -562,5 +581,6 @@ PROBE = ProbeSpec(
         "A (bytes ahead)",
         ref="4K far-store",
     ),
+    facts=facts,
     planned_for=planned_for,
 )
