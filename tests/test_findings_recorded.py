@@ -131,6 +131,9 @@ def test_zen4_findings(tmp_path):
     (x,) = by_probe(d, "cross-modifying")
     assert x.numbers["consistent_trend"] is False and "no consistent trend" in x.text
     assert "2.6x" not in x.text and "per writer store," not in x.text
+    facts = {f.name: f.value for f in dg.facts_of(d.probes, d.findings, d.host)}
+    assert facts["writer_store_ticks"] == "no trend"  # what the atlas shows for this host
+    assert facts["barriers_helping"] == [] and facts["write_ahead_bytes"] == 16384
     # stability: the conclusions that flipped between three runs on that host (code age, the
     # retpoline, the dependent chain) are labelled unstable in this one; the settled ones not
     assert fresh.unstable and ret.unstable and all(f.unstable for f in chain)

@@ -128,14 +128,16 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
 
 def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The executing thread's cost per writer store (the largest over the rates that show
-    one; none measurable: a string), and its ratio to the same-thread penalty."""
+    one; else a string: no trend across the rates, or none measurable), and its ratio to the
+    same-thread penalty."""
     out: list[base.Fact] = []
     ev = base.labels(points)
     for f in found:
         per = f.numbers.get("per_writer_store")
         if per is None:
             continue
-        value = max(per.values()) if per else "none measurable"
+        trend = f.numbers.get("consistent_trend", True)
+        value = max(per.values()) if per else "none measurable" if trend else "no trend"
         out.append(base.Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
         out += base.from_numbers(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
     return out
