@@ -171,9 +171,11 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def measured_together(*exps, rounds: int = 7, min_ms: float = 2.0) -> list:
+def measured_together(*exps, rounds: int = 9, min_ms: float = 2.0) -> list:
     """Measure ``exps`` in interleaved rounds (the protocol for anything compared): a slow
-    phase of a shared host then hits all of them alike. Returns their Results, in order."""
+    phase of a shared host then hits all of them alike. Returns their Results, in order.
+    9 rounds: one may go the other way on a loaded box and the sign test still decides
+    (8 of 9: p = 0.04)."""
     import dataclasses
 
     from smclab.run import machine
@@ -186,12 +188,24 @@ def measured_together(*exps, rounds: int = 7, min_ms: float = 2.0) -> list:
         return measure_interleaved(runner, [dataclasses.replace(e, **settings) for e in exps], host)
 
 
-def ratio(a, b) -> float:
-    """The median over the rounds of a / b (both measured together)."""
+def costs_more(a, b):
+    """Assert a direction every x86-64 CPU shows: ``a`` costs more than ``b`` (both Results of
+    one interleaved run). Decided by the exact sign test over their paired rounds
+    (:func:`smclab.model.rounds.compare_rounds`: p <= 0.07 and a median ratio beyond the 5%
+    noise floor); the effect size (the median ratio and its interval) is taken from the same
+    run and shown on failure, never compared with a magnitude another CPU showed (those are
+    asserted on recorded data). Returns the comparison."""
     from smclab.model.rounds import compare_rounds
 
     assert a.error is None and b.error is None, (a.error, b.error)
-    return compare_rounds(a.round_values(), b.round_values()).ratio
+    ra, rb = a.round_values(), b.round_values()
+    c = compare_rounds(ra, rb)
+    assert c.verdict == "higher", (
+        f"expected {a.experiment.label()} > {b.experiment.label()}: ratio {c.ratio:.3g}"
+        f" ({c.low:.3g}-{c.high:.3g}), {c.above} of {c.rounds} rounds higher, p={c.p:.3g};"
+        f" rounds {ra} vs {rb}"
+    )
+    return c
 
 
 # -- store backends --------------------------------------------------------------------------

@@ -68,7 +68,9 @@ def test_facts_are_the_numbers_the_printed_findings_state(tmp_path):
             if f.unit in ("ticks", "bytes") and isinstance(f.value, float | int):
                 assert f"{f.value:.0f}" in texts, (f.name, f.value)
                 checked += 1
-    assert checked >= 5  # penalty, stores, code-age, cpuid, cross-modifying
+    # penalty, stores, code-age, cpuid (cross-modifying states no cost per writer store on
+    # Zen 4: its rates show no trend)
+    assert checked >= 4
 
 
 def test_recorded_hosts_differ_where_a_jit_would_care(recorded):

@@ -15,10 +15,12 @@ from smclab.report import check_writable
 from smclab.report.atlas import placement_text
 from smclab.report.findings import advice, diagnosis
 from smclab.report.plot import pyplot
-from smclab.store import is_url
+from smclab.store import is_url, open_store
 from smclab.suites.advise import run_advise
 from smclab.suites.atlas import place, reference
 from smclab.suites.diagnose import PROBES, facts_of, run_diagnose
+from smclab.suites.diagnose.consistency import check
+from smclab.suites.diagnose.runner import recorded as recorded_run
 from smclab.suites.seed import run_seed
 from smclab.suites.workarounds import SETS
 
@@ -44,8 +46,17 @@ from smclab.suites.workarounds import SETS
     "workloads",
     multiple=True,
     type=click.Choice([*SETS, "all"]),
-    help="With --html: a section of measured workarounds (advise --quick) for this workload"
-    " (repeatable; 'all': every workload; default: seed).",
+    help="Also measure this workload's workarounds (advise --quick) and check the findings"
+    " against its best; with --html, a section of them (repeatable; 'all': every workload;"
+    " with --html alone: seed).",
+)
+@click.option(
+    "--recorded",
+    "run_id",
+    default=None,
+    metavar="RUN",
+    help="Measure nothing: recompute the findings of the stored diagnose run RUN of --db"
+    " ('last': the newest) with today's probes.",
 )
 @click.option(
     "--budget",
@@ -69,6 +80,7 @@ def diagnose(
     budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
+    run_id: str | None,
     record: str | None,
     as_json: bool,
     db: str | None,
@@ -82,6 +94,20 @@ def diagnose(
             check_writable(f)
     if html_file:
         pyplot("--html")  # before measuring: the plot extra may be missing
+    if run_id is not None:
+        if quick or workloads or rounds is not None or record is not None:
+            raise SpecError(
+                "--recorded reads a stored run: it takes no --quick, --rounds, --workload or"
+                " --record"
+            )
+        with open_store(db, create=False) as store:
+            d = recorded_run(store, None if run_id == "last" else run_id, only)
+        if html_file:
+            from smclab.report.html import write_report
+
+            write_report(html_file, d, [])
+        print_json(d.to_dict()) if as_json else console.print(diagnosis(d))
+        return
     if record is not None:
         if db is not None:
             raise SpecError("--record writes a new store of its own: give no --db with it")
@@ -100,8 +126,12 @@ def diagnose(
             recorded
             if w == "seed" and recorded
             else observed(partial(run_advise, s, w, True, rounds=rounds))
-            for w in (chosen if html_file else [])
+            for w in (chosen if html_file or workloads else [])
         ]
+        # the findings' write-ahead distance against advise's confirmed best
+        measured_advice = advised or ([recorded] if recorded else [])
+        if measured_advice:
+            d.checks = check(d, measured_advice)
     facts = facts_of(d.probes, d.findings, d.host)
     placed = place(facts, reference())
     if html_file:

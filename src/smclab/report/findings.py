@@ -36,7 +36,11 @@ def diagnosis(d: Diagnosis) -> Group:
         for f in found:
             parts.append(
                 Text.assemble(
-                    "  • ", f.text, " ", (f"[{f.confidence}]", CONFIDENCE_STYLE[f.confidence])
+                    "  • ",
+                    f.text,
+                    " ",
+                    (f"[{f.confidence}]", CONFIDENCE_STYLE[f.confidence]),
+                    *((" ", (f"[unstable: {f.unstable}]", "yellow")) if f.unstable else ()),
                 )
             )
         if not found:
@@ -52,7 +56,25 @@ def diagnosis(d: Diagnosis) -> Group:
                     style="dim",
                 )
             )
+    parts += consistency(d)
     return Group(*parts)
+
+
+def consistency(d: Diagnosis) -> list[Text]:
+    """The consistency check: each contradiction printed as such, the rest counted."""
+    if not d.checks:
+        return []
+    bad = [c for c in d.checks if not c.holds]
+    head = (
+        f"\nConsistency: {len(d.checks)} predictions of the findings checked against measured"
+        f" points they did not come from; {len(bad)} contradicted"
+    )
+    out = [Text(head, style="bold" if not bad else "bold red")]
+    for c in bad:
+        out.append(
+            Text(f"  ✗ contradiction ({c.probe}): {c.claim}; measured: {c.evidence}", style="red")
+        )
+    return out
 
 
 def advice(a: Advice) -> Group:
