@@ -89,6 +89,9 @@ class Asm:
             return self.emit(Instruction.create_reg_u64(code, reg, imm))
         return self.emit(Instruction.create_reg_i32(code, reg, imm))
 
+    def rri(self, code: Code, a: Register, b: Register, imm: int) -> Asm:
+        return self.emit(Instruction.create_reg_reg_i32(code, a, b, imm))
+
     def rm(self, code: Code, reg: Register, m: MemoryOperand) -> Asm:
         return self.emit(Instruction.create_reg_mem(code, reg, m))
 
