@@ -19,7 +19,7 @@ from smclab.codegen.program import (
 from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
-from smclab.isa.asm import Asm, C, R, Register, decode_listing, mem
+from smclab.isa.asm import Asm, C, R, Register, decode_listing, iter_listing, mem
 from smclab.model.experiment import CROSS_OFFSET, Experiment
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
@@ -355,17 +355,21 @@ class _Ring:
         a.rm(C.LEA_R64_M, R.R14, mem(R.RIP, self.start))  # later passes enter at slot 0
 
     def laid_out(self, program: Program) -> Ring:
-        """Where the ring landed in ``program`` (just after the ``jmp r14``), checked: each
-        slot's call at its group's start + the write + 5 bytes per call before it."""
+        """Where the ring landed in ``program`` (just after the ``jmp r14``), checked: at each
+        group's start + the write + 5 bytes per call before it, a call rel32 to its slot."""
         run = program.sections[-1]
-        raw = program.code[run.offset : run.offset + run.size]
-        lines = decode_listing(raw, program.layout.code + run.offset)
-        at = next(i for i, ln in enumerate(lines) if ln.text == "jmp     r14") + 1
-        ring = Ring(lines[at].address, self.group_bytes, len(self.slots), self.exp.batch)
-        calls = [ln.address for ln in lines[at:] if ln.text.startswith("call")]
-        expect = [ring.slot_call(i, self.write_bytes) for i in range(len(self.slots))]
-        if calls[: len(expect)] != expect:
-            raise AssertionError("the unrolled ring's groups differ in length")
+        code, base = program.code, program.layout.code
+        start = next(
+            ln.address + len(ln.raw)
+            for ln in iter_listing(code[run.offset : run.offset + run.size], base + run.offset)
+            if ln.text == "jmp     r14"
+        )
+        ring = Ring(start, self.group_bytes, len(self.slots), self.exp.batch)
+        for i, off in enumerate(self.slots):
+            at = ring.slot_call(i, self.write_bytes)
+            rel = int.from_bytes(code[at - base + 1 : at - base + 5], "little", signed=True)
+            if code[at - base] != 0xE8 or at + 5 + rel != self.lay.exec_buf + off:
+                raise AssertionError(f"the unrolled ring's slot {i} is not where it belongs")
         return ring
 
 
