@@ -11,7 +11,7 @@ from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.findings import advice, diagnosis
-from smclab.suites.advise import run_advise
+from smclab.suites.advise import DEFAULT_BUDGET, QUICK_BUDGET, run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
 from smclab.suites.workarounds import SETS
 
@@ -80,14 +80,32 @@ def diagnose(
     show_default=True,
     help="Rank workarounds for this workload.",
 )
-@click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help=f"A short search (--budget {QUICK_BUDGET:g}).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help=f"Seconds the search may take, confirmation included [default: {DEFAULT_BUDGET:g}].",
+)
 @session_options
 def advise(
-    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+    workload: str,
+    quick: bool,
+    budget: float | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
 ) -> None:
-    """Rank workarounds measured here against the naive loop and the floor."""
+    """Search this host's fastest way for the workload (its space of knobs, within a budget),
+    then confirm the leaders against the naive loop, the floor and their own controls in
+    interleaved rounds. --json includes the search trace."""
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, budget))
     if as_json:
         print_json(a.to_dict())
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from smclab.codegen.program import (
     FAR_GAP,
@@ -295,6 +296,43 @@ class _Ring:
         self.write(probe, 0)
         self.write_bytes = len(probe.encode(lay.code)) if probe.instructions else 0
         self.group_bytes = self.write_bytes + exp.batch * CALL_BYTES
+        self.template = self._template(probe)
+
+    def _template(self, first: Asm) -> list[tuple[Any, bool]] | None:
+        """Slot 0's write as a template for every slot: (instruction, moves with the
+        destination), found by comparing it with the write of a slot whose destination moves
+        differently from the slot (it wraps); None where they differ otherwise (then every
+        slot's write is generated in full)."""
+        exp = self.exp
+        wraps = exp.store == "exec" and exp.ahead
+        other = exp.buffer - exp.ahead if wraps else self.slots[min(1, len(self.slots) - 1)]
+        second = Asm()
+        self.write(second, other)
+        moved = _ring_dest(exp, self.lay, other) - _ring_dest(exp, self.lay, 0)
+        out = []
+        for a, b in zip(first.instructions, second.instructions, strict=False):
+            if a.code != b.code or len(first.instructions) != len(second.instructions):
+                return None
+            if not a.is_ip_rel_memory_operand:
+                if a != b:
+                    return None
+                out.append((a, False))
+                continue
+            d = b.memory_displacement - a.memory_displacement
+            if d not in (0, moved) or (moved == 0 and wraps):
+                return None
+            out.append((a, d != 0))
+        return out
+
+    def _write_fast(self, a: Asm, slot: int) -> None:
+        """The write of ``slot`` from the template (what :meth:`write` would emit)."""
+        assert self.template is not None
+        moved = _ring_dest(self.exp, self.lay, slot) - _ring_dest(self.exp, self.lay, 0)
+        for ins, moves in self.template:
+            c = ins.copy()
+            if moves:
+                c.memory_displacement = (ins.memory_displacement + moved) % (1 << 64)
+            a.emit(c)
 
     def write(self, a: Asm, slot: int) -> None:
         _loop_body(
@@ -350,7 +388,7 @@ class _Ring:
         a.bind(self.start)
         for i, off in enumerate(self.slots):
             if i % self.exp.batch == 0:
-                self.write(a, off)
+                (self.write if self.template is None else self._write_fast)(a, off)
             a.branch(C.CALL_REL32_64, self.lay.exec_buf + off)
         a.rm(C.LEA_R64_M, R.R14, mem(R.RIP, self.start))  # later passes enter at slot 0
 

@@ -377,13 +377,16 @@ class Experiment:
             k = self.batch
             if not 1 <= k <= 64:
                 raise SpecError(f"batch must be between 1 and 64, got {k}")
-            if self.store != "exec" or s != p or b % (k * s) or a % (k * s):
+            if self.store == "none" or s != p or b % (k * s) or a % (k * s):
                 raise SpecError(
-                    f"batch {k} writes {k} consecutive slots: it needs store 'exec',"
+                    f"batch {k} writes {k} consecutive slots: it needs a store ('exec', or"
+                    " 'far' for its data control),"
                     f" step = payload, and the buffer and ahead multiples of {k * s}"
                 )
-        if self.prefetch != "none" and (self.store != "exec" or not s):
-            raise SpecError("prefetch needs store 'exec' and a step")
+        if self.prefetch != "none" and (self.store == "none" or not s):
+            raise SpecError(
+                "prefetch needs a store ('exec', or 'far' for its data control) and a step"
+            )
         if self.cross != "none" and s:
             raise SpecError("a cross-modifying writer needs a fixed executed slot (step 0)")
         if self.cross != "none" and self.origin + CROSS_OFFSET[self.cross] >= b:
@@ -435,8 +438,8 @@ class Experiment:
             )
         if self.cross_period and self.cross == "none":
             raise SpecError("cross-period needs a cross-modifying writer (cross 'line' or 'near')")
-        if self.evict != "none" and self.store != "exec":
-            raise SpecError("evict needs store 'exec'")
+        if self.evict != "none" and self.store == "none":
+            raise SpecError("evict needs a store ('exec', or 'far' for its data control)")
 
     def _validate_jit(self) -> None:
         check_choice("strategy", self.strategy, STRATEGIES)

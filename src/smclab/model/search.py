@@ -288,12 +288,16 @@ def search(
     top: int = LEADERS,
     confirm_rounds: int = CONFIRM_ROUNDS,
     stop: Callable[[], bool] | None = None,
+    left: Callable[[], float] | None = None,
 ) -> Outcome:
     """Find the cheapest point of ``space`` within ``budget`` (in the unit of
     :attr:`Batch.cost`; planned as candidate-rounds, one calibration run per point and batch
     included). ``naive`` and ``references`` (e.g. the floor) join the confirmation, and so do
     each leader's ``controls`` (e.g. its data control and never-modified limit). ``stop``,
-    polled between batches, ends the exploration early (the confirmation still runs)."""
+    polled between batches, ends the exploration early (the confirmation still runs);
+    ``left``, if given, says how much of the budget the exploration has left (in the unit of
+    the cost; live, from the clock and what a candidate-round has cost so far), instead of
+    the budget less what was spent and what the confirmation will need."""
     rng = random.Random(seed)
     refs = dict(references or {})
     trace: list[Step] = []
@@ -316,6 +320,9 @@ def search(
     reserve = (top * (1 + n_controls) + 1 + len(refs)) * per_confirm
     explore = max(0.0, budget - reserve)
 
+    def remaining() -> float:
+        return left() if left is not None else explore - spent
+
     # 1. successive halving
     n0 = _halving_start(explore * HALVING_SHARE, space.size, top)
     alive = space.sample(n0, rng)
@@ -329,7 +336,7 @@ def search(
             break
         alive = ranked[: max(top, len(ranked) // 2)]
         rounds = min(HALVING_MAX_ROUNDS, rounds * 2)
-        if spent + len(alive) * (rounds + 1) > explore * HALVING_SHARE:
+        if len(alive) * (rounds + 1) > remaining() - explore * (1 - HALVING_SHARE):
             break
     leaders = ranked[:top]
 
@@ -343,7 +350,7 @@ def search(
                 if q not in seen:
                     near.setdefault(q, None)
         batch = list(leaders) + list(near)
-        affordable = int((explore - spent) // (REFINE_ROUNDS + 1))
+        affordable = int(remaining() // (REFINE_ROUNDS + 1))
         if len(near) == 0 or affordable <= len(leaders):
             if len(near) == 0 and any(s > 1 for s in steps.values()):
                 steps = {k: max(1, s // 2) for k, s in steps.items()}
