@@ -230,7 +230,7 @@ class Outcome:
     trace: list[Step]
     spent: float
     budget: float
-    evaluated: int  # distinct points measured
+    evaluated: int  # distinct points of the space measured
 
     def median(self, p: Point) -> float | None:
         v = self.confirmation.get(p)
@@ -312,7 +312,8 @@ def search(
         for p in points:
             v = got.values.get(p)
             trace.append(Step(stage, p, rounds, statistics.median(v) if v else None))
-        seen.update(points)
+        if stage != "confirm":
+            seen.update(points)
         return got.values
 
     per_confirm = confirm_rounds + 1

@@ -119,11 +119,12 @@ def advice(a: Advice) -> Group:
     rec = a.recommended
     if rec:
         best = rec[0]
+        data = best.to_control("data")
         notes.append(
             Text(
                 f"Best: {best.id}: {best.speedup:.1f}x faster than the naive loop,"
-                f" {_x(best.to_control('data'))}x its data control,"
-                f" {best.to_floor:.2f}x the floor.",
+                + (f" {data:.2f}x its data control," if data is not None else "")
+                + f" {best.to_floor:.2f}x the floor.",
                 style="bold",
             )
         )

@@ -31,9 +31,11 @@ from smclab.model.search import (
     search,
 )
 from smclab.model.stats import comparison, differs
+from smclab.run.interrupt import Interrupted as RunInterrupted
 from smclab.run.machine import fingerprint
 from smclab.store import StoreError
 from smclab.store.lock import Holder
+from smclab.suites.sweep import Interrupted
 from smclab.suites.workarounds import SETS, Candidate
 
 #: how :func:`run_advise` ranks the candidates (said under the table)
@@ -244,6 +246,7 @@ class LiveMeasure:
         self.sweep_id, self.observer, self.budget_s = sweep_id, observer, budget_s
         self.started = time.monotonic()
         self.units = 0.0
+        self.measured = 0
         self.results: dict[Point, Result] = {}
         self.candidates: dict[Point, Candidate] = {}
 
@@ -276,9 +279,13 @@ class LiveMeasure:
         names = [self.candidates[p].id for p, _ in runnable]
 
         def progress(done: int, total: int) -> None:
+            # measurements so far, of about as many as the budget allows at this pace
             if self.observer is not None:
-                spent = int(self.elapsed)
-                self.observer.progress(min(spent, int(self.budget_s)), int(self.budget_s))
+                now = self.measured + done
+                pace = self.elapsed / now if now else FIRST_GUESS
+                self.observer.progress(
+                    now, max(now, int(now + (self.budget_s - self.elapsed) / pace))
+                )
 
         stop = self.observer.stop if self.observer is not None else None
         results = self.session.run_interleaved(
@@ -291,6 +298,7 @@ class LiveMeasure:
             out[p] = vals or None
         cost = len(runnable) * (rounds + 1)
         self.units += cost
+        self.measured += cost
         return Batch(out, cost)
 
 
@@ -337,7 +345,10 @@ def run_advise(
         n_controls = len(cs.controls({})) if cs.controls else 0
         rng = random.Random(seed)
         # a pilot batch tells what a candidate-round costs here (the budget is in seconds)
-        live(space.sample(PILOT, rng), 1, "pilot")
+        try:
+            live(space.sample(PILOT, rng), 1, "pilot")
+        except RunInterrupted as e:
+            raise Interrupted(e.signum) from None
         units = max(0.0, budget_s - live.elapsed) / live.per_unit()
 
         confirm = (LEADERS * (1 + n_controls) + 2) * (CONFIRM_ROUNDS + 1) * CONFIRM_COST
@@ -348,7 +359,7 @@ def run_advise(
         def over() -> bool:
             return left() <= 0
 
-        outcome = search(
+        outcome = _searching(
             space,
             live,
             units,
@@ -366,6 +377,15 @@ def run_advise(
         with contextlib.suppress(StoreError):
             store.unlock_sweep(sweep_id, holder)
     return _advice(workload, session.host, outcome, live)
+
+
+def _searching(*args: Any, **kwargs: Any) -> Outcome:
+    """:func:`search`, a stop asked for by a signal raised as the suites' Interrupted (the
+    batch in flight is not stored; the ones before are, each complete)."""
+    try:
+        return search(*args, **kwargs)
+    except RunInterrupted as e:
+        raise Interrupted(e.signum) from None
 
 
 def _advice(workload: str, host: dict[str, Any], outcome: Outcome, live: LiveMeasure) -> Advice:
