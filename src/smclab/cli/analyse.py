@@ -10,6 +10,7 @@ from smclab.cli.options import session_options
 from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
+from smclab.report.c_file import write_c
 from smclab.report.findings import advice, diagnosis
 from smclab.suites.advise import DEFAULT_BUDGET, QUICK_BUDGET, run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
@@ -91,11 +92,20 @@ def diagnose(
     default=None,
     help=f"Seconds the search may take, confirmation included [default: {DEFAULT_BUDGET:g}].",
 )
+@click.option(
+    "--emit-c",
+    "c_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the winner as one self-contained C file (gcc -O2 FILE; prints ticks"
+    " per call).",
+)
 @session_options
 def advise(
     workload: str,
     quick: bool,
     budget: float | None,
+    c_file: str | None,
     as_json: bool,
     db: str | None,
     cpu: int | None,
@@ -104,8 +114,12 @@ def advise(
     """Search this host's fastest way for the workload (its space of knobs, within a budget),
     then confirm the leaders against the naive loop, the floor and their own controls in
     interleaved rounds. --json includes the search trace."""
+    if c_file:
+        check_writable(c_file)
     with session(db, cpu, timeout) as s:
         a = observed(lambda obs: run_advise(s, workload, quick, obs, budget))
+    if c_file:
+        write_c(c_file, a)
     if as_json:
         print_json(a.to_dict())
     else:
