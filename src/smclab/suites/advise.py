@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from smclab.model.search import (
     Batch,
     Outcome,
     Point,
+    Space,
     point,
     search,
 )
@@ -36,7 +37,7 @@ from smclab.run.machine import fingerprint
 from smclab.store import StoreError
 from smclab.store.lock import Holder
 from smclab.suites.sweep import Interrupted
-from smclab.suites.workarounds import SETS, Candidate
+from smclab.suites.workarounds import SETS, Candidate, CandidateSet
 
 #: how :func:`run_advise` ranks the candidates (said under the table)
 RANKING = (
@@ -315,10 +316,28 @@ def run_advise(
     if workload not in SETS:
         raise SpecError(f"unknown workload '{workload}' (choose from: {', '.join(SETS)})")
     budget_s = budget if budget is not None else QUICK_BUDGET if quick else DEFAULT_BUDGET
-    if budget_s <= 0:
-        raise SpecError(f"budget must be a positive number of seconds, got {budget_s:g}")
     cs = SETS[workload]
     space, to_candidate = cs.search_space(session.host)
+    outcome, live = search_here(
+        session, space, to_candidate, cs, budget_s, observer, seed, f"advise-{workload}"
+    )
+    return _advice(workload, session.host, outcome, live)
+
+
+def search_here(
+    session: Any,
+    space: Space,
+    to_candidate: Callable[[Point], Candidate],
+    cs: CandidateSet,
+    budget_s: float,
+    observer: Any = None,
+    seed: int | None = None,
+    name: str = "advise",
+) -> tuple[Outcome, LiveMeasure]:
+    """The search over ``space`` on this host within ``budget_s`` seconds, its naive way, floor
+    and controls those of ``cs``; every batch stored under one sweep id."""
+    if budget_s <= 0:
+        raise SpecError(f"budget must be a positive number of seconds, got {budget_s:g}")
     naive_p, floor_p = point({"advise": "naive"}), point({"advise": "floor"})
     extra: dict[Point, Candidate] = {naive_p: cs.naive, floor_p: cs.floor}
 
@@ -327,13 +346,13 @@ def run_advise(
             return {}
         out = {}
         base = to_candidate(p)
-        for name, knobs in cs.controls(base.knobs).items():
-            cp = point({"advise": name, **knobs})
-            extra[cp] = Candidate(f"{base.id} ({name} control)", knobs, fresh=False)
-            out[name] = cp
+        for what, knobs in cs.controls(base.knobs).items():
+            cp = point({"advise": what, **knobs})
+            extra[cp] = Candidate(f"{base.id} ({what} control)", knobs, fresh=False)
+            out[what] = cp
         return out
 
-    sweep_id = f"advise-{workload}-{time.strftime('%Y%m%dT%H%M%S')}"
+    sweep_id = f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
     live = LiveMeasure(session, to_candidate, extra, sweep_id, observer, budget_s)
     grid = {k.name: list(k.values) for k in space.knobs}
     store = session.store
@@ -341,7 +360,7 @@ def run_advise(
     store.lock_sweep(sweep_id, holder)
     status = "interrupted"
     try:
-        store.save_sweep(sweep_id, f"advise {workload}", grid, space.size, {})
+        store.save_sweep(sweep_id, name, grid, space.size, {})
         n_controls = len(cs.controls({})) if cs.controls else 0
         rng = random.Random(seed)
         # a pilot batch tells what a candidate-round costs here (the budget is in seconds)
@@ -350,14 +369,10 @@ def run_advise(
         except RunInterrupted as e:
             raise Interrupted(e.signum) from None
         units = max(0.0, budget_s - live.elapsed) / live.per_unit()
-
         confirm = (LEADERS * (1 + n_controls) + 2) * (CONFIRM_ROUNDS + 1) * CONFIRM_COST
 
         def left() -> float:  # candidate-rounds the exploration has left
             return (budget_s - live.elapsed) / live.per_unit() - confirm
-
-        def over() -> bool:
-            return left() <= 0
 
         outcome = _searching(
             space,
@@ -367,7 +382,7 @@ def run_advise(
             {"floor": floor_p},
             controls,
             seed=rng.randrange(1 << 30),
-            stop=over,
+            stop=lambda: left() <= 0,
             left=left,
         )
         status = "done"
@@ -376,7 +391,7 @@ def run_advise(
             store.set_sweep_status(sweep_id, status)
         with contextlib.suppress(StoreError):
             store.unlock_sweep(sweep_id, holder)
-    return _advice(workload, session.host, outcome, live)
+    return outcome, live
 
 
 def _searching(*args: Any, **kwargs: Any) -> Outcome:
