@@ -177,7 +177,11 @@ def seed_space(host: dict[str, Any]) -> Space:
         Knob("call", SPACE_CALLS, ordered=False),
         Knob("copy", copies, ordered=False),
         Knob("batch", (1, 2, 4, 8)),
-        Knob("prefetch", tuple(vocab.PREFETCHES), ordered=False),
+        Knob(
+            "prefetch",
+            tuple(n for n, op in vocab.PREFETCHES.items() if set(op.flags) <= flags),
+            ordered=False,
+        ),
         Knob("evict", ("none", *evict_candidates(host)), ordered=False),
         Knob("barrier", ("none", *BARRIER_CANDIDATES), ordered=False),
         # jitauthor (issue 23): a W^X flip knob of the seed goes here, as one more Knob
