@@ -73,6 +73,9 @@ class Knob:
     name: str
     values: tuple[Any, ...]
     ordered: bool = True
+    #: the value that adds nothing (no hint, no barrier): half of the first sample keeps it,
+    #: so the knobs that matter are screened first (refinement tries the others)
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ class Space:
         """About ``n`` distinct valid points spread over every knob. A space of at most
         :data:`ENUMERABLE` combinations is enumerated and sampled (every point when it has
         no more than ``n``); a bigger one is drawn as a Latin hypercube (each knob's values
-        used about evenly), the invalid draws redrawn."""
+        used about evenly), every other point with the knobs that have a default at it, the
+        invalid draws redrawn."""
         if self.size <= ENUMERABLE:
             every = list(self.points())
             return every if len(every) <= n else rng.sample(every, n)
@@ -146,8 +150,12 @@ class Space:
                 col = [k.values[i * len(k.values) // n] for i in range(n)]
                 rng.shuffle(col)
                 columns.append(col)
-            for combo in zip(*columns, strict=True):
+            for i, combo in enumerate(zip(*columns, strict=True)):
                 values = {k.name: v for k, v in zip(self.knobs, combo, strict=True)}
+                if i % 2:
+                    plain = {k.name: k.default for k in self.knobs if k.default is not None}
+                    if self.ok({**values, **plain}):
+                        values.update(plain)
                 if self.ok(values):
                     out.setdefault(point(values), None)
                 if len(out) >= n:

@@ -176,14 +176,15 @@ def seed_space(host: dict[str, Any]) -> Space:
         Knob("ahead", space_aheads(sizes)),
         Knob("call", SPACE_CALLS, ordered=False),
         Knob("copy", copies, ordered=False),
-        Knob("batch", (1, 2, 4, 8)),
+        Knob("batch", (1, 2, 4, 8), default=1),
         Knob(
             "prefetch",
             tuple(n for n, op in vocab.PREFETCHES.items() if set(op.flags) <= flags),
             ordered=False,
+            default="none",
         ),
-        Knob("evict", ("none", *evict_candidates(host)), ordered=False),
-        Knob("barrier", ("none", *BARRIER_CANDIDATES), ordered=False),
+        Knob("evict", ("none", *evict_candidates(host)), ordered=False, default="none"),
+        Knob("barrier", ("none", *BARRIER_CANDIDATES), ordered=False, default="none"),
         # jitauthor (issue 23): a W^X flip knob of the seed goes here, as one more Knob
     )
     return Space("seed", knobs, dict(SPACE_FIXED), _valid)
