@@ -40,7 +40,7 @@ from smclab.report.c_file import c_source
 from smclab.suites.advise import LiveMeasure, search_here
 from smclab.suites.session import Session
 from smclab.suites.workarounds import SETS, Candidate
-from smclab.suites.workarounds.seed import SPACE_FIXED, space_aheads
+from smclab.workloads.seed.advise import SPACE_FIXED, space_aheads
 
 K = 1024
 

@@ -7,7 +7,6 @@ import pytest
 from conftest import run_cli
 
 from smclab import codegen
-from smclab.codegen.seed import user_code
 from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.model.experiment import Experiment
@@ -15,6 +14,7 @@ from smclab.model.rounds import compare_rounds
 from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner
 from smclab.suites.sweep import Grid, plan
+from smclab.workloads.seed.codegen import user_code
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SEED = """\

@@ -6,7 +6,6 @@ import pytest
 from conftest import measured_together, ratio, run_cli
 
 from smclab import codegen
-from smclab.codegen import jit
 from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.model.experiment import Experiment
@@ -14,6 +13,7 @@ from smclab.run import machine
 from smclab.run.worker import Runner
 from smclab.suites.catalog import VARIANTS
 from smclab.suites.session import check_experiment
+from smclab.workloads.jit_block import codegen as jit
 
 FLAGS = machine.cpu_flags()
 RUNNABLE = [v for v in VARIANTS.values() if not v.missing(FLAGS)]

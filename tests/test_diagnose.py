@@ -232,9 +232,10 @@ def test_interrupted_advise_raises_interrupted_and_stores_no_partial_set(tmp_pat
 
     import pytest
 
+    from smclab.run.interrupt import Interrupted
     from smclab.suites.advise import run_advise
     from smclab.suites.session import Session
-    from smclab.suites.sweep import Interrupted, Observer
+    from smclab.suites.sweep import Observer
 
     class StopAfterOne(Observer):
         measured = 0
@@ -245,8 +246,9 @@ def test_interrupted_advise_raises_interrupted_and_stores_no_partial_set(tmp_pat
         def stop(self):
             return signal.SIGINT if self.measured else None
 
-    with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted):
+    with Session(tmp_path / "i.sqlite") as s, pytest.raises(Interrupted) as stopped:
         run_advise(s, "seed", quick=True, observer=StopAfterOne())
+    assert stopped.value.stored and stopped.value.signum == signal.SIGINT
     with Session(tmp_path / "i.sqlite") as s:
         # measured in interleaved rounds, the candidates only mean something together: an
         # interruption keeps none of them, and the sweep says it was interrupted

@@ -10,7 +10,6 @@ import pytest
 from conftest import run_cli
 
 from smclab import codegen
-from smclab.codegen import emit
 from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.isa.strategies import EMIT_STRATEGIES, STRATEGIES
@@ -20,6 +19,7 @@ from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner
 from smclab.suites.catalog import VARIANTS
 from smclab.suites.workarounds import SETS
+from smclab.workloads.jit_emit import codegen as emit
 
 DOC = Path(__file__).parent.parent / "docs" / "jit_smc_test.md"
 

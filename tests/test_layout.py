@@ -14,6 +14,7 @@ LAYERS = (
     "isa",
     "model",
     "codegen",
+    "workloads",
     "run",
     "store",
     "suites",
@@ -24,6 +25,13 @@ LAYERS = (
 #: imports made inside a function on purpose (module -> imported module, why)
 DEFERRED = {
     ("smclab.run.worker", "smclab.run.native"): "only the worker process maps and runs code",
+    ("smclab.model.experiment", "smclab.workloads"): "the registry loads the built-in workloads"
+    " on first use (each package registers itself; the model never names one)",
+}
+#: modules outside smclab.workloads that name one workload's package (module -> why)
+NAMES_A_WORKLOAD = {
+    "smclab.suites.session": "an assembly experiment is the seed's: its user code is checked",
+    "smclab.run.worker": "it tells jit-block's failed remap (an exit status) from a crash",
 }
 
 
@@ -104,6 +112,29 @@ def test_layers_only_import_earlier_layers():
     assert bad == []
 
 
+def test_workloads_are_reached_through_the_registry():
+    """A workload is one package: nothing outside smclab.workloads imports one (the registry
+    in smclab.model.experiment reaches them), so adding a workload touches no other module;
+    inside, a package imports another only to share its parts (jit-emit: jit-block's)."""
+    named = {
+        (m, n.split(".")[2])
+        for m, deps in graph().items()
+        for n in deps
+        if n.count(".") >= 2 and n.startswith("smclab.workloads.") and n.split(".")[2] in PACKAGES
+    }
+    outside = {m for m, _ in named if not m.startswith("smclab.workloads")}
+    assert outside == set(NAMES_A_WORKLOAD)
+    across = {
+        (m.split(".")[2], w)
+        for m, w in named
+        if m.startswith("smclab.workloads.") and m.count(".") >= 2 and m.split(".")[2] != w
+    }
+    assert across <= {("jit_emit", "jit_block")}
+
+
+PACKAGES = {p.name for p in (SRC / "workloads").iterdir() if (p / "__init__.py").exists()}
+
+
 def test_no_lazy_imports_outside_the_deferred_list():
     known = modules()
     lazy = {
@@ -145,3 +176,23 @@ def test_the_worker_loads_no_suite_store_or_report():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_one_interruption_model():
+    """One ``class Interrupted`` (smclab.run.interrupt), and only it installs signal handlers
+    in the command line's process (the worker, a process of its own, ignores SIGINT)."""
+    classes, handlers = [], set()
+    for m, p in modules().items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name == "Interrupted":
+                classes.append(m)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "signal"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "signal"
+            ):
+                handlers.add(m)
+    assert classes == ["smclab.run.interrupt"]
+    assert handlers == {"smclab.run.interrupt", "smclab.run.worker"}

@@ -10,13 +10,15 @@ from iced_x86 import Decoder, OpKind
 from iced_x86 import Register as Reg
 
 from smclab import codegen
-from smclab.codegen import patch, relocate
 from smclab.errors import SpecError
 from smclab.isa.asm import decode_listing
 from smclab.model.experiment import Experiment
 from smclab.run import machine
 from smclab.run.worker import Runner
 from smclab.suites.workarounds import SETS
+from smclab.workloads.patch import codegen as patch
+from smclab.workloads.patch.spec import splits_field
+from smclab.workloads.relocate import codegen as relocate
 
 
 def P(**kw):
@@ -167,8 +169,8 @@ def test_labels_and_torn_fields():
     assert P().label() == "patch imm every 1"
     assert P(patch_kind="cross", xmc="cpuid", rate=16).label() == "patch cross every 16 xmc=cpuid"
     assert P(field_at=62).label() == "patch imm every 1 field@62 (split field)"
-    assert P(field_at=62).splits_field() and not P(field_at=60).splits_field()
-    assert P(patch_kind="cross", field_at=62, patch_into="data").splits_field()  # a control
+    assert splits_field(P(field_at=62)) and not splits_field(P(field_at=60))
+    assert splits_field(P(patch_kind="cross", field_at=62, patch_into="data"))  # a control
     assert Experiment(workload="relocate", scheme="ring", lead=4).label() == "relocate ring lead=4"
 
 

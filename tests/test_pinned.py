@@ -15,7 +15,7 @@ from smclab import codegen
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import KNOBS, Experiment, field_meta
 from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds.seed import seed_candidates
+from smclab.workloads.seed.advise import seed_candidates
 
 PINNED = Path(__file__).parent / "data" / "pinned.json"
 

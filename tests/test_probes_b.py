@@ -16,7 +16,7 @@ from smclab.model.result import Stats
 from smclab.store import open_store
 from smclab.suites import diagnose as dg
 from smclab.suites.diagnose import barriers, code_age, cross_modifying, prediction
-from smclab.suites.workarounds.seed import how_to, seed_candidates
+from smclab.workloads.seed.advise import how_to, seed_candidates
 
 DATA = Path(__file__).parent / "data"
 K = 1024

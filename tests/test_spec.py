@@ -97,3 +97,55 @@ def test_cross_writer_must_store_inside_the_buffer():
     with pytest.raises(SpecError, match="needs a fixed executed slot"):
         Experiment(cross="near", step=64)
     Experiment(cross="near", origin=2048)
+
+
+#: values tried for a numeric knob (those its workload accepts are kept)
+NUMBERS = (1, 2, 4, 6, 8, 16, 32, 60, 62, 64, 128, 256, 1024, 4096, 8192, 65536)
+#: knobs that only mean something beside another knob: (knob, value) -> the others it needs
+NEEDS = {
+    "cross_period": {"cross": "line"},
+    "lead": {"scheme": "ring"},
+    "xmc": {"patch_kind": "cross"},
+    "region_layout": {"strategy": "rotate-2"},
+    "placement": {"barrier": "mfence"},
+    "prefetch": {"step": 64},
+    "asm_name": {},
+}
+
+
+def _one_knob_changed(workload: str) -> list[Experiment]:
+    """Valid experiments of ``workload`` that change one knob (with what it needs)."""
+    from smclab.model.experiment import field_default, field_meta
+    from smclab.model.experiment import workload as spec
+
+    out = []
+    for name in spec(workload).knob_names:
+        meta, default = field_meta(name), field_default(name)
+        if meta["kind"] in ("asm", "text"):
+            continue
+        values = meta["choices"] if meta["choices"] else NUMBERS
+        for value in values:
+            if value == default:
+                continue
+            base = {"workload": workload, **NEEDS.get(name, {})}
+            try:
+                out.append(Experiment(**{**base, name: value}))
+            except SpecError:
+                continue
+    return out
+
+
+def test_two_experiments_that_differ_in_a_knob_never_share_a_label():
+    """The label is derived from the knobs: every knob that differs from its default shows."""
+    from smclab.model.experiment import workloads
+
+    for workload in workloads():
+        exps = set(_one_knob_changed(workload)) | {Experiment(workload=workload)}
+        assert len(exps) > 3, workload
+        labels = {e.label() for e in exps}
+        assert len(labels) == len(exps), workload
+
+
+def test_a_placement_without_a_barrier_shows_in_the_label():
+    assert Experiment(placement="both").label() == "4K/0 placement=both"
+    assert Experiment(barrier="mfence", placement="both").label() == "4K/0 mfence@both"

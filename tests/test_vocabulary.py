@@ -11,9 +11,9 @@ from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import C, decode_listing
 from smclab.isa.strategies import STRATEGIES
-from smclab.model.experiment import Experiment, field_meta
+from smclab.model.experiment import Experiment, field_default, field_meta
 from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds import seed as advise
+from smclab.workloads.seed import advise
 
 #: knob -> its registry
 KNOB_REGISTRIES = {
@@ -54,7 +54,7 @@ def test_every_record_is_a_choice_and_its_listing_shows_its_mnemonics(knob, reco
 
 @pytest.mark.parametrize(("knob", "record"), RECORDS, ids=lambda x: getattr(x, "name", x))
 def test_every_record_other_than_the_default_is_in_the_catalog(knob, record):
-    if record.name == Experiment.__dataclass_fields__[knob].default:
+    if record.name == field_default(knob):
         return
     if knob == "prefetch":  # the seed's prefetch hints have no catalog variant (advise tries them)
         assert record.name in advise.prefetch_candidates()
@@ -146,7 +146,7 @@ def test_a_new_record_flows_everywhere_without_other_edits(monkeypatch):
     assert VARIANTS["seed-copy-rep-movsd"].expects == ("rep movsd",)
 
 
-def test_isa_never_imports_model_and_the_model_imports_isa_at_the_top():
+def test_isa_never_imports_model_and_the_workloads_import_isa_at_the_top():
     from test_layout import graph
 
     g = graph()
@@ -157,6 +157,6 @@ def test_isa_never_imports_model_and_the_model_imports_isa_at_the_top():
         for n in deps
         if n.startswith(("smclab.model", "smclab.codegen"))
     ]
-    assert "smclab.isa.strategies" in g["smclab.model.experiment"]
-    for module in ("smclab.model.experiment", "smclab.codegen.seed"):
+    assert "smclab.isa.strategies" in g["smclab.workloads.jit_block.spec"]
+    for module in ("smclab.model.experiment", "smclab.workloads.seed.codegen"):
         subprocess.run([sys.executable, "-c", f"import {module}"], check=True)

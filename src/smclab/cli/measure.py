@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from smclab import codegen, report
-from smclab.cli.options import cpu_option, json_option, session_options, spec_options
+from smclab.cli.options import (
+    cpu_option,
+    json_option,
+    session_options,
+    settings_options,
+    spec_options,
+)
 from smclab.cli.ui import console, print_json, session, status
-from smclab.model.experiment import WORKLOADS, Experiment, parse_value
+from smclab.model.experiment import WORKLOADS, Experiment
 from smclab.model.result import MeasurementError
 from smclab.run import machine
 from smclab.suites import catalog as cat
@@ -72,32 +80,20 @@ def run(exp: Experiment, as_json: bool, db: str | None, cpu: int | None, timeout
 
 
 @click.command()
-@click.option(
-    "--iterations",
-    type=int,
-    default=None,
-    help="Iterations per repeat (default: calibrated, >= 20 ms a repeat).",
-)
-@click.option(
-    "--repeats",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Interleaved rounds (each runs every row once, in a fresh random order).",
-)
-@click.option("--events", default=None, help="Counters (default: smc-clears).")
+@settings_options("iterations", "repeats", "events")
 @session_options
 def seed(
-    iterations: int | None,
-    repeats: int,
-    events: str | None,
+    settings: dict[str, Any],
     as_json: bool,
     db: str | None,
     cpu: int | None,
     timeout: float,
 ) -> None:
-    """Reproduce the seed's table on this host, beside the published Kaby Lake numbers."""
-    evs = parse_value("events", events) if events is not None else None
+    """Reproduce the seed's table on this host, beside the published Kaby Lake numbers.
+
+    --repeats: interleaved rounds (each runs every row once, in a fresh random order)."""
+    iterations, repeats = settings.get("iterations"), settings.get("repeats", 5)
+    evs = settings.get("events")
     with session(db, cpu, timeout) as s:
         if as_json:
             table = run_seed(s, iterations, repeats, evs)

@@ -4,16 +4,15 @@ once here."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from smclab.isa.gas import read_file
-from smclab.model.experiment import Experiment, field_default, field_meta, parse_value
+from smclab.model.experiment import FIELDS, Experiment, field_default, field_meta, parse_value
 from smclab.suites.catalog import variant_experiment
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -28,7 +27,6 @@ METAVARS = {
     "asm": "FILE",
     "text": "TEXT",
 }
-FIELDS = [f.name for f in dataclasses.fields(Experiment)]
 
 
 def field_option(name: str) -> Decorator:
@@ -37,7 +35,7 @@ def field_option(name: str) -> Decorator:
     default = field_default(name)
     shown = ",".join(default) if isinstance(default, tuple) else default
     text = meta["help"]
-    if meta["choices"]:
+    if meta["choices"] and meta["kind"] == "choice":  # a strategy: see the catalog
         text += f" One of: {', '.join(meta['choices'])}."
     if shown not in (None, ""):
         text += f" [default: {shown}]"
@@ -53,19 +51,23 @@ def field_option(name: str) -> Decorator:
 
 
 def _field_options(
-    fn: Callable[..., Any], collect: Callable[[dict[str, Any], dict[str, Any]], Any], arg: str
+    fn: Callable[..., Any],
+    collect: Callable[[dict[str, Any], dict[str, Any]], Any],
+    arg: str,
+    fields: Sequence[str] = FIELDS,
 ) -> Callable[..., Any]:
-    """``fn`` with every Experiment field as an option; ``collect`` turns the given texts
-    ({field: text}) into the value passed to ``fn`` as ``arg`` (it may take options of its
-    own from the others, its second argument)."""
+    """``fn`` with each Experiment field of ``fields`` (default: all) as an option; ``collect``
+    turns the given texts ({field: text}) into the value passed to ``fn`` as ``arg`` (it may
+    take options of its own from the others, its second argument)."""
+    names = list(fields)
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
-        given = {n: v for n in FIELDS if (v := kw.pop(n)) is not None}
+        given = {n: v for n in names if (v := kw.pop(n)) is not None}
         return fn(**{arg: collect(given, kw)}, **kw)
 
     command: Callable[..., Any] = wrapper
-    for name in reversed(FIELDS):
+    for name in reversed(names):
         command = field_option(name)(command)
     return command
 
@@ -95,6 +97,16 @@ def sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Every Experiment field as an option taking a comma-separated list; the command gets
     ``axes`` ({field: text} for the options given)."""
     return _field_options(fn, lambda given, _: given, "axes")
+
+
+def settings_options(*fields: str) -> Decorator:
+    """The measurement settings ``fields`` as options (from their metadata, as every other
+    field's); the command gets ``settings`` ({field: value} for the options given)."""
+
+    def parsed(given: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+        return {n: parse_value(n, v) for n, v in given.items()}
+
+    return lambda fn: _field_options(fn, parsed, "settings", fields)
 
 
 class Seconds(click.FloatRange):

@@ -12,6 +12,7 @@ from smclab.cli.options import session_options, sweep_options
 from smclab.cli.ui import SweepProgress, console, print_json, session
 from smclab.model.result import MeasurementError
 from smclab.report.sweep import sweep_notes, sweep_table
+from smclab.run.interrupt import StopSignals
 from smclab.store import redact
 from smclab.suites import sweep as sw
 
@@ -76,7 +77,7 @@ def sweep(
                     click.echo(e.label())
                 console.print(Group(*sweep_notes(summary)))
             return
-        with sw.StopSignals() as stop:
+        with StopSignals() as stop:
             progress = SweepProgress(stop)
             with progress.bar:
                 run = sw.run_sweep(s, plan, progress)

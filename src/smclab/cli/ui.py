@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result
+from smclab.run.interrupt import Interrupted, StopSignals
 from smclab.suites import sweep as sw
 from smclab.suites.session import Session, checked_cpu
 
@@ -104,13 +105,14 @@ class SweepProgress(sw.Observer):
 def observed(run: Callable[[Any], Any]) -> Any:
     """Run ``run(observer)`` with a progress bar and SIGINT/SIGTERM stopping after the point."""
     out = None
-    with sw.StopSignals() as stop:
+    with StopSignals() as stop:
         progress = SweepProgress(stop)
         try:
             with progress.bar:
                 out = run(progress)
-        except sw.Interrupted:
-            pass
+        except Interrupted as e:
+            if not e.stored:  # a second signal: the point in flight is lost
+                raise
     signum = stop()
     if signum:
         click.echo("smclab: interrupted; the points measured so far are stored", err=True)

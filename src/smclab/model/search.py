@@ -337,7 +337,7 @@ def search(
     alive = space.sample(n0, rng)
     rounds, level = FIRST_ROUNDS, 0
     ranked: list[Point] = []
-    while alive and not stop():
+    while alive and (level == 0 or not stop()):  # the first level always runs
         level += 1
         got = run(alive, rounds, f"halving-{level}")
         ranked = sorted((p for p in alive if got.get(p)), key=lambda p: _median(got[p]))

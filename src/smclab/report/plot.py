@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from smclab.errors import SpecError
-from smclab.model.experiment import field_meta
+from smclab.model.experiment import FIELDS, LIST_FIELDS, field_meta
 from smclab.model.knobs import format_size
 from smclab.model.result import Metric, StoredResult, latest_results
-from smclab.suites.sweep import FIELDS, LIST_FIELDS
 
 #: metric -> the y axis label
 METRICS: dict[Metric, str] = {"ns": "ns/iter", "ticks": "ticks/iter (TSC)"}

@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from smclab.codegen.jit import EXIT_REMAP_FAILED
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -41,6 +40,7 @@ from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
 from smclab.run.interrupt import Interrupted
 from smclab.run.noise import NoiseProbe
+from smclab.workloads.jit_block.codegen import EXIT_REMAP_FAILED
 
 #: the worker's exit status when its parent is gone (or was gone before it could watch it)
 EXIT_ORPHANED = 98

@@ -32,11 +32,10 @@ from smclab.model.search import (
     search,
 )
 from smclab.model.stats import comparison, differs
-from smclab.run.interrupt import Interrupted as RunInterrupted
+from smclab.run.interrupt import Interrupted
 from smclab.run.machine import fingerprint
 from smclab.store import StoreError
 from smclab.store.lock import Holder
-from smclab.suites.sweep import Interrupted
 from smclab.suites.workarounds import SETS, Candidate, CandidateSet
 
 #: how :func:`run_advise` ranks the candidates (said under the table)
@@ -248,6 +247,7 @@ class LiveMeasure:
         self.started = time.monotonic()
         self.units = 0.0
         self.measured = 0
+        self.mark: tuple[float, float] | None = None
         self.results: dict[Point, Result] = {}
         self.candidates: dict[Point, Candidate] = {}
 
@@ -261,7 +261,14 @@ class LiveMeasure:
         return time.monotonic() - self.started
 
     def per_unit(self) -> float:
+        """Seconds a candidate-round has cost here: since the pilot once there is enough to
+        tell (the pilot pays the worker's start and first encodings)."""
+        if self.mark is not None and self.units - self.mark[1] >= PILOT:
+            return (self.elapsed - self.mark[0]) / (self.units - self.mark[1])
         return self.elapsed / self.units if self.units else FIRST_GUESS
+
+    def pilot_done(self) -> None:
+        self.mark = (self.elapsed, self.units)
 
     def __call__(self, points: Sequence[Point], rounds: int, stage: str) -> Batch:
         settings: dict[str, Any] = {
@@ -364,26 +371,26 @@ def search_here(
         n_controls = len(cs.controls({})) if cs.controls else 0
         rng = random.Random(seed)
         # a pilot batch tells what a candidate-round costs here (the budget is in seconds)
-        try:
-            live(space.sample(PILOT, rng), 1, "pilot")
-        except RunInterrupted as e:
-            raise Interrupted(e.signum) from None
+        _stored(lambda: live(space.sample(PILOT, rng), 1, "pilot"))
+        live.pilot_done()
         units = max(0.0, budget_s - live.elapsed) / live.per_unit()
         confirm = (LEADERS * (1 + n_controls) + 2) * (CONFIRM_ROUNDS + 1) * CONFIRM_COST
 
         def left() -> float:  # candidate-rounds the exploration has left
             return (budget_s - live.elapsed) / live.per_unit() - confirm
 
-        outcome = _searching(
-            space,
-            live,
-            units,
-            naive_p,
-            {"floor": floor_p},
-            controls,
-            seed=rng.randrange(1 << 30),
-            stop=lambda: left() <= 0,
-            left=left,
+        outcome: Outcome = _stored(
+            lambda: search(
+                space,
+                live,
+                units,
+                naive_p,
+                {"floor": floor_p},
+                controls,
+                seed=rng.randrange(1 << 30),
+                stop=lambda: left() <= 0,
+                left=left,
+            )
         )
         status = "done"
     finally:
@@ -394,13 +401,13 @@ def search_here(
     return outcome, live
 
 
-def _searching(*args: Any, **kwargs: Any) -> Outcome:
-    """:func:`search`, a stop asked for by a signal raised as the suites' Interrupted (the
-    batch in flight is not stored; the ones before are, each complete)."""
+def _stored(step: Callable[[], Any]) -> Any:
+    """Run ``step``; a stop asked for by a signal ends it as an interruption that stored what
+    was measured before (every batch is stored complete; the one in flight is not)."""
     try:
-        return search(*args, **kwargs)
-    except RunInterrupted as e:
-        raise Interrupted(e.signum) from None
+        return step()
+    except Interrupted as e:
+        raise Interrupted(e.signum, stored=True) from None
 
 
 def _advice(workload: str, host: dict[str, Any], outcome: Outcome, live: LiveMeasure) -> Advice:

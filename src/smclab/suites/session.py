@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from smclab.codegen.seed import user_code
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -15,6 +14,7 @@ from smclab.run import counters, machine
 from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner
 from smclab.store import ResultStore, open_store
+from smclab.workloads.seed.codegen import user_code
 
 
 def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:

@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import signal
 import tomllib
@@ -25,32 +24,30 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from smclab.errors import SpecError
 from smclab.isa import gas
-from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import (
+    FIELDS,
     KNOBS,
+    LIST_FIELDS,
     Experiment,
     field_default,
     field_meta,
     field_name,
-    parse_value,
+    parse_list,
+    toml_values,
 )
 from smclab.model.result import Result, StoredResult
 from smclab.run import machine
-from smclab.run.interrupt import Interrupted as RunInterrupted
+from smclab.run.interrupt import Interrupted
 from smclab.store import ResultStore, StoreError
 from smclab.store.export import export_rows
 from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
-FIELDS = tuple(f.name for f in dataclasses.fields(Experiment))
-#: fields whose one value is itself a list: set once per sweep, never an axis
-LIST_FIELDS = ("events",)
 MAX_COMBINATIONS = 100_000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
@@ -62,55 +59,6 @@ def check_name(name: str) -> str:
             " (starting with a letter or digit)"
         )
     return name
-
-
-def _choices(name: str) -> tuple[str, ...]:
-    meta = field_meta(name)
-    if meta["kind"] == "strategy":
-        return tuple(STRATEGIES)
-    return tuple(meta["choices"]) if meta["kind"] == "choice" else ()
-
-
-def parse_one(name: str, text: str) -> Any:
-    """One value of field ``name``; a name that is no choice of the field is bad input here,
-    not a combination to skip. An ``asm`` value names a file (read now, so a bad path is bad
-    input; kept as its absolute path so ``--resume`` reads it again from anywhere)."""
-    if field_name(name) == "asm":
-        gas.read_file(text)
-        return os.path.abspath(text)
-    value = parse_value(name, text)
-    allowed = _choices(name)
-    if allowed and value not in allowed:
-        raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
-    return value
-
-
-def parse_list(name: str, text: str) -> tuple[Any, ...]:
-    """The values of option ``--name a,b,c`` (for ``events`` the whole list is one value)."""
-    name = field_name(name)
-    if name in LIST_FIELDS:
-        return (parse_value(name, text),)
-    items = [t.strip() for t in str(text).split(",")]
-    if not all(items):
-        raise SpecError(f"empty value in the {name} list '{text}'")
-    return tuple(parse_one(name, t) for t in items)
-
-
-def _toml_values(name: str, value: Any) -> tuple[Any, ...]:
-    name = field_name(name)
-    if name in LIST_FIELDS:
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return (tuple(value),)
-        if isinstance(value, str):
-            return (parse_value(name, value),)
-        raise SpecError(f"{name} must be a list of names or one comma-separated string")
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise SpecError(f"{name} has an empty list of values")
-    for v in items:
-        if isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise SpecError(f"{name} values must be strings or numbers, got {v!r}")
-    return tuple(parse_one(name, str(v)) for v in items)
 
 
 def _jsonable(value: Any) -> Any:
@@ -169,7 +117,7 @@ class Grid:
                     raise SpecError(f"{key} is given twice")
                 if fname in LIST_FIELDS and key in table:
                     raise SpecError(f"{key} is one list of counters: set it outside [grid]")
-                axes[fname] = _toml_values(key, value)
+                axes[fname] = toml_values(key, value)
             return cls(axes, name)
         except SpecError as e:
             raise SpecError(f"{source}: {e}") from None
@@ -341,14 +289,6 @@ def sweep_results(
 # -- running --------------------------------------------------------------------------------
 
 
-class Interrupted(Exception):
-    """A suite stopped by SIGINT/SIGTERM before it had what it needs (its rows are stored)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 class Observer:
     """Hooks :func:`run_sweep` calls (a progress bar); the defaults do nothing."""
 
@@ -496,7 +436,7 @@ def _run_interleaved(
         return
     try:
         results = session.run_interleaved(todo, p.suite, names, p.sweep_id, obs.progress, stop)
-    except RunInterrupted:
+    except Interrupted:
         if not asked:
             raise
         run.interrupted = asked[0]
@@ -505,37 +445,6 @@ def _run_interleaved(
         run.results.append(result)
         run.remaining -= 1
         obs.finish(result)
-
-
-class StopSignals:
-    """While active, SIGINT and SIGTERM ask to stop after the experiment in flight.
-
-    Call the object to read the first signal received (or None). A second signal stops at
-    once: :class:`~smclab.run.interrupt.Interrupted` (the experiment in flight is not stored).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            raise RunInterrupted(signum)
-        self.signum = signum
-
-    def __call__(self) -> int | None:
-        return self.signum
-
-    def __enter__(self) -> StopSignals:
-        for s in self.SIGNALS:
-            self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
 
 
 def varying_knobs(results: list[StoredResult]) -> list[str]:

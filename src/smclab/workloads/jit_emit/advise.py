@@ -11,8 +11,8 @@ from typing import Any
 
 from smclab.isa.strategies import EMIT_STRATEGIES
 from smclab.model.experiment import Experiment
-from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
+from smclab.workloads.jit_emit.catalog import variants
 
 NAIVE, FLOOR = "emit-plain", "emit-call-only"
 WORKLOAD = "jit-emit"
@@ -21,8 +21,8 @@ WORKLOAD = "jit-emit"
 def candidates(host: dict[str, Any]) -> list[Candidate]:
     return [
         Candidate(v.id, {"workload": WORKLOAD, **v.knobs})
-        for v in VARIANTS.values()
-        if v.workload == WORKLOAD and v.id not in (NAIVE, FLOOR)
+        for v in variants()
+        if v.id not in (NAIVE, FLOOR)
     ]
 
 

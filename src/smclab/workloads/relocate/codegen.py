@@ -23,7 +23,8 @@ from collections.abc import Callable
 from smclab.codegen.program import GAP, ITER, PAGE, Layout, Program, assemble, timed_function
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, mem
-from smclab.model.experiment import RING_SLOTS, Experiment
+from smclab.model.experiment import Experiment
+from smclab.workloads.relocate.spec import RING_SLOTS
 
 #: block sizes (bytes, multiples of the 8-byte copy)
 SIZES = (16, 48, 512, 96, 256, 32, 384, 64, 128, 200, 448, 24, 160, 320, 80, 496)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from smclab.model.experiment import Experiment
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
 
 P = {"workload": "patch"}
 KIND = {

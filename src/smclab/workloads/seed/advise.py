@@ -16,7 +16,7 @@ from smclab.model.caches import CacheSizes, pages
 from smclab.model.experiment import Experiment, field_default
 from smclab.model.knobs import format_size
 from smclab.model.search import Knob, Space
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
 
 K = 1024
 NEAR_DIRECT = {"call": "direct", "layout": "near"}

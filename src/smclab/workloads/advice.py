@@ -1,14 +1,56 @@
-"""What a workload's advice is made of: a naive way, a floor, and candidate workarounds."""
+"""What a workload's catalog and advice are made of: its :class:`Variant` entries (named ways
+to write code and run it), and a naive way, a floor, and candidate workarounds."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import format_size
-from smclab.model.search import Knob, Point, Space, point
+from smclab.model.search import Knob, Point, Space
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    workload: str
+    summary: str
+    knobs: dict[str, Any] = field(default_factory=dict)
+    expects: tuple[str, ...] = ()  # text the listing of its generated code shows
+    #: mnemonics the listing of its source bytes (payload / block template) shows
+    source_expects: tuple[str, ...] = ()
+
+    def experiment(self, **settings: Any) -> Experiment:
+        return Experiment(workload=self.workload, **self.knobs, **settings)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.experiment().required_flags()
+
+    def missing(self, cpu_flags: frozenset[str] | set[str]) -> list[str]:
+        return [f for f in self.features if f not in cpu_flags]
+
+    def reason(self, cpu_flags: frozenset[str] | set[str]) -> str | None:
+        """Why a CPU with ``cpu_flags`` cannot run this variant (None: it can)."""
+        return missing_reason(self.missing(cpu_flags))
+
+    def to_dict(self, cpu_flags: frozenset[str] | set[str]) -> dict[str, Any]:
+        """The ``smclab catalog --json`` entry, for a CPU with ``cpu_flags``."""
+        return {
+            "id": self.id,
+            "workload": self.workload,
+            "summary": self.summary,
+            "knobs": self.knobs,
+            "features": list(self.features),
+            "runnable": not self.missing(cpu_flags),
+            "reason": self.reason(cpu_flags),
+        }
+
+
+def missing_reason(missing: list[str]) -> str | None:
+    return f"cpu lacks {', '.join(missing)}" if missing else None
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,3 @@ def _point_id(p: Point) -> str:
         shown = format_size(v) if k in ("buffer", "ahead") else str(v)
         parts.append(ID_NAMES.get(k, "{}").format(shown))
     return "-".join(parts)
-
-
-__all__ = ["Candidate", "CandidateSet", "point"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from smclab.model.experiment import RING_SLOTS, Experiment
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.model.experiment import Experiment
+from smclab.workloads.advice import Candidate, CandidateSet
+from smclab.workloads.relocate.spec import RING_SLOTS
 
 R = {"workload": "relocate"}
 HOW_TO = {

@@ -23,12 +23,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smclab.codegen import jit
 from smclab.codegen.program import PAGE, Layout, Program, align, timed_function
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, Register, mem
 from smclab.isa.strategies import EMIT_STRATEGIES, Strategy
 from smclab.model.experiment import Experiment
+from smclab.workloads.jit_block import codegen as jit
 
 LINE = 64
 INT3, RET = 0xCC, 0xC3

@@ -9,8 +9,8 @@ from typing import Any
 
 from smclab.isa.strategies import STRATEGIES
 from smclab.model.experiment import Experiment
-from smclab.suites.catalog import VARIANTS
-from smclab.suites.workarounds.base import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet
+from smclab.workloads.jit_block.catalog import variants
 
 NAIVE, FLOOR = "plain", "call-only"
 
@@ -18,8 +18,8 @@ NAIVE, FLOOR = "plain", "call-only"
 def candidates(host: dict[str, Any]) -> list[Candidate]:
     return [
         Candidate(v.id, {"workload": "jit-block", **v.knobs})
-        for v in VARIANTS.values()
-        if v.workload == "jit-block" and v.id not in (NAIVE, FLOOR)
+        for v in variants()
+        if v.id not in (NAIVE, FLOOR)
     ]
 
 

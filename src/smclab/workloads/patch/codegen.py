@@ -21,8 +21,8 @@ iterations one patch rewrites part of it (``patch_kind``):
 control: the same stores at the same offsets of a data buffer; the code is never modified) or
 ``cell`` (the site loads its value, call or jump target from a data cell, which the patch
 rewrites: the data-driven alternative to patching code). The patched 4-byte field sits at
-``field_at`` in its 64-byte line; :meth:`Experiment.splits_field` says when a store to it
-crosses an 8-byte boundary (not atomic: a cross-modifying writer could leave a torn
+``field_at`` in its 64-byte line; :func:`~smclab.workloads.patch.spec.splits_field` says when a
+store to it crosses an 8-byte boundary (not atomic: a cross-modifying writer could leave a torn
 instruction, which validation refuses).
 
 Exec buffer (2 pages): the site in lines 0-2, the rel32 stubs at 1024 and 2048, the link

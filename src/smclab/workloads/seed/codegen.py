@@ -21,7 +21,8 @@ from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, Register, decode_listing, iter_listing, mem
-from smclab.model.experiment import CROSS_OFFSET, Experiment
+from smclab.model.experiment import Experiment
+from smclab.workloads.seed.spec import CROSS_OFFSET
 
 OP_BYTES = {"ret": b"\xc3", "ud2": b"\x0f\x0b"}
 
