@@ -211,3 +211,43 @@ def test_a_tiny_budget_still_confirms(budget):
     out = search(space, replay, budget, naive)
     assert replay.batches[-1][0] == "confirm"
     assert out.best is None or out.best in out.leaders
+
+
+# -- the seed's space, declared from the host ---------------------------------------------------
+
+K = 1024
+HOST = {
+    "caches": [
+        {"level": 1, "type": "Data", "size": 48 * K},
+        {"level": 1, "type": "Instruction", "size": 32 * K},
+        {"level": 2, "type": "Unified", "size": 2 * K * K},
+    ],
+    "flags": ["sse2", "avx", "clwb"],
+}
+
+
+def test_the_seed_space_follows_the_caches_and_the_cpu():
+    from smclab.model.experiment import Experiment
+    from smclab.workloads.seed.advise import seed_controls, seed_space
+
+    space = seed_space(HOST)
+    knobs = {k.name: k for k in space.knobs}
+    rings, aheads = knobs["buffer"].values, knobs["ahead"].values
+    assert rings[0] == 4 * K and rings[-1] == 8 * K * K  # 4K .. 4x L2
+    assert {32 * K, 48 * K, 2 * K * K} <= set(rings)  # L1I, L1D, L2 themselves
+    assert aheads[0] == 64 and aheads[-1] == 8 * K * K  # one slot .. the biggest ring
+    for c in (32 * K, 48 * K, 2 * K * K):  # each cache size and one slot either side
+        assert {c - 64, c, c + 64} <= set(aheads)
+    assert "avx" in knobs["copy"].values and "avx512" not in knobs["copy"].values
+    assert knobs["evict"].values == ("none", "clwb")  # only what the CPU has
+    assert set(knobs["call"].values) >= {"indirect", "direct"}
+    pts = space.sample(200, random.Random(3))
+    assert len(pts) >= 150
+    for p in pts[:60]:  # every sampled point is a valid experiment, and so are its controls
+        values = space.values(p)
+        Experiment(**values)
+        assert values["ahead"] < values["buffer"]
+        for name, knobs_ in seed_controls(values).items():
+            exp = Experiment(**knobs_)
+            assert exp.store == ("far" if name == "data" else "none")
+            assert exp.call == values["call"] and exp.buffer == values["buffer"]

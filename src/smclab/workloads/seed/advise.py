@@ -55,7 +55,8 @@ def prefetch_candidates() -> list[str]:
 
 #: the write-ahead distances tried at every ring (and a quarter and half of the ring)
 AHEADS = (256, 1024, 4 * K)
-#: most slots a direct-call candidate unrolls over (the seed's MAX_UNROLL at step 64)
+#: the largest ring of a direct-call candidate in the fixed list (advise searches the space
+#: instead: seed_space; the list stays as the candidate set other tools read)
 DIRECT_MAX_RING = 32 * K
 
 
