@@ -73,7 +73,10 @@ class CandidateSet:
     how_to: Callable[[Experiment, Experiment, dict[str, Any]], str]
     #: what the floor is, for the advice's legend
     floor_note: str = "no write"
-    #: the space advise searches on a host (None: the candidates, as one unordered knob)
+    #: the space advise searches on a host (None: the candidates, as one unordered knob).
+    #: A workload declares its knobs and ranges here (the seed: workloads/seed/advise.py,
+    #: seed_space); jit-block and jit-emit search their candidate lists until theirs (with
+    #: the W^X strategies as values of their strategy knob) is declared
     space: Callable[[dict[str, Any]], Space] | None = None
     #: a fresh-code point's controls by name ('data': the same code storing into data,
     #: 'limit': the same calls to code never modified), as knob changes
