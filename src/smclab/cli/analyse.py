@@ -6,12 +6,13 @@ from functools import partial
 
 import click
 
-from smclab.cli.options import session_options
+from smclab.cli.options import rounds_options, session_options
 from smclab.cli.ui import console, observed, print_json, session
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.c_file import write_c
 from smclab.report.findings import advice, diagnosis
+from smclab.report.plot import pyplot
 from smclab.suites.advise import DEFAULT_BUDGET, QUICK_BUDGET, run_advise
 from smclab.suites.diagnose import PROBES, run_diagnose
 from smclab.suites.workarounds import SETS
@@ -41,10 +42,19 @@ from smclab.suites.workarounds import SETS
     help="With --html: a section of measured workarounds (advise --quick) for this workload"
     " (repeatable; 'all': every workload; default: seed).",
 )
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=None,
+    help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
+)
+@rounds_options
 @session_options
 def diagnose(
     quick: bool,
+    rounds: int | None,
     only: tuple[str, ...],
+    budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
     as_json: bool,
@@ -55,10 +65,14 @@ def diagnose(
     """Run the probes and state what causes the penalty on this host, with the evidence."""
     if html_file:
         check_writable(html_file)
+        pyplot("--html")  # before measuring: the plot extra may be missing
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
-        advised = [observed(partial(run_advise, s, w, True)) for w in (chosen if html_file else [])]
+        advised = [
+            observed(partial(run_advise, s, w, True, rounds=rounds))
+            for w in (chosen if html_file else [])
+        ]
     if html_file:
         # imported here, not at the top: it loads matplotlib, which every other command
         # would pay for at start-up
@@ -100,10 +114,12 @@ def diagnose(
     help="Also write the winner as one self-contained C file (gcc -O2 FILE; prints ticks"
     " per call).",
 )
+@rounds_options
 @session_options
 def advise(
     workload: str,
     quick: bool,
+    rounds: int | None,
     budget: float | None,
     c_file: str | None,
     as_json: bool,
@@ -117,7 +133,7 @@ def advise(
     if c_file:
         check_writable(c_file)
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs, budget))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds, budget))
     if c_file:
         write_c(c_file, a)
     if as_json:

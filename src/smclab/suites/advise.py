@@ -151,6 +151,8 @@ class Advice:
     naive: Entry
     floor: Entry
     entries: list[Entry]  # ranked (see RANKING)
+    #: candidate id -> why this host cannot run it (a CPU flag, a second CPU)
+    skipped: dict[str, str] = field(default_factory=dict)
     #: the search behind it (None: an Advice made from stored or synthetic results)
     search: Outcome | None = None
     #: the entry the search's confirmation supports (None: none beat the naive way in it)
@@ -192,6 +194,7 @@ class Advice:
             "top": best.to_dict(naive) if best else None,
             "goal": self.goal,
             "entries": [e.to_dict(naive) for e in self.entries],
+            "skipped": self.skipped,
             "search": self.search.to_dict() if self.search else None,
         }
 
@@ -249,6 +252,8 @@ class LiveMeasure:
         self.measured = 0
         self.mark: tuple[float, float] | None = None
         self.results: dict[Point, Result] = {}
+        #: candidate id -> why this host cannot run it (never measured)
+        self.skipped: dict[str, str] = {}
         self.candidates: dict[Point, Candidate] = {}
 
     def candidate(self, p: Point) -> Candidate:
@@ -281,8 +286,9 @@ class LiveMeasure:
             try:
                 exp = Experiment(**self.candidate(p).knobs, **settings)
                 self.session.check(exp)
-            except SpecError:
-                continue  # this CPU cannot run it: never measured
+            except SpecError as e:
+                self.skipped[self.candidates[p].id] = str(e)  # this host cannot run it
+                continue
             runnable.append((p, exp))
         names = [self.candidates[p].id for p, _ in runnable]
 
@@ -315,18 +321,28 @@ def run_advise(
     workload: str = "seed",
     quick: bool = False,
     observer: Any = None,
+    rounds: int | None = None,
     budget: float | None = None,
     seed: int | None = None,
 ) -> Advice:
     """Search the workload's space on this host within ``budget`` seconds (see
-    :mod:`smclab.model.search`); rank what the confirmation measured."""
+    :mod:`smclab.model.search`); rank what the confirmation measured (in ``rounds``
+    interleaved rounds, at least :data:`CONFIRM_ROUNDS`)."""
     if workload not in SETS:
         raise SpecError(f"unknown workload '{workload}' (choose from: {', '.join(SETS)})")
     budget_s = budget if budget is not None else QUICK_BUDGET if quick else DEFAULT_BUDGET
     cs = SETS[workload]
     space, to_candidate = cs.search_space(session.host)
     outcome, live = search_here(
-        session, space, to_candidate, cs, budget_s, observer, seed, f"advise-{workload}"
+        session,
+        space,
+        to_candidate,
+        cs,
+        budget_s,
+        observer,
+        seed,
+        f"advise-{workload}",
+        max(CONFIRM_ROUNDS, rounds or 0),
     )
     return _advice(workload, session.host, outcome, live)
 
@@ -340,6 +356,7 @@ def search_here(
     observer: Any = None,
     seed: int | None = None,
     name: str = "advise",
+    confirm_rounds: int = CONFIRM_ROUNDS,
 ) -> tuple[Outcome, LiveMeasure]:
     """The search over ``space`` on this host within ``budget_s`` seconds, its naive way, floor
     and controls those of ``cs``; every batch stored under one sweep id."""
@@ -374,7 +391,7 @@ def search_here(
         _stored(lambda: live(space.sample(PILOT, rng), 1, "pilot"))
         live.pilot_done()
         units = max(0.0, budget_s - live.elapsed) / live.per_unit()
-        confirm = (LEADERS * (1 + n_controls) + 2) * (CONFIRM_ROUNDS + 1) * CONFIRM_COST
+        confirm = (LEADERS * (1 + n_controls) + 2) * (confirm_rounds + 1) * CONFIRM_COST
 
         def left() -> float:  # candidate-rounds the exploration has left
             return (budget_s - live.elapsed) / live.per_unit() - confirm
@@ -388,6 +405,7 @@ def search_here(
                 {"floor": floor_p},
                 controls,
                 seed=rng.randrange(1 << 30),
+                confirm_rounds=confirm_rounds,
                 stop=lambda: left() <= 0,
                 left=left,
             )
@@ -434,6 +452,7 @@ def _advice(workload: str, host: dict[str, Any], outcome: Outcome, live: LiveMea
     advice = Advice(
         workload, host, entry(outcome.naive), entry(outcome.references["floor"]), entries
     )
+    advice.skipped = dict(live.skipped)
     advice.search = outcome
     advice.best_id = live.candidates[outcome.best].id if outcome.best else None
     return advice

@@ -34,7 +34,6 @@ HOW_TO = {
     "barrier": "add {barrier} {placement}",
 }
 
-
 #: the barriers tried (names of vocabulary.BARRIERS): the fences and serializing instructions;
 #: not sfence (orders stores only) nor lock-or (a full barrier, as mfence)
 BARRIER_CANDIDATES = ("mfence", "lfence", "cpuid", "serialize", "mfence+lfence")
@@ -253,7 +252,8 @@ def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = Non
     method = vocab.COPIES[exp.copy]
     extra = {
         "ring": format_size(values["buffer"]),
-        "call_how": CALL_HOW.get(exp.call, exp.call),
+        "call_how": CALL_HOW.get(exp.call)
+        or f"reach each slot: {vocab.CALLS[exp.call].description}",
         "copy_how": f"{method.width}-byte stores" if not method.rep else "a rep string",
     }
     steps = []
