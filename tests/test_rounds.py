@@ -181,7 +181,7 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(
         analyse,
         "run_diagnose",
-        lambda s, quick, only, obs, budget, n: seen.append(runner.settings(quick, n)),
+        lambda s, quick, only, obs, n: seen.append(runner.settings(quick, n)),
     )
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")

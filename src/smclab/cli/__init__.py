@@ -16,6 +16,7 @@ import click
 
 from smclab._version import __version__
 from smclab.cli.analyse import advise, diagnose
+from smclab.cli.atlas import atlas
 from smclab.cli.measure import catalog, host, run, seed, show
 from smclab.cli.results import results
 from smclab.cli.stores import compare, merge, plot
@@ -44,7 +45,21 @@ def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         settings.quiet = True
 
 
-COMMANDS = (host, show, run, seed, catalog, sweep, results, diagnose, advise, compare, merge, plot)
+COMMANDS = (
+    host,
+    show,
+    run,
+    seed,
+    catalog,
+    sweep,
+    results,
+    diagnose,
+    advise,
+    atlas,
+    compare,
+    merge,
+    plot,
+)
 for command in COMMANDS:
     # -q also after the command (`smclab catalog -q`), as before it
     command.params.append(

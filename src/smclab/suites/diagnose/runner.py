@@ -10,6 +10,7 @@ from smclab.model.experiment import Experiment
 from smclab.run import machine
 from smclab.suites.diagnose.base import (
     Diagnosis,
+    Fact,
     Finding,
     Host,
     PlanPoint,
@@ -45,6 +46,17 @@ def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
             out += spec.rows.findings(pr.rows, host)
         elif pr.points:
             out += spec.findings(pr.points, host)
+    return out
+
+
+def facts_of(probe_results: list[ProbeResult], found: list[Finding], host: Host) -> list[Fact]:
+    """The typed facts the findings ``found`` state, probe by probe (each probe reads its own
+    findings' numbers: a fact is never computed apart from the finding that prints it)."""
+    out: list[Fact] = []
+    for pr in probe_results:
+        if pr.points:
+            mine = [f for f in found if f.probe == pr.probe.name]
+            out += PROBES[pr.probe.name].facts(mine, pr.points, host)
     return out
 
 
