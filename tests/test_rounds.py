@@ -192,7 +192,9 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(analyse, "session", lambda *a: contextlib.nullcontext(None))
     monkeypatch.setattr(analyse, "observed", lambda fn: fn(None))
     monkeypatch.setattr(
-        analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
+        analyse,
+        "run_advise",
+        lambda s, w, quick, obs, n, budget=None: seen.append(run_settings(quick, n)),
     )
 
     def diagnosed(s, quick, only, obs, budget=None, rounds=None):
