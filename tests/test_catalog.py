@@ -101,7 +101,7 @@ def test_every_runnable_variant_runs():
 def test_catalog_cli_json():
     p = run_cli("catalog", "--json")
     assert p.returncode == 0, p.stderr
-    rows = {r["id"]: r for r in json.loads(p.stdout)}
+    rows = {r["id"]: r for r in json.loads(p.stdout)["variants"]}
     assert set(rows) == set(VARIANTS)
     for v in MISSING:
         assert rows[v.id]["runnable"] is False

@@ -319,7 +319,9 @@ def test_merge_and_compare_across_backends(pg_url, tmp_path):
     (row,) = [r for r in data["rows"] if r["label"] == "4K/64"]
     assert row["ratio_to_first"] == [1.0, 1.0]
     first = hosts[1]["id"]
-    mine = json.loads(run_cli("results", "--db", pg_url, "--host", str(first), "--json").stdout)
+    mine = json.loads(run_cli("results", "--db", pg_url, "--host", str(first), "--json").stdout)[
+        "results"
+    ]
     assert sorted(r["name"] for r in mine) == ["one", "two"]
 
 
@@ -332,9 +334,9 @@ def test_cli_measures_into_postgresql_and_env_url(pg_url, monkeypatch):
     monkeypatch.setenv("SMCLAB_DB", pg_url)  # the default store, as a URL
     again = json.loads(run_cli("sweep", "--resume", "g", "--json").stdout)
     assert again["sweep"]["ran"] == 0 and again["sweep"]["already_done"] == 2
-    rows = json.loads(run_cli("results", "--json").stdout)
+    rows = json.loads(run_cli("results", "--json").stdout)["results"]
     assert len(rows) == 3
-    (sweep,) = json.loads(run_cli("results", "--sweeps", "--json").stdout)
+    (sweep,) = json.loads(run_cli("results", "--sweeps", "--json").stdout)["sweeps"]
     assert (sweep["id"], sweep["status"], sweep["rows"]) == ("g", "done", 2)
 
 

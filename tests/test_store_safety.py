@@ -87,7 +87,7 @@ def test_recorded_store_of_0_1_0_is_migrated_in_place(tmp_path):
     # opened again (as a writer too), nothing changes; the CLI reads it
     with open_store(db, create=True) as s:
         assert [r.id for r in s.results()] == [r.id for r in results]
-    out = json.loads(run_cli("results", "--db", str(db), "--sweeps", "--json").stdout)
+    out = json.loads(run_cli("results", "--db", str(db), "--sweeps", "--json").stdout)["sweeps"]
     assert [w["id"] for w in out] == [w.id for w in sweeps]
 
 
@@ -366,7 +366,7 @@ def test_one_sweep_runs_in_one_process_at_a_time(tmp_path):
         _wait_rows(db, 2, first)
         line = bad("sweep", *args, "--db", db)
         assert "sweep 'locked' is already running" in line and f"process {first.pid}" in line
-        (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+        (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
         assert s["status"] == "running"
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -376,14 +376,14 @@ def test_one_sweep_runs_in_one_process_at_a_time(tmp_path):
             first.wait()
         first.stdout.close()
         first.stderr.close()
-    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
     assert s["status"] == "interrupted"  # killed: no longer shown as running
     assert raw(db, "SELECT status FROM sweeps") == [("running",)]  # as it was left
     p = run_cli("sweep", *args, "--json", "--db", db)  # the dead holder's lock is taken over
     assert p.returncode == 0, p.stderr
     done = json.loads(p.stdout)["sweep"]
     assert done["already_done"] >= 2 and done["remaining"] == 0
-    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
     assert s["status"] == "done" and s["rows"] == 10
     assert raw(db, "SELECT COUNT(*) FROM sweep_locks") == [(0,)]
 

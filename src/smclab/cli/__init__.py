@@ -10,18 +10,21 @@ nothing in flight stored).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from smclab._version import __version__
 from smclab.cli.analyse import advise, diagnose
+from smclab.cli.atlas import atlas
 from smclab.cli.measure import catalog, host, run, seed, show
 from smclab.cli.results import results
 from smclab.cli.stores import compare, merge, plot
 from smclab.cli.sweep import sweep
 from smclab.cli.ui import err_console, settings
 from smclab.errors import SpecError
+from smclab.model.experiment import PLUGIN_ERRORS
 from smclab.model.result import MeasurementError
 from smclab.run import counters
 from smclab.run.interrupt import Interrupted, raise_on_signals
@@ -38,16 +41,48 @@ def cli(quiet: bool) -> None:
     settings.quiet = quiet
 
 
-COMMANDS = (host, show, run, seed, catalog, sweep, results, diagnose, advise, compare, merge, plot)
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        settings.quiet = True
+
+
+COMMANDS = (
+    host,
+    show,
+    run,
+    seed,
+    catalog,
+    sweep,
+    results,
+    diagnose,
+    advise,
+    atlas,
+    compare,
+    merge,
+    plot,
+)
 for command in COMMANDS:
+    # -q also after the command (`smclab catalog -q`), as before it
+    command.params.append(
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_quiet,
+            help="No progress and no notes on stderr.",
+        )
+    )
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.argv[1:] if argv is None else argv):  # `smclab` alone: the help, no error
+    args = sys.argv[1:] if argv is None else argv
+    if not args and "_SMCLAB_COMPLETE" not in os.environ:  # `smclab` alone: help, no error
         click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
         return
     try:
+        if PLUGIN_ERRORS:
+            raise SpecError(PLUGIN_ERRORS[0])
         with raise_on_signals():
             cli.main(args=argv, prog_name="smclab", standalone_mode=False)
     except Interrupted as e:

@@ -100,12 +100,16 @@ MEASURE = (
 )
 
 _REGISTRY: dict[str, Workload] = {}
-#: knob name -> the knob, in registration order (the workload knob first, then each
-#: workload's, then the measurement settings are appended by :func:`fields`)
+#: knob name -> the knob, in registration order (see FIELDS for the workload knob and the
+#: measurement settings around them)
 _KNOBS: dict[str, Knob] = {}
+#: knob name -> the workload that declares it
+_DECLARED: dict[str, str] = {}
 #: knob name -> the workloads it applies to
 _OWNERS: dict[str, list[str]] = {}
 _loaded = False
+#: why a module named in $SMCLAB_WORKLOADS did not load (the command line reports the first)
+PLUGIN_ERRORS: list[str] = []
 
 
 def register(w: Workload) -> Workload:
@@ -113,8 +117,7 @@ def register(w: Workload) -> Workload:
     may be declared by one workload only (another ``reads`` it)."""
     reserved = {"workload", "knobs", *(k.name for k in MEASURE)}
     for k in w.knobs:
-        owner = next((o for o, ws in _OWNERS.items() if o == k.name and w.name not in ws), None)
-        if k.name in reserved or (owner and _KNOBS[k.name] != k):
+        if k.name in reserved or _DECLARED.get(k.name, w.name) != w.name:
             raise ValueError(f"workload {w.name}: knob '{k.name}' is declared elsewhere")
     for name in w.reads:
         if name not in _KNOBS:
@@ -122,6 +125,7 @@ def register(w: Workload) -> Workload:
     _REGISTRY[w.name] = w
     for k in w.knobs:
         _KNOBS[k.name] = k
+        _DECLARED[k.name] = w.name
     for name in w.knob_names:
         owners = _OWNERS.setdefault(name, [])
         if w.name not in owners:
@@ -136,7 +140,7 @@ def unregister(name: str) -> None:
         owners = _OWNERS[knob]
         owners.remove(name)
         if not owners:
-            del _OWNERS[knob], _KNOBS[knob]
+            del _OWNERS[knob], _KNOBS[knob], _DECLARED[knob]
 
 
 def _load() -> None:
@@ -148,7 +152,11 @@ def _load() -> None:
     import smclab.workloads  # noqa: F401  (each built-in registers itself)
 
     for item in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
-        load_plugin(item)
+        try:
+            load_plugin(item)
+        except Exception as e:  # any error of a module not ours: said once, in one line
+            reason = " ".join(str(e).split()) or type(e).__name__
+            PLUGIN_ERRORS.append(f"{PLUGINS_ENV}: cannot load {item}: {reason}")
 
 
 def load_plugin(item: str) -> None:
@@ -173,9 +181,11 @@ def workloads() -> dict[str, Workload]:
     return _REGISTRY
 
 
-def workload(name: str) -> Workload:
+def get_workload(name: str) -> Workload:
     """The workload ``name``; SpecError (with the choices) if there is none."""
     found = workloads()
+    if name not in found and PLUGIN_ERRORS:
+        raise SpecError(f"unknown workload '{name}' ({PLUGIN_ERRORS[0]})")
     check_choice("workload", name, found)
     return found[name]
 
@@ -306,7 +316,7 @@ class Experiment:
         events: Sequence[str] = DEFAULT_EVENTS,
         **values: Any,
     ) -> None:
-        check_choice("workload", workload, workloads())
+        get_workload(workload)
         given = {**dict(knobs), **values}
         unknown = sorted(n for n in given if n not in _KNOBS)
         if unknown:
@@ -336,7 +346,7 @@ class Experiment:
     @property
     def spec(self) -> Workload:
         """This experiment's workload."""
-        return workload(self.workload)
+        return get_workload(self.workload)
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:

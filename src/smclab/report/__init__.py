@@ -246,6 +246,10 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     for key, value in facts.items():
         if key == "flags":
             value = " ".join(value)
+        elif key == "vulnerabilities":
+            value = "\n".join(f"{k}: {v}" for k, v in value.items()) or "-"
+        elif key == "governor" and value is None:
+            value = "none (no cpufreq: the frequency is not the guest's to set)"
         elif key == "tsc_hz":
             value = f"{value / 1e9:.4f} GHz"
         t.add_row(key, str(value))

@@ -20,7 +20,10 @@ def diagnosis(d: Diagnosis) -> Group:
     """A :class:`smclab.suites.diagnose.Diagnosis` as findings grouped by probe."""
     parts: list[Text] = [
         Text(f"smclab diagnose on {host_line(d.host)}", style="bold"),
-        Text(f"run {d.run_id}, {'quick' if d.quick else 'full'}, {d.seconds:.0f} s", style="dim"),
+        Text(
+            f"run {d.run_id}, {'quick' if d.quick else 'full'},{d.rounds_text}, {d.seconds:.0f} s",
+            style="dim",
+        ),
     ]
     for pr in d.probes:
         title = Text(f"\n{pr.probe.title}", style="bold")

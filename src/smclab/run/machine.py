@@ -16,6 +16,9 @@ from typing import Any
 
 from smclab._version import __version__
 from smclab.model.caches import cache_size as cache_size  # re-exported
+from smclab.model.uarch import microarchitecture
+
+SYS_CPU = Path("/sys/devices/system/cpu")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,35 @@ def caches(cpu: int = 0) -> list[dict[str, Any]]:
     return out
 
 
+def _read(path: Path | str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def kernel_cmdline() -> str | None:
+    """The kernel's parameters (/proc/cmdline up to ``--``: what follows is init's)."""
+    text = _read("/proc/cmdline")
+    return None if text is None else text.split(" -- ")[0].removesuffix(" --").strip()
+
+
+def vulnerabilities() -> dict[str, str]:
+    """The kernel's CPU vulnerability and mitigation status, per issue (empty where sysfs has
+    none): they change the cost of indirect calls, returns and syscalls."""
+    out = {}
+    for p in sorted((SYS_CPU / "vulnerabilities").glob("*")):
+        text = _read(p)
+        if text is not None:
+            out[p.name] = text
+    return out
+
+
+def governor(cpu: int = 0) -> str | None:
+    """``cpu``'s cpufreq governor (None: no cpufreq, e.g. a guest whose host owns the clock)."""
+    return _read(SYS_CPU / f"cpu{cpu}" / "cpufreq" / "scaling_governor")
+
+
 def host_facts(tsc_hz: float) -> dict[str, Any]:
     info = cpuinfo()
     cid = cpu_id()
@@ -144,8 +176,12 @@ def host_facts(tsc_hz: float) -> dict[str, Any]:
         "model": cid.model,
         "stepping": cid.stepping,
         "model_name": info.get("model name", "unknown"),
+        "uarch": microarchitecture(cid.vendor, cid.family, cid.model),
         "microcode": info.get("microcode", "unknown"),
         "kernel": platform.release(),
+        "cmdline": kernel_cmdline(),
+        "vulnerabilities": vulnerabilities(),
+        "governor": governor(max(allowed_cpus())),
         "hypervisor": hypervisor(),
         "cpus": os.cpu_count(),
         "caches": caches(),

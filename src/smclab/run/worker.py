@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from smclab.codegen.stale import Variant
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -40,7 +41,7 @@ from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
 from smclab.run.interrupt import Interrupted
 from smclab.run.noise import NoiseProbe
-from smclab.workloads.jit_block.codegen import EXIT_REMAP_FAILED
+from smclab.workloads.jit_block.codegen import EXIT_MPROTECT_FAILED, EXIT_REMAP_FAILED
 
 #: the worker's exit status when its parent is gone (or was gone before it could watch it)
 EXIT_ORPHANED = 98
@@ -133,6 +134,11 @@ def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
+    if op == "stale-code":  # the stale-code probe: a writer and an executing loop
+        from smclab.run import stale
+
+        got = stale.run(Variant.from_dict(req["variant"]), float(req["seconds"]), _other_cpu())
+        return {"ok": True, **got}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 
@@ -169,6 +175,7 @@ def main() -> None:
 #: exit statuses that end the worker on purpose (generated code, the parent watch)
 EXIT_MEANING = {
     EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_MPROTECT_FAILED: "mprotect failed in the generated code (mprotect-flip strategy)",
     EXIT_ORPHANED: "its parent was gone",
 }
 

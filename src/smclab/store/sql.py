@@ -197,7 +197,7 @@ def stored_result(row: Row) -> StoredResult:
     data = json.loads(row["experiment"])
     rounds, modes, noise = detail_from_json(json.loads(row["extra"] or "null"))
     counters = {
-        k: CounterValue(c.get("per_iter"), c.get("reason"), c.get("note"))
+        k: CounterValue(c.get("per_iter"), c.get("reason"), c.get("note"), c.get("scale"))
         for k, c in json.loads(row["counters"]).items()
     }
     return StoredResult(

@@ -16,6 +16,7 @@ from smclab.model.result import MeasurementError, Result, Stats
 from smclab.model.rounds import Comparison
 from smclab.model.stats import comparison, differs
 from smclab.run.interrupt import Interrupted
+from smclab.suites.session import run_settings
 from smclab.suites.sweep import Grid, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
 
@@ -155,14 +156,15 @@ def candidates(workload: str, host: dict[str, Any]) -> tuple[Candidate, Candidat
 
 
 def run_advise(
-    session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
+    session: Any,
+    workload: str = "seed",
+    quick: bool = False,
+    observer: Any = None,
+    rounds: int | None = None,
 ) -> Advice:
-    """Measure naive, floor and every candidate this host can run; rank them."""
-    settings: dict[str, Any] = {
-        "repeats": 5 if quick else 7,
-        "min_ms": 5.0 if quick else 20.0,
-        "events": (),
-    }
+    """Measure naive, floor and every candidate this host can run (in ``rounds`` interleaved
+    rounds; default: 5 quick, 7 full); rank them."""
+    settings: dict[str, Any] = {**run_settings(quick, rounds), "events": ()}
     naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
     skipped: dict[str, str] = {}

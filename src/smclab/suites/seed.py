@@ -11,7 +11,8 @@ from smclab.model.experiment import Experiment
 from smclab.model.fit import FitResult, ModelFit
 from smclab.model.result import Result, Stats
 from smclab.model.rounds import Comparison
-from smclab.model.stats import comparison, differs
+from smclab.model.stats import comparison, confidence, differs
+from smclab.suites.diagnose.base import Fact
 from smclab.suites.session import Session
 
 K, M = 1 << 10, 1 << 20
@@ -86,6 +87,8 @@ FIT_POINTS = (
     ("sb1", "sb1 far", 1, 1),
     ("sq64", "sq64 far", 8, 64),
 )
+#: the seed's own four configurations
+SEED_CONFIGS = ("4K/0", "4K/64", "1M/2048", "1M/4096")
 #: the rows that modify the code they call: the ones a penalty count is estimated for
 MODIFYING = ("4K/0", "4K/64", "1M/2048", "1M/4096", "direct", "4K/0 near")
 
@@ -166,6 +169,17 @@ class SeedTable:
             f" rep-string rows ({fit_rows}; RMS residuals {f.residuals_text()}); an estimate,"
             f" not a count"
         )
+
+    def facts(self) -> list[Fact]:
+        """The seed's four configurations as ratios to its baseline (the table's ratios)."""
+        out = []
+        base = self.stats("baseline")
+        for name in SEED_CONFIGS:
+            ratio, s = self.ratio_to_baseline(name), self.stats(name)
+            if ratio is not None and s is not None and base is not None:
+                conf = confidence((s, base))
+                out.append(Fact(f"seed {name}", ratio, "x", conf, "seed", (name, "baseline")))
+        return out
 
     def published(self, name: str) -> float | None:
         return next(row.published_seconds for row, _ in self.rows if row.name == name)

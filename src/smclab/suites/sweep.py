@@ -48,6 +48,8 @@ from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
+#: every suite results are stored under (``results --suite``, ``compare --suite``)
+SUITES = ("run", "sweep", "seed", "diagnose", "advise")
 MAX_COMBINATIONS = 100_000
 #: the largest grid file read (a grid is a few lines of TOML)
 MAX_GRID_FILE = 1 << 20
@@ -249,6 +251,8 @@ def stored_grid(store: ResultStore, sweep_id: str) -> Grid:
     if found is None:
         raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
     suite = store.sweep_suite(sweep_id)
+    if suite is None and sweep_id.startswith("diagnose-"):
+        suite = "diagnose"  # a probe that stores counts, not results (stale-code)
     if suite not in (None, SUITE):
         raise SpecError(
             f"sweep '{sweep_id}' was recorded by `smclab {suite}`, not by"

@@ -17,6 +17,7 @@ Shared types are in :mod:`.base`, plot kinds in :mod:`.plot`, planning and runni
 from smclab.model.stats import confidence, differs
 from smclab.suites.diagnose.base import (
     Diagnosis,
+    Fact,
     Finding,
     PlanPoint,
     Point,
@@ -28,6 +29,7 @@ from smclab.suites.diagnose.plot import Bars, Curve, Mark, Plot
 from smclab.suites.diagnose.registry import PROBES, discover
 from smclab.suites.diagnose.runner import (
     experiments_of,
+    facts_of,
     find,
     probes,
     run_diagnose,
@@ -40,6 +42,7 @@ __all__ = [
     "Bars",
     "Curve",
     "Diagnosis",
+    "Fact",
     "Finding",
     "Mark",
     "PlanPoint",
@@ -52,6 +55,7 @@ __all__ = [
     "differs",
     "discover",
     "experiments_of",
+    "facts_of",
     "find",
     "probes",
     "run_diagnose",

@@ -109,13 +109,83 @@ class Finding:
         }
 
 
+@dataclass(frozen=True)
+class Fact:
+    """One typed fact a probe's findings state (the atlas's cells): ``value`` is taken from a
+    finding's numbers (the values its text is rendered from), so a fact and the printed finding
+    cannot disagree; ``evidence`` names the probe's points behind it (their labels)."""
+
+    name: str  # a key of the atlas's catalogue, e.g. "ticks_per_penalty"
+    value: Any  # float | int | str | bool | list, as the finding states it
+    unit: str  # "ticks", "ns", "bytes", "x", "" (a category)
+    confidence: str  # the finding's: high | medium | low
+    probe: str
+    evidence: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "confidence": self.confidence,
+            "probe": self.probe,
+            "evidence": list(self.evidence),
+        }
+
+
+def from_numbers(
+    f: Finding, keys: dict[str, tuple[str, str]], evidence: Iterable[str] = ()
+) -> list[Fact]:
+    """Facts from finding ``f``: fact name -> (key of its numbers, unit); a key the finding
+    has no value for gives no fact."""
+    ev = tuple(evidence)
+    return [
+        Fact(name, f.numbers[key], unit, f.confidence, f.probe, ev)
+        for name, (key, unit) in keys.items()
+        if f.numbers.get(key) is not None
+    ]
+
+
+def ns_fact(name: str, ticks: Fact, host: Host) -> list[Fact]:
+    """A ticks fact in ns at the host's TSC rate (none without the rate)."""
+    hz = host.get("tsc_hz")
+    if not hz or not isinstance(ticks.value, int | float):
+        return []
+    ns = ticks.value / hz * 1e9
+    return [Fact(name, ns, "ns", ticks.confidence, ticks.probe, ticks.evidence)]
+
+
+def labels(
+    points: Iterable[Point], keep: Callable[[str], bool] = lambda _: True
+) -> tuple[str, ...]:
+    """The labels of the measured points ``keep`` accepts (a fact's evidence)."""
+    return tuple(p.plan.label for p in measured(points) if keep(p.plan.label))
+
+
 # --- what a probe module declares ------------------------------------------------------------
 
 FindingsFn = Callable[[list[Point], Host], list[Finding]]
+#: a probe's facts, read from its findings (never recomputed from the points)
+FactsFn = Callable[[list[Finding], list[Point], Host], list[Fact]]
 
 
 def runs_anywhere(cpus: int) -> str | None:
     return None
+
+
+def no_facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact]:
+    return []
+
+
+@dataclass(frozen=True)
+class RowsProbe:
+    """A probe that measures something other than experiments (counts: ``stale_code``).
+
+    ``measure(session, quick, budget, sweep_id, observer)`` runs it and stores it under
+    ``sweep_id``, returning (its rows, interrupted); ``findings(rows, host)`` reads the rows.
+    """
+
+    measure: Callable[..., tuple[list[dict[str, Any]], bool]]
+    findings: Callable[[list[dict[str, Any]], Host], list[Finding]]
 
 
 @dataclass(frozen=True)
@@ -133,9 +203,19 @@ class ProbeSpec:
     findings: FindingsFn
     plot: Plot
     needs: Callable[[int], str | None] = runs_anywhere
+    rows: RowsProbe | None = None  # set: the probe measures itself (no points)
+    #: the typed facts its findings state (the atlas): read from the findings' numbers
+    facts: FactsFn = no_facts
+    #: the points as planned on the host whose facts are given (None: ``points(quick)``, the
+    #: same on every host); used to read a stored run of another host back
+    planned_for: Callable[[Host, bool], Sequence[PlanPoint]] | None = None
 
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
+
+    def planned(self, host: Host, quick: bool) -> Sequence[PlanPoint]:
+        """The points as planned on ``host`` (whose facts are given)."""
+        return self.planned_for(host, quick) if self.planned_for else self.points(quick)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -147,6 +227,7 @@ class ProbeResult:
     points: list[Point]
     sweep_id: str | None
     skipped: str | None = None  # why the probe did not run
+    rows: list[dict[str, Any]] = field(default_factory=list)  # a RowsProbe's measurements
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +235,7 @@ class ProbeResult:
             "title": self.probe.title,
             "sweep_id": self.sweep_id,
             "skipped": self.skipped,
+            "rows": self.rows,
             "points": [
                 {
                     "label": p.plan.label,
@@ -178,12 +260,19 @@ class Diagnosis:
     probes: list[ProbeResult]
     findings: list[Finding]
     seconds: float
+    rounds: int = 0  # interleaved rounds per point (0: not recorded)
+
+    @property
+    def rounds_text(self) -> str:
+        """`` N rounds`` for the run's summary line (empty when not recorded)."""
+        return f" {self.rounds} rounds" if self.rounds else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "run_id": self.run_id,
             "quick": self.quick,
+            "rounds": self.rounds,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
             "probes": [p.to_dict() for p in self.probes],

@@ -21,6 +21,7 @@ from smclab.model.knobs import format_size
 from smclab.model.stats import confidence, differs, no_difference
 from smclab.run import machine
 
+from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
 from .plot import Curve
 
@@ -329,6 +330,35 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     ]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """The write-ahead distance that removes the cost of executing fresh code, and the ring
+    from which rewriting old code costs no more than writing data (call reg rings)."""
+    out: list[base.Fact] = []
+
+    def indirect(label: str) -> bool:
+        return " A=" in label and label.count(" ") == 1 or label.endswith("far-store")
+
+    ev = base.labels(points, indirect)
+    for f in found:
+        n = f.numbers
+        if "ahead_bytes" in n or "rings" in n:
+            value = 0 if "rings" in n else n["ahead_bytes"]
+            value = "no single distance" if value is None else value
+            out.append(base.Fact("write_ahead_bytes", value, "bytes", f.confidence, f.probe, ev))
+        elif "vanishes_at_ring" in n:
+            ring = n["vanishes_at_ring"]
+            value = "costs at every ring" if ring is None else ring
+            out.append(
+                base.Fact("old_code_free_from_ring", value, "bytes", f.confidence, f.probe, ev)
+            )
+    return out
+
+
+def planned_for(host: Host, quick: bool) -> list[PlanPoint]:
+    """The points as planned on ``host`` (its rings follow its caches)."""
+    return plan(CacheSizes.of(host), quick)
+
+
 PROBE = ProbeSpec(
     "code-age",
     "Code age and write-ahead: ring size x write-ahead distance x call kind (step 64)",
@@ -339,4 +369,6 @@ PROBE = ProbeSpec(
         "A (bytes ahead)",
         ref="4K far-store",
     ),
+    facts=facts,
+    planned_for=planned_for,
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from smclab.model.stats import confidence, differs, no_difference
 from smclab.run import machine
 
+from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
@@ -111,6 +112,21 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return [Finding("cross-modifying", text, conf, nums)]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """The executing thread's cost per writer store (the largest over the rates that show
+    one; none measurable: a string), and its ratio to the same-thread penalty."""
+    out: list[base.Fact] = []
+    ev = base.labels(points)
+    for f in found:
+        per = f.numbers.get("per_writer_store")
+        if per is None:
+            continue
+        value = max(per.values()) if per else "none measurable"
+        out.append(base.Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
+        out += base.from_numbers(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
+    return out
+
+
 PROBE = ProbeSpec(
     "cross-modifying",
     "Cross-modifying: a writer thread on another CPU at several rates",
@@ -118,4 +134,5 @@ PROBE = ProbeSpec(
     findings,
     Bars(ref="no writer"),
     needs=needs,
+    facts=facts,
 )

@@ -14,6 +14,7 @@ from smclab.model.fit import LINE
 from smclab.model.knobs import format_size
 from smclab.model.stats import confidence, differs
 
+from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
 from .plot import Curve, Mark
 
@@ -299,6 +300,29 @@ def _aliasing(pts: list[Measured], ref: Measured) -> list[Finding]:
     ]
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """The lines (relative to the executed one) where 1-byte stores and rep movsb cost."""
+    out: list[base.Fact] = []
+    for f in found:
+        k = f.numbers.get("kind")
+        if k in ("mov8", "rep-movsb"):
+
+            def of_kind(label: str, k: str = str(k)) -> bool:
+                return label.startswith(f"{k} ")
+
+            ev = base.labels(points, of_kind)
+            name = k.replace("-", "_")
+            out += base.from_numbers(
+                f,
+                {
+                    f"lines_{name}": ("costing_lines", "lines"),
+                    f"partly_lines_{name}": ("partly_costing_lines", "lines"),
+                },
+                ev,
+            )
+    return out
+
+
 PROBE = ProbeSpec(
     "granularity",
     "Granularity: which stores near the executed byte cost, by cache line",
@@ -311,4 +335,5 @@ PROBE = ProbeSpec(
         ref="far-store",
         mark=Mark("free_after_bytes", "1-byte mov: nothing from {:g} B"),
     ),
+    facts=facts,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from smclab.model.stats import confidence, differs
 
+from . import base
 from .base import Finding, Host, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
@@ -77,10 +78,21 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
     return out
 
 
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """The seed loop's cost over the far-store control, per iteration (ticks, ns, ratio)."""
+    keys = {
+        "seed_penalty_ticks": ("lost_ticks", "ticks"),
+        "seed_penalty_ns": ("lost_ns", "ns"),
+        "seed_over_far_store": ("ratio", "x"),
+    }
+    return [x for f in found for x in base.from_numbers(f, keys, ("seed 4K/0", "far-store"))]
+
+
 PROBE = ProbeSpec(
     "penalty",
     "The penalty: the seed loop against controls",
     points,
     findings,
     Bars(ref="far-store"),
+    facts=facts,
 )

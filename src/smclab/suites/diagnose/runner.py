@@ -10,6 +10,7 @@ from smclab.model.experiment import Experiment
 from smclab.run import machine
 from smclab.suites.diagnose.base import (
     Diagnosis,
+    Fact,
     Finding,
     Host,
     PlanPoint,
@@ -18,7 +19,7 @@ from smclab.suites.diagnose.base import (
     ProbeResult,
 )
 from smclab.suites.diagnose.registry import PROBES
-from smclab.suites.session import Session
+from smclab.suites.session import Session, run_settings
 from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
 
 
@@ -32,29 +33,44 @@ def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoi
     return [(p, Experiment(**p.knobs, **settings)) for p in probe.points]
 
 
-def settings(quick: bool) -> dict[str, Any]:
-    return {
-        "repeats": 5 if quick else 7,
-        "min_ms": 5.0 if quick else 20.0,
-        "events": ("smc-clears", "branch-misses"),
-    }
+def settings(quick: bool, rounds: int | None = None) -> dict[str, Any]:
+    return {**run_settings(quick, rounds), "events": ("smc-clears", "branch-misses")}
 
 
 def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
     """Every finding the measured points support, probe by probe."""
     out: list[Finding] = []
     for pr in probe_results:
+        spec = PROBES[pr.probe.name]
+        if spec.rows is not None and pr.rows:
+            out += spec.rows.findings(pr.rows, host)
+        elif pr.points:
+            out += spec.findings(pr.points, host)
+    return out
+
+
+def facts_of(probe_results: list[ProbeResult], found: list[Finding], host: Host) -> list[Fact]:
+    """The typed facts the findings ``found`` state, probe by probe (each probe reads its own
+    findings' numbers: a fact is never computed apart from the finding that prints it)."""
+    out: list[Fact] = []
+    for pr in probe_results:
         if pr.points:
-            out += PROBES[pr.probe.name].findings(pr.points, host)
+            mine = [f for f in found if f.probe == pr.probe.name]
+            out += PROBES[pr.probe.name].facts(mine, pr.points, host)
     return out
 
 
 def run_probe(
-    session: Session, probe: Probe, quick: bool, run_id: str, observer: Observer | None
+    session: Session,
+    probe: Probe,
+    quick: bool,
+    run_id: str,
+    observer: Observer | None,
+    rounds: int | None = None,
 ) -> tuple[ProbeResult, bool]:
     """Run one probe as the sweep ``diagnose-<run>-<probe>``; (its result, interrupted)."""
     planned = []
-    for pp, exp in experiments_of(probe, settings(quick)):
+    for pp, exp in experiments_of(probe, settings(quick, rounds)):
         try:
             session.check(exp)
         except SpecError:
@@ -88,8 +104,12 @@ def run_diagnose(
     quick: bool = False,
     only: tuple[str, ...] = (),
     observer: Observer | None = None,
+    budget: float | None = None,
+    rounds: int | None = None,
 ) -> Diagnosis:
-    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find."""
+    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find.
+    ``budget``: seconds for a probe that runs against a time limit (stale-code); ``rounds``
+    interleaved rounds per probe (default: 5 quick, 7 full)."""
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
@@ -100,9 +120,20 @@ def run_diagnose(
         if probe.needs:
             results.append(ProbeResult(probe, [], None, probe.needs))
             continue
-        result, interrupted = run_probe(session, probe, quick, run_id, observer)
+        rows = PROBES[probe.name].rows
+        if rows is not None:
+            sweep_id = f"diagnose-{run_id}-{probe.name}"
+            got, interrupted = rows.measure(
+                session, quick, budget, sweep_id, observer or Observer()
+            )
+            why = [r.get("unavailable") for r in got]  # no row ran: skipped, the main reason
+            skipped = max(why, key=why.count) if got and all(why) else None
+            result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
+        else:
+            result, interrupted = run_probe(session, probe, quick, run_id, observer, rounds)
         results.append(result)
         if interrupted:
             break
     findings = find(results, host)
-    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
+    n = settings(quick, rounds)["repeats"]
+    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started, n)

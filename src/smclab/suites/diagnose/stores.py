@@ -14,6 +14,7 @@ from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
 from smclab.model.stats import confidence, differs
 
+from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Curve
 
@@ -237,6 +238,44 @@ def _seed_copy(seed: Pair, k: str, m: ModelFit, f: FitResult) -> Finding:
     return Finding("stores", text, confidence((seed.at.ticks, seed.far.ticks)), nums)
 
 
+def charged_per(f: Finding) -> str:
+    """What a penalty is charged per, as the kind's finding states it."""
+    n = f.numbers
+    if "model" in n:
+        return str(n["model"])
+    if "tied" in n:
+        return " or ".join(n["tied"])
+    return "no model fits" if "residuals" in n else "no cost"
+
+
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """Ticks (and ns) per penalty from the model that explains the seed's copy; per kind of
+    store what a penalty is charged per."""
+    out: list[base.Fact] = []
+    for f in found:
+        n = f.numbers
+        if "explained_ratio" in n:
+            ev = base.labels(points, lambda s: s.startswith(SEED_COPY[0]))
+            got = base.from_numbers(
+                f,
+                {
+                    "ticks_per_penalty": ("ticks_per_penalty", "ticks"),
+                    "penalties_per_seed_iter": ("penalties_per_iter_estimate", ""),
+                },
+                ev,
+            )
+            out += got + base.ns_fact("ns_per_penalty", got[0], host)
+        elif n.get("kind") in KINDS:
+            k: str = n["kind"]
+
+            def of_kind(label: str, k: str = k) -> bool:
+                return kind(label.split()[0]) == k
+
+            ev = base.labels(points, of_kind)
+            out.append(base.Fact(f"charged_per_{k}", charged_per(f), "", f.confidence, f.probe, ev))
+    return out
+
+
 PROBE = ProbeSpec(
     "stores",
     "Stores: count, width and kind into the executed line (4K/0 slot)",
@@ -249,4 +288,5 @@ PROBE = ProbeSpec(
         ref="rep-movsb 64B far",
         xscale="log",
     ),
+    facts=facts,
 )
