@@ -57,6 +57,7 @@ def _read(path: str) -> str:
         return "(no message)"
 
 
+@pytest.mark.worker  # forks the writers
 @pytest.mark.parametrize("links", [True, False], ids=["linked", "in-place"])
 def test_concurrent_first_use_of_a_new_store_loses_nothing(tmp_path, links):
     ctx = multiprocessing.get_context("fork")
