@@ -1,8 +1,149 @@
+import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+#: what the source of a test (or of a fixture it uses) shows when it starts a process: the
+#: command line, a worker, a session that measures
+STARTS_PROCESSES = (
+    "run_cli",
+    "Runner(",
+    "Session(",
+    "measured_together(",
+    "measure_interleaved(",
+    "subprocess.",
+    "Popen(",
+    "cli.main(",
+    "exec(compile(",
+)
+#: what the source of a test shows when it asserts a direction of the live host's physics
+PHYSICS = ("measured_together(", "ratio(", "compare_rounds(")
+
+
+def _sources(item: pytest.Item) -> str:
+    """The source of the test function, of the fixtures it uses and of the functions of its
+    module it calls (two calls deep)."""
+    funcs = [getattr(item, "function", None)]
+    for name, defs in item._fixtureinfo.name2fixturedefs.items():
+        if not name.startswith("_"):  # not the guards of this file
+            funcs.append(defs[-1].func)
+    module = getattr(item, "module", None)
+    helpers = (
+        {
+            n: f
+            for n, f in vars(module).items()
+            if inspect.isfunction(f)
+            and f.__module__ == module.__name__
+            and not n.startswith("test_")
+        }
+        if module
+        else {}
+    )
+    out: list[str] = []
+    seen: set[object] = set()
+    for _ in range(3):
+        for f in funcs:
+            if f is None or f in seen:
+                continue
+            seen.add(f)
+            try:
+                out.append(inspect.getsource(f))
+            except (OSError, TypeError):
+                continue
+        text = "\n".join(out)
+        funcs = [f for n, f in helpers.items() if f"{n}(" in text and f not in seen]
+    return "\n".join(out)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs: ``pg`` (a PostgreSQL server), ``worker`` (it starts
+    the CLI or a worker process), ``physics`` (it measures a direction on the live host), so
+    ``pytest -m "not physics and not worker and not pg"`` runs the pure tests. A test marks
+    itself where its source does not show it (``@pytest.mark.worker``); the guard below fails
+    an unmarked test that starts a process."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "pg_url" in item.fixturenames or params.get("store_url") == "postgresql":
+            item.add_marker(pytest.mark.pg)
+        src = _sources(item)
+        if any(s in src for s in STARTS_PROCESSES):
+            item.add_marker(pytest.mark.worker)
+        if any(s in src for s in PHYSICS):
+            item.add_marker(pytest.mark.physics)
+
+
+@pytest.fixture(autouse=True)
+def _no_process_unless_marked(request, monkeypatch):
+    """A test not marked ``worker`` (or ``pg``) that starts a process fails: the markers never
+    let a slow test into the pure run."""
+    if request.node.get_closest_marker("worker") or request.node.get_closest_marker("pg"):
+        return
+    real = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        argv = [args] if isinstance(args, str | bytes) else list(args)
+        if argv and (argv[0] == sys.executable or "smclab" in " ".join(map(str, argv))):
+            raise AssertionError(f"{request.node.nodeid} starts {argv[:3]}: mark it worker")
+        real(self, args, *rest, **kwargs)  # a tool (GNU as): quick, allowed
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+
+#: the checkout the tests run from: the suite must leave it as it found it
+ROOT = Path(__file__).resolve().parent.parent
+#: folders the tools make (caches, environments, builds), not compared
+TOOL_DIRS = {".git", ".venv", ".ci-venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+TOOL_DIRS |= {".mypy_cache", "build"}
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` but the tools' folders: path -> (size, mtime in ns)."""
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in TOOL_DIRS and not d.endswith(".egg-info")]
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            state[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def tree_changes(before: dict, after: dict) -> list[str]:
+    """What a run did to a tree: files added, removed or changed."""
+    return sorted(
+        [f"added {p}" for p in after.keys() - before.keys()]
+        + [f"removed {p}" for p in before.keys() - after.keys()]
+        + [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    )
+
+
+def pytest_sessionstart(session):
+    session.config.stash[TREE] = {r: tree_state(r) for r in {ROOT, Path.cwd().resolve()}}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite fails if it left files in the checkout (or the folder it ran in): tests write
+    into temporary folders only."""
+    changes = [
+        f"{root}: {c}"
+        for root, before in session.config.stash.get(TREE, {}).items()
+        for c in tree_changes(before, tree_state(root))
+    ]
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("the test suite left files in the working tree:", red=True)
+            for c in changes:
+                reporter.write_line(f"  {c}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+TREE = pytest.StashKey[dict]()
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +153,7 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.delenv("SMCLAB_DB", raising=False)
+    monkeypatch.setenv("SMCLAB_PERF_MAP", "0")  # workers leave no /tmp/perf-PID.map behind
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

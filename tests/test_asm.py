@@ -172,7 +172,7 @@ def test_a_crashing_payload_is_an_error_row(tmp_path):
     p = run_cli("run", "--asm", str(f), "--db", db, "--repeats", "1", "--min-ms", "1")
     assert p.returncode == 1 and "SIGILL" in p.stderr, p.stderr
     p = run_cli("results", "--db", db, "--json")
-    (row,) = json.loads(p.stdout)
+    (row,) = json.loads(p.stdout)["results"]
     assert row["label"] == "crash.s 4K/0" and "SIGILL" in row["error"]
     assert "ud2" in row["asm"] and row["asm_name"] == "crash.s"
 

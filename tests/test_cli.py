@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import run_cli
 
+from smclab.model.result import FORMAT, versioned
 from smclab.suites.seed import ROW_NAMES
 
 
@@ -58,6 +59,7 @@ def test_run_json_contract_and_store(tmp_path):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert set(out) == {
+        "format",
         "experiment",
         "host",
         "iterations",
@@ -84,6 +86,11 @@ def test_run_json_contract_and_store(tmp_path):
         rows = list(s.results())
     assert len(rows) == 1 and rows[0].suite == "run"
     assert rows[0].ticks.median == pytest.approx(out["ticks_per_iter"]["median"])
+    # a stored result and a fresh one serialise identically, in the one versioned format
+    assert out["format"] == FORMAT
+    assert json.loads(json.dumps(versioned(rows[0].to_dict()))) == out
+    exported = json.loads(run_cli("results", "--json", "--db", str(db)).stdout)
+    assert exported["format"] == FORMAT and len(exported["results"]) == 1
 
 
 def test_crash_exits_1_with_the_reason(tmp_path):

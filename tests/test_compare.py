@@ -3,6 +3,7 @@
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -114,6 +115,44 @@ def test_compare_files(stores):
     assert "Fake CPU" in text and "4K/128" in text and "x h1" in text
 
 
+DATA = Path(__file__).parent / "data"
+
+
+def test_compare_markdown_on_the_recorded_intel_and_zen4_stores(tmp_path):
+    """The recorded stores (copied: opening migrates): a Markdown row per common experiment
+    with a ratio, its interval and a verdict; the seed's 4K/0 loop, ~350x dearer on the Intel
+    guest than on Zen 4, is decided from 7 and 5 repeats; the geometric mean is below 1."""
+    intel, zen4 = tmp_path / "intel.sqlite", tmp_path / "zen4.sqlite"
+    shutil.copy(DATA / "intel-xeon-6-cf-kvm-2026-11-25.sqlite", intel)
+    shutil.copy(DATA / "amd-zen4-19-11-kvm-2026-12-03.sqlite", zen4)
+    data = json.loads(ok("compare", str(intel), str(zen4), "--common", "--json"))
+    first = data["rows"][0]
+    assert first["label"] == "4K/0" and first["test_to_first"][0] is None
+    t = first["test_to_first"][1]
+    assert t["test"] == "mann-whitney" and t["repeats"] == [7, 5]
+    assert t["verdict"] == "lower" and t["p"] == pytest.approx(2 / 792)  # no overlap, 7 and 5
+    assert t["low"] <= t["ratio"] <= t["high"] < 0.01
+    geo = data["geomean"]
+    assert geo[0] == {"ratio": 1.0, "rows": len(data["rows"])}
+    assert 0 < geo[1]["ratio"] < 1
+    md = ok("compare", str(intel), str(zen4), "--common", "--markdown").splitlines()
+    assert md[0] == "| experiment | h1 ns/it | h2 ns/it | h2 / h1 [95%] | h2 verdict |"
+    assert md[1] == "|:--|--:|--:|--:|:--|"
+    assert md[2].startswith("| 4K/0 |") and md[2].endswith("| faster (p=0.0025) |")
+    assert len([line for line in md if line.startswith("| ")]) == len(data["rows"]) + 1
+    assert any(line.startswith("Geometric mean of h / h1 over the") for line in md)
+
+
+def test_results_markdown_has_an_id_and_label_per_row(stores):
+    a, _ = stores
+    md = ok("results", "--db", str(a), "--markdown").splitlines()
+    assert md[0].startswith("| id | label |")
+    rows = json.loads(ok("results", "--db", str(a), "--json"))
+    assert len(md) == 2 + len(rows)
+    assert [line.split(" | ")[1] for line in md[2:]] == [r["label"] for r in rows]
+    assert "--markdown takes no" in bad("results", "--db", str(a), "--markdown", "--csv")
+
+
 def test_merge(stores, tmp_path):
     a, b = stores
     c = tmp_path / "c.sqlite"
@@ -189,6 +228,39 @@ def test_plot(stores, tmp_path):
     assert "--lines" in bad(*args, "--x", "step", "--lines", "step")
     bad(*args, "--x", "step", "--y", "cycles")
     assert not (tmp_path / "nope.png").exists()
+
+
+def test_plot_json_names_the_file_and_the_points(stores, tmp_path):
+    a, _ = stores
+    out = tmp_path / "j.svg"
+    data = json.loads(
+        ok(
+            "plot",
+            "--db",
+            str(a),
+            "--sweep",
+            "s1",
+            "--x",
+            "step",
+            "--lines",
+            "buffer",
+            "--out",
+            str(out),
+            "--json",
+        )
+    )
+    assert data["out"] == str(out) and out.read_text().lstrip().startswith("<?xml")
+    assert (data["x"], data["y"]) == ("step", "ns")
+    assert sorted(line["label"] for line in data["lines"]) == ["buffer=1M", "buffer=4K"]
+    ns = latest_ns(a)
+    with open_store(a, create=False) as s:
+        want = {(r.knob("buffer"), r.knob("step")): ns[r.exp_key] for r in s.results(sweep_id="s1")}
+    got = {
+        ({"buffer=4K": 4096, "buffer=1M": 1 << 20}[line["label"]], p["x"]): p["y"]
+        for line in data["lines"]
+        for p in line["points"]
+    }
+    assert got == want
 
 
 def test_plot_default_name(stores, tmp_path, monkeypatch):

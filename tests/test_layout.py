@@ -25,6 +25,8 @@ LAYERS = (
 #: imports made inside a function on purpose (module -> imported module, why)
 DEFERRED = {
     ("smclab.run.worker", "smclab.run.native"): "only the worker process maps and runs code",
+    ("smclab.__main__", "smclab.cli"): "a Ctrl-C while the command line loads ends in one line",
+    ("smclab.run.worker", "smclab.run.stale"): "only the worker process runs the stale-code loops",
     ("smclab.model.experiment", "smclab.workloads"): "the registry loads the built-in workloads"
     " on first use (each package registers itself; the model never names one)",
 }

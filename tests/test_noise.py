@@ -6,7 +6,7 @@ import sys
 import time
 
 from smclab.model.noise import Noise
-from smclab.run import noise
+from smclab.run import machine, noise
 from smclab.run.noise import NoiseProbe
 
 SPIN = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < {s}: pass\n"
@@ -67,8 +67,8 @@ def test_the_measured_process_is_not_counted_as_noise_but_a_competitor_is():
 
 
 def test_cpu_lists_parse():
-    assert noise._cpu_list("0-2,5") == {0, 1, 2, 5}
-    assert noise._cpu_list("") == set()
+    assert machine.cpu_list("0-2,5") == {0, 1, 2, 5}
+    assert machine.cpu_list("") == set()
 
 
 def test_host_check_names_the_measured_cpu_and_the_virtualization():

@@ -22,7 +22,7 @@ from smclab.run.interrupt import Interrupted
 from smclab.run.worker import EXIT_ORPHANED, Runner
 from smclab.store import open_store
 
-LONG = ("--iterations", "10000000000", "--repeats", "1", "--events", "")
+LONG = ("--iterations", "10000000000", "--repeats", "1", "--events", "none")
 
 
 def _stat(pid: int) -> list[str] | None:

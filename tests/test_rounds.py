@@ -1,5 +1,6 @@
 """Statistics of interleaved rounds, on synthetic sequences shaped like real hosts."""
 
+import math
 import random
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from smclab.model.rounds import (
     Comparison,
     compare_rounds,
+    compare_samples,
+    mann_whitney_p,
     median_interval,
     modes,
     sign_test,
@@ -92,3 +95,103 @@ def test_a_unimodal_set_is_one_mode_and_an_outlier_is_not_a_mode():
 def test_comparison_dict_keys():
     c = Comparison(5, 0.5, 0.4, 0.6, 5, 0, 0.0625)
     assert set(c.to_dict()) == {"rounds", "ratio", "low", "high", "p", "verdict", "confidence"}
+
+
+# -- unpaired samples (compare across stored runs) ------------------------------------------
+
+
+def test_mann_whitney_exact_values():
+    assert mann_whitney_p(0, 5, 5) == pytest.approx(2 / 252)  # no overlap, 5 and 5
+    assert mann_whitney_p(25, 5, 5) == pytest.approx(2 / 252)
+    assert mann_whitney_p(0, 2, 2) == pytest.approx(2 / 6)  # 2 repeats each can show nothing
+    assert mann_whitney_p(12.5, 5, 5) == 1.0
+    # the normal approximation past EXACT_PAIRS agrees with the exact tail where both apply
+    assert mann_whitney_p(1200, 60, 60) == pytest.approx(
+        2 * 0.5 * math.erfc((1800 - 1200 - 0.5) / math.sqrt(3600 * 121 / 12) / math.sqrt(2))
+    )
+
+
+def test_two_separated_samples_differ_with_an_interval_around_the_ratio():
+    rng = random.Random(3)
+    a = [100 * rng.lognormvariate(0, 0.05) for _ in range(7)]
+    b = [200 * rng.lognormvariate(0, 0.05) for _ in range(5)]
+    c = compare_samples(a, b)
+    assert c.verdict == "lower" and c.confidence == "high" and c.p < 0.01
+    assert c.low <= c.ratio <= c.high and c.low < 0.5 < c.high
+    assert (c.below, c.above) == (35, 0)
+    assert compare_samples(b, a).verdict == "higher"
+
+
+def test_overlapping_samples_are_not_called_different():
+    rng = random.Random(4)
+    a = [100 * rng.lognormvariate(0, 0.3) for _ in range(5)]
+    b = [100 * rng.lognormvariate(0, 0.3) for _ in range(5)]
+    c = compare_samples(a, b)
+    assert not c.differs and c.low < 1 < c.high
+    assert compare_samples([1.0, 1.01], [2.0, 2.02]).verdict == "unclear"  # too few repeats
+
+
+def test_the_interval_is_the_moses_interval_for_five_and_five():
+    """m = n = 5 at 95%: the 3rd smallest and 3rd largest of the 25 pairwise log ratios."""
+    a = [1.0, 2.0, 3.0, 4.0, 5.0]
+    b = [6.0, 7.0, 8.0, 9.0, 10.0]
+    ratios = sorted(x / y for x in a for y in b)
+    c = compare_samples(a, b)
+    assert c.low == pytest.approx(ratios[2]) and c.high == pytest.approx(ratios[-3])
+    assert c.ratio == pytest.approx(ratios[12])
+
+
+# -- how many rounds a run measures, and what confidence they can reach ----------------------
+
+
+def test_high_confidence_needs_eight_unanimous_rounds_or_fifteen_with_two_against():
+    from smclab.model.rounds import FULL_ROUNDS, RIGOROUS_ROUNDS
+
+    def unanimous(n: int) -> Comparison:
+        return compare_rounds([1.0] * n, [2.0] * n)
+
+    assert unanimous(FULL_ROUNDS).confidence == "medium"  # p = 1/64: the default cannot
+    assert unanimous(8).confidence == "high"
+    two_against = [1.0] * (RIGOROUS_ROUNDS - 2) + [3.0, 3.0]
+    assert compare_rounds(two_against, [2.0] * RIGOROUS_ROUNDS).confidence == "high"
+
+
+@pytest.mark.parametrize(
+    "args,rounds",
+    [((), 7), (("--quick",), 5), (("--rounds", "9"), 9), (("--rigorous",), 15)],
+)
+def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds):
+    """The options' plumbing, without measuring: the rounds the suites' settings get."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from smclab.cli import analyse
+    from smclab.suites.diagnose import runner
+    from smclab.suites.session import run_settings
+
+    seen = []
+    monkeypatch.setattr(analyse, "session", lambda *a: contextlib.nullcontext(None))
+    monkeypatch.setattr(analyse, "observed", lambda fn: fn(None))
+    monkeypatch.setattr(
+        analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
+    )
+    monkeypatch.setattr(
+        analyse,
+        "run_diagnose",
+        lambda s, quick, only, obs, n: seen.append(runner.settings(quick, n)),
+    )
+    monkeypatch.setattr(analyse, "advice", lambda a: "")
+    monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
+    for command in (analyse.advise, analyse.diagnose):
+        result = CliRunner().invoke(command, list(args))
+        assert result.exit_code == 0, result.output
+    assert [s["repeats"] for s in seen] == [rounds, rounds]
+
+
+def test_rounds_out_of_range_or_with_rigorous_is_bad_input():
+    from conftest import run_cli
+
+    for args in (("--rounds", "4"), ("--rounds", "9", "--rigorous")):
+        p = run_cli("advise", *args)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr

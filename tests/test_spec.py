@@ -116,7 +116,7 @@ NEEDS = {
 def _one_knob_changed(workload: str) -> list[Experiment]:
     """Valid experiments of ``workload`` that change one knob (with what it needs)."""
     from smclab.model.experiment import field_default, field_meta
-    from smclab.model.experiment import workload as spec
+    from smclab.model.experiment import get_workload as spec
 
     out = []
     for name in spec(workload).knob_names:

@@ -92,3 +92,46 @@ def test_done_keys_per_host(tmp_path):
             Experiment(step=128).code_key(),
         }
         assert s.done_keys("sw", mine) == {Experiment(step=64).code_key()}
+
+
+def test_exports_keep_the_stored_noise_and_the_counter_multiplexing_scale(tmp_path):
+    import csv
+    import io
+    import json
+
+    from smclab.model.noise import Noise
+    from smclab.store.export import export_text
+
+    r = make_result(64)
+    r.counters = {"page-faults": CounterValue(0.5, scale=2.0)}
+    r.noise = Noise(1.5, 1, 3.0, 20.0, 10.0, 7, 2)
+    with open_store(tmp_path / "n.sqlite", create=True) as s:
+        s.add(r, "run")
+        (stored,) = list(s.results())
+    assert stored.counters["page-faults"] == CounterValue(0.5, scale=2.0)
+    (row,) = json.loads(export_text("json", [stored]))
+    assert row["page-faults.scale"] == 2.0 and row["page-faults.per_iter"] == 0.5
+    assert row["noise"] == r.noise.to_dict()
+    (cells,) = csv.DictReader(io.StringIO(export_text("csv", [stored])))
+    assert cells["page-faults.scale"] == "2.0"
+    assert json.loads(cells["noise"])["other_cpu_pct"] == 20.0
+
+
+def test_a_measured_counter_records_its_scale():
+    """The scale a counter group reports after each repeat reaches the counter's value."""
+    from smclab.run.measure import sample, summarize
+
+    class Multiplexed:
+        scale: float | None = None
+
+        def start(self) -> None:
+            self.scale = None
+
+        def stop(self) -> dict[str, float | None]:
+            self.scale = 1.25
+            return {"page-faults": 10.0}
+
+    exp = Experiment(iterations=10, repeats=3, events=("page-faults",))
+    s = sample(exp, lambda n: 1000 * n, 1e9, Multiplexed(), {})
+    assert s.scales == [1.25, 1.25, 1.25]
+    assert summarize(exp, HOST, 1e9, s).counters["page-faults"].scale == 1.25

@@ -319,7 +319,9 @@ def test_merge_and_compare_across_backends(pg_url, tmp_path):
     (row,) = [r for r in data["rows"] if r["label"] == "4K/64"]
     assert row["ratio_to_first"] == [1.0, 1.0]
     first = hosts[1]["id"]
-    mine = json.loads(run_cli("results", "--db", pg_url, "--host", str(first), "--json").stdout)
+    mine = json.loads(run_cli("results", "--db", pg_url, "--host", str(first), "--json").stdout)[
+        "results"
+    ]
     assert sorted(r["name"] for r in mine) == ["one", "two"]
 
 
@@ -332,9 +334,9 @@ def test_cli_measures_into_postgresql_and_env_url(pg_url, monkeypatch):
     monkeypatch.setenv("SMCLAB_DB", pg_url)  # the default store, as a URL
     again = json.loads(run_cli("sweep", "--resume", "g", "--json").stdout)
     assert again["sweep"]["ran"] == 0 and again["sweep"]["already_done"] == 2
-    rows = json.loads(run_cli("results", "--json").stdout)
+    rows = json.loads(run_cli("results", "--json").stdout)["results"]
     assert len(rows) == 3
-    (sweep,) = json.loads(run_cli("results", "--sweeps", "--json").stdout)
+    (sweep,) = json.loads(run_cli("results", "--sweeps", "--json").stdout)["sweeps"]
     assert (sweep["id"], sweep["status"], sweep["rows"]) == ("g", "done", 2)
 
 
@@ -388,7 +390,7 @@ def test_bad_urls_are_one_line_and_exit_2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     msg = one_line_error(run_cli("run", "--db", "postgersql://u@localhost/smc", *FAST))
     assert "unknown store URL scheme 'postgersql'" in msg and "did you mean postgresql://" in msg
-    msg = one_line_error(run_cli("results", "--db", "postgresql://me:s3cret@127.0.0.1:1/smc"))
+    msg = one_line_error(run_cli("results", "--db", "postgresql://me:s3cret@127.0.0.1:1/smc"), 1)
     assert "cannot connect to the store postgresql://me:***@127.0.0.1:1/smc" in msg
     assert "s3cret" not in msg
     assert list(tmp_path.iterdir()) == []  # no 'postgresql:' directory, nothing at all

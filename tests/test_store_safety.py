@@ -87,7 +87,7 @@ def test_recorded_store_of_0_1_0_is_migrated_in_place(tmp_path):
     # opened again (as a writer too), nothing changes; the CLI reads it
     with open_store(db, create=True) as s:
         assert [r.id for r in s.results()] == [r.id for r in results]
-    out = json.loads(run_cli("results", "--db", str(db), "--sweeps", "--json").stdout)
+    out = json.loads(run_cli("results", "--db", str(db), "--sweeps", "--json").stdout)["sweeps"]
     assert [w["id"] for w in out] == [w.id for w in sweeps]
 
 
@@ -129,8 +129,9 @@ def test_targets(tmp_path, monkeypatch):
 
 def test_cli_refuses_an_unreachable_server_and_an_empty_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST)
-    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc")
+    # a server that is down is a failure (exit 1), not bad input
+    assert "cannot connect" in bad("run", "--db", "postgresql://127.0.0.1:1/smc", *FAST, rc=1)
+    assert "cannot connect" in bad("results", "--db", "postgres://127.0.0.1:1/smc", rc=1)
     assert "empty" in bad("run", "--db", "", *FAST)
     assert "empty" in bad("results", "--db", "")
     assert list(tmp_path.iterdir()) == []
@@ -189,6 +190,7 @@ def test_a_failed_merge_removes_the_destination_it_created(tmp_path):
     src = tmp_path / "src.sqlite"
     shutil.copy(RECORDED, src)
     raw(src, "UPDATE results SET raw_ticks = 'not json' WHERE id = (SELECT MAX(id) FROM results)")
+    (tmp_path / "sub").mkdir()
     dest = tmp_path / "sub" / "new.sqlite"
     assert "src.sqlite" in bad("merge", "--into", str(dest), str(src))
     assert not dest.exists() and siblings(dest) == []
@@ -221,8 +223,8 @@ import sqlite3, sys
 from smclab.store.sqlite import SqliteStore
 opened = SqliteStore.open.__func__
 
-def open_small(cls, path, *, create):
-    store = opened(cls, path, create=create)
+def open_small(cls, path, **kw):
+    store = opened(cls, path, **kw)
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more page
     return store
@@ -287,6 +289,7 @@ def test_a_failed_write_marks_the_sweep_interrupted(tmp_path, monkeypatch, capsy
     assert e.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "database or disk is full" in err[0]
+    assert err[0].endswith(f"; resume with: smclab sweep --resume f --db {db}")
     monkeypatch.undo()
     assert raw(db, "SELECT status FROM sweeps") == [("interrupted",)]
     assert raw(db, "SELECT COUNT(*) FROM results") == [(1,)]
@@ -306,9 +309,9 @@ def test_a_corrupted_store_is_reported_before_measuring(tmp_path):
     with db.open("r+b") as f:
         f.seek(4 * page)
         f.write(b"\xff" * page)  # a page of the results b-tree
-    line = bad("run", "--db", str(db), *FAST)
-    assert "corrupted" in line and str(db) in line
-    assert "corrupted" in bad("sweep", "--step", "0,64", *FAST, "--db", str(db))
+    line = bad("run", "--db", str(db), *FAST, rc=1)
+    assert "corrupted" in line and str(db) in line and "PRAGMA integrity_check" in line
+    assert "corrupted" in bad("sweep", "--step", "0,64", *FAST, "--db", str(db), rc=1)
     junk = tmp_path / "junk.sqlite"
     junk.write_text("not a database\n" * 100)
     assert "not a database" in bad("run", "--db", str(junk), *FAST)
@@ -363,7 +366,7 @@ def test_one_sweep_runs_in_one_process_at_a_time(tmp_path):
         _wait_rows(db, 2, first)
         line = bad("sweep", *args, "--db", db)
         assert "sweep 'locked' is already running" in line and f"process {first.pid}" in line
-        (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+        (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
         assert s["status"] == "running"
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -373,14 +376,14 @@ def test_one_sweep_runs_in_one_process_at_a_time(tmp_path):
             first.wait()
         first.stdout.close()
         first.stderr.close()
-    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
     assert s["status"] == "interrupted"  # killed: no longer shown as running
     assert raw(db, "SELECT status FROM sweeps") == [("running",)]  # as it was left
     p = run_cli("sweep", *args, "--json", "--db", db)  # the dead holder's lock is taken over
     assert p.returncode == 0, p.stderr
     done = json.loads(p.stdout)["sweep"]
     assert done["already_done"] >= 2 and done["remaining"] == 0
-    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)
+    (s,) = json.loads(run_cli("results", "--sweeps", "--json", "--db", db).stdout)["sweeps"]
     assert s["status"] == "done" and s["rows"] == 10
     assert raw(db, "SELECT COUNT(*) FROM sweep_locks") == [(0,)]
 

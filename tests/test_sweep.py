@@ -260,7 +260,7 @@ def test_results_export(tmp_path):
 
     p = run_cli("results", "--sweep", "exp", "--json", "--db", db)
     assert p.returncode == 0, p.stderr
-    rows = json.loads(p.stdout)
+    rows = json.loads(p.stdout)["results"]
     assert len(rows) == 4 and {r["sweep_id"] for r in rows} == {"exp"}
     cols = list(rows[0])
     for c in (
@@ -300,7 +300,7 @@ def test_results_export(tmp_path):
     assert len(list(csv.DictReader(io.StringIO(p.stdout)))) == 1
 
     p = run_cli("results", "--sweeps", "--json", "--db", db)
-    (s,) = json.loads(p.stdout)
+    (s,) = json.loads(p.stdout)["sweeps"]
     assert (s["id"], s["total"], s["rows"], s["errors"], s["status"]) == ("exp", 4, 4, 0, "done")
 
     p = run_cli("results", "--sweep", "exp", "--db", db)  # a table of the knobs that vary

@@ -12,6 +12,7 @@ self-modifying store every iteration; ``'data'``: into a data page) and calls th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -160,13 +161,15 @@ def test_the_toy_is_a_workload_with_its_own_knobs():
         Experiment(toy_slot=64)
     with pytest.raises(SpecError, match="buffer only applies to the seed workload"):
         Experiment(workload=TOY, buffer=8192)
+    with pytest.raises(ValueError, match="knob 'toy_into' is declared elsewhere"):
+        register(dataclasses.replace(WORKLOAD, name="toy-2"))  # one knob, one workload
 
 
 def test_show_catalog_and_help_come_from_the_registry(tmp_path):
     listing = cli("show", "--workload", TOY, "--toy-into", "data", tmp_path=tmp_path)
     assert "mov     byte ptr [r14],0xc3" in listing and "call    r13" in listing
     assert TOY in cli("run", "--help", tmp_path=tmp_path)
-    rows = json.loads(cli("catalog", "--workload", TOY, "--json", tmp_path=tmp_path))
+    rows = json.loads(cli("catalog", "--workload", TOY, "--json", tmp_path=tmp_path))["variants"]
     assert [r["id"] for r in rows] == ["toy-code", "toy-data"]
 
 
@@ -180,7 +183,22 @@ def test_run_sweep_and_advise_measure_and_store_the_toy(tmp_path):
         "sweep", "--workload", TOY, "--toy-slot", "0,64", *settings, "--json", tmp_path=tmp_path
     )
     assert "slot=64" in swept
-    stored = json.loads(cli("results", "--json", tmp_path=tmp_path))
+    stored = json.loads(cli("results", "--json", tmp_path=tmp_path))["results"]
     assert len(stored) >= 3
     advice = json.loads(cli("advise", "--workload", TOY, "--quick", "--json", tmp_path=tmp_path))
     assert "slot-64" in json.dumps(advice)
+
+
+def test_a_workload_that_does_not_load_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('no such thing')\n")
+    for item, reason in ((str(broken), "no such thing"), (str(tmp_path / "gone.py"), "gone.py")):
+        env = {**os.environ, "SMCLAB_WORKLOADS": item}
+        p = subprocess.run(
+            [sys.executable, "-m", "smclab", "show"], capture_output=True, text=True, env=env
+        )
+        assert p.returncode == 2 and p.stdout == ""
+        assert p.stderr.count("\n") == 1 and reason in p.stderr
+        assert p.stderr.startswith("smclab: error: SMCLAB_WORKLOADS: cannot load")

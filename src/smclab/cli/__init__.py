@@ -1,8 +1,9 @@
 """Command line: a thin layer over the Python API (one module per command or small group;
 the options in :mod:`smclab.cli.options`).
 
-Exit codes: 0 ok, 1 measurement error or failed write to the store, 2 bad input (including a
-missing, foreign or corrupted store, or a sweep another process runs); one line on stderr.
+Exit codes: 0 ok, 1 measurement error, failed write to the store or a damaged store, 2 bad
+input (including a missing or foreign store, or a sweep another process runs); one line on
+stderr.
 128 + the signal when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP: the worker is killed,
 nothing in flight stored).
 """
@@ -22,10 +23,11 @@ from smclab.cli.stores import compare, merge, plot
 from smclab.cli.sweep import sweep
 from smclab.cli.ui import err_console, settings
 from smclab.errors import SpecError
+from smclab.model.experiment import PLUGIN_ERRORS
 from smclab.model.result import MeasurementError
 from smclab.run import counters
 from smclab.run.interrupt import Interrupted, raise_on_signals
-from smclab.store import StoreError, StoreWriteError
+from smclab.store import StoreError
 
 __all__ = ["cli", "main"]
 
@@ -36,6 +38,11 @@ __all__ = ["cli", "main"]
 def cli(quiet: bool) -> None:
     """smclab: generate, run and measure self-modifying code experiments on x86-64."""
     settings.quiet = quiet
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        settings.quiet = True
 
 
 COMMANDS = (
@@ -54,11 +61,26 @@ COMMANDS = (
     plot,
 )
 for command in COMMANDS:
+    # -q also after the command (`smclab catalog -q`), as before it
+    command.params.append(
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_quiet,
+            help="No progress and no notes on stderr.",
+        )
+    )
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
+    if not (sys.argv[1:] if argv is None else argv):  # `smclab` alone: the help, no error
+        click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
+        return
     try:
+        if PLUGIN_ERRORS:
+            raise SpecError(PLUGIN_ERRORS[0])
         with raise_on_signals():
             cli.main(args=argv, prog_name="smclab", standalone_mode=False)
     except Interrupted as e:
@@ -75,10 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.ClickException as e:
         click.echo(f"smclab: error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
-    except StoreWriteError as e:
+    except StoreError as e:
         click.echo(f"smclab: error: {e}", err=True)
-        sys.exit(1)
-    except (SpecError, StoreError, counters.UnknownEvent) as e:
+        sys.exit(e.exit_code)
+    except (SpecError, counters.UnknownEvent) as e:
         click.echo(f"smclab: error: {e}", err=True)
         sys.exit(2)
     except MeasurementError as e:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from smclab.cli.options import session_options
+from smclab.cli.options import rounds_options, session_options
 from smclab.cli.ui import console, observed, print_json, session, status
 from smclab.errors import SpecError
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.atlas import placement_text
 from smclab.report.findings import advice, diagnosis
+from smclab.report.plot import pyplot
 from smclab.store import is_url
 from smclab.suites.advise import run_advise
 from smclab.suites.atlas import place, reference
@@ -47,16 +48,25 @@ from smclab.suites.workarounds import SETS
     " (repeatable; 'all': every workload; default: seed).",
 )
 @click.option(
+    "--budget",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=None,
+    help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
+)
+@click.option(
     "--record",
     type=click.Path(dir_okay=False),
     default=None,
     help="Add this host to the atlas: diagnose, then the seed table and advise, into this new"
     " SQLite store (refused if it exists), ready to share (smclab atlas --db FILE).",
 )
+@rounds_options
 @session_options
 def diagnose(
     quick: bool,
+    rounds: int | None,
     only: tuple[str, ...],
+    budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
     record: str | None,
@@ -70,6 +80,8 @@ def diagnose(
     for f in (html_file, record):
         if f:
             check_writable(f)
+    if html_file:
+        pyplot("--html")  # before measuring: the plot extra may be missing
     if record is not None:
         if db is not None:
             raise SpecError("--record writes a new store of its own: give no --db with it")
@@ -77,15 +89,17 @@ def diagnose(
             raise SpecError(f"{record} exists or is not a file: --record makes a fresh store")
         db = record
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
         recorded = None
         if record is not None:
             with status("the seed table") as update:
                 run_seed(s, progress=lambda done, n: update(f"the seed table: {done}/{n}"))
-            recorded = observed(partial(run_advise, s, "seed", quick))
+            recorded = observed(partial(run_advise, s, "seed", quick, rounds=rounds))
         chosen = list(SETS) if "all" in workloads else list(dict.fromkeys(workloads or ["seed"]))
         advised = [
-            recorded if w == "seed" and recorded else observed(partial(run_advise, s, w, True))
+            recorded
+            if w == "seed" and recorded
+            else observed(partial(run_advise, s, w, True, rounds=rounds))
             for w in (chosen if html_file else [])
         ]
     facts = facts_of(d.probes, d.findings, d.host)
@@ -127,13 +141,20 @@ def diagnose(
     help="Rank workarounds for this workload.",
 )
 @click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@rounds_options
 @session_options
 def advise(
-    workload: str, quick: bool, as_json: bool, db: str | None, cpu: int | None, timeout: float
+    workload: str,
+    quick: bool,
+    rounds: int | None,
+    as_json: bool,
+    db: str | None,
+    cpu: int | None,
+    timeout: float,
 ) -> None:
     """Rank workarounds measured here against the naive loop and the floor."""
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
     if as_json:
         print_json(a.to_dict())
     else:

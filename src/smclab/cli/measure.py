@@ -49,13 +49,17 @@ def host(as_json: bool, check: bool, cpu: int | None) -> None:
 
 @click.command()
 @spec_options
-def show(exp: Experiment) -> None:
+@json_option("Print JSON: the layout and every instruction (address, bytes, text).")
+def show(exp: Experiment, as_json: bool) -> None:
     """Print the disassembly of exactly what `run` would execute (nominal addresses)."""
     program = codegen.build(exp)
     lay = program.layout
+    if as_json:
+        print_json(program.to_dict())
+        return
     click.echo(
         f"; {exp.label()}: code at {lay.code:#x}, exec buffer at {lay.exec_buf:#x}"
-        f" ({exp.buffer} bytes), far buffer at {lay.far_buf:#x}"
+        f" ({lay.exec_size} bytes), far buffer at {lay.far_buf:#x}"
     )
     click.echo("; addresses are nominal: the worker lays the same code out at its own mapping")
     click.echo(report.collapse_runs(program.listing_text()))
@@ -128,6 +132,6 @@ def catalog(workload: str | None, as_json: bool) -> None:
     flags = machine.cpu_flags()
     rows = cat.listed(workload)
     if as_json:
-        print_json([v.to_dict(flags) for v in rows])
+        print_json({"variants": [v.to_dict(flags, machine.second_cpu_missing()) for v in rows]})
     else:
-        console.print(report.catalog_table(rows, flags))
+        console.print(report.catalog_table(rows, flags, machine.second_cpu_missing()))

@@ -10,10 +10,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
+from smclab.errors import SpecError
 from smclab.isa.gas import read_file
 from smclab.model.experiment import FIELDS, Experiment, field_default, field_meta, parse_value
-from smclab.suites.catalog import variant_experiment
+from smclab.model.rounds import FULL_ROUNDS, MIN_ROUNDS, QUICK_ROUNDS, RIGOROUS_ROUNDS
+from smclab.run.worker import HARD_LIMIT
+from smclab.suites.catalog import VARIANTS, variant_experiment
+from smclab.suites.sweep import SUITES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -47,7 +52,24 @@ def field_option(name: str) -> Decorator:
         hidden=meta.get("hidden", False),
         metavar=METAVARS[meta["kind"]],
         help=text,
+        shell_complete=_completer(lambda: knob_values(name)),
     )
+
+
+def knob_values(name: str) -> list[str]:
+    """What a knob's option completes to: its choices (a strategy's: every strategy id)."""
+    return [str(c) for c in field_meta(name)["choices"] or ()]
+
+
+def _completer(values: Callable[[], list[str]]) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of a value, or of the last of a comma-separated list (sweep axes)."""
+
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [CompletionItem(prefix + v) for v in values() if v.startswith(last)]
+
+    return complete
 
 
 def _field_options(
@@ -89,6 +111,7 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--variant",
         default=None,
         metavar="ID",
+        shell_complete=_completer(lambda: list(VARIANTS)),
         help="Start from this catalog variant (see `smclab catalog`); knob options change it.",
     )(command)
 
@@ -119,6 +142,10 @@ class Seconds(click.FloatRange):
         return rv
 
 
+def suite_option(help: str = "Only this suite's results.") -> Decorator:
+    return click.option("--suite", type=click.Choice(SUITES), default=None, help=help)
+
+
 def db_option(
     help: str = "Store: an SQLite file or a postgresql:// URL (default: $SMCLAB_DB or the XDG"
     " data dir).",
@@ -140,8 +167,36 @@ timeout_option = click.option(
     default=120.0,
     show_default=True,
     help="Seconds before a hung experiment is killed (more for a long one: the limit grows"
-    " with what its warm-up predicts).",
+    f" with what its warm-up predicts, up to {HARD_LIMIT:g} s or this; the limit used is"
+    " printed when it differs).",
 )
+
+
+def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--rounds N`` and ``--rigorous``: how many interleaved rounds a diagnose or advise run
+    measures; the command gets ``rounds`` (None: the default of quick or full)."""
+
+    @click.option(
+        "--rounds",
+        type=click.IntRange(MIN_ROUNDS, 1000),
+        default=None,
+        metavar="N",
+        help=f"Interleaved rounds per point (default: {QUICK_ROUNDS} with --quick, else"
+        f" {FULL_ROUNDS}); a difference is [high] only from 8 rounds on.",
+    )
+    @click.option(
+        "--rigorous",
+        is_flag=True,
+        help=f"{RIGOROUS_ROUNDS} rounds: [high] confidence is reachable even with two"
+        " rounds against.",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args: Any, rounds: int | None, rigorous: bool, **kwargs: Any) -> Any:
+        if rigorous and rounds is not None:
+            raise SpecError("--rigorous is 15 rounds: give --rounds or --rigorous, not both")
+        return fn(*args, rounds=RIGOROUS_ROUNDS if rigorous else rounds, **kwargs)
+
+    return wrapper
 
 
 def session_options(fn: Callable[..., Any]) -> Callable[..., Any]:

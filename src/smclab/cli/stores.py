@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from smclab.cli.options import db_option, json_option
+from smclab.cli.options import db_option, json_option, suite_option
 from smclab.cli.ui import console, print_json
 from smclab.model.result import Metric
 from smclab.report import compare as compare_report
@@ -18,9 +18,12 @@ from smclab.suites.sweep import sweep_results
 @click.argument("sources", nargs=-1)
 @db_option("Compare hosts of this one store: SOURCES are then host ids (default: all its hosts).")
 @click.option("--hosts", "list_hosts", is_flag=True, help="List the stored hosts and their ids.")
-@click.option("--suite", default=None, help="Only this suite's results (seed, run, sweep, ...).")
+@suite_option()
 @click.option("--sweep", "sweep_id", default=None, help="Only this sweep's results.")
 @click.option("--common", is_flag=True, help="Only experiments stored on every host.")
+@click.option(
+    "--markdown", "as_markdown", is_flag=True, help="Print a Markdown table (tests, intervals)."
+)
 @json_option()
 def compare(
     sources: tuple[str, ...],
@@ -29,6 +32,7 @@ def compare(
     suite: str | None,
     sweep_id: str | None,
     common: bool,
+    as_markdown: bool,
     as_json: bool,
 ) -> None:
     """The same experiments side by side on several hosts.
@@ -36,7 +40,9 @@ def compare(
     SOURCES are stores (every host of each with results is a column), or with --db, host ids
     of that store (see --hosts). Experiments match on their knobs (however many iterations or
     repeats measured them); each host's latest result without error is used. x h1 is ns/iter
-    relative to the first host.
+    relative to the first host; --json and --markdown add, per experiment, an exact
+    Mann-Whitney U test over the stored repeats with a 95% interval of the ratio, and per
+    host the geometric mean of its ratios.
 
     \b
       smclab compare a.sqlite b.sqlite
@@ -53,6 +59,8 @@ def compare(
     data = cmp.compare_stores(targets, suite, sweep_id, common)
     if as_json:
         print_json(data)
+    elif as_markdown:
+        click.echo(compare_report.compare_markdown(data), nl=False)
     else:
         console.print(compare_report.compare_table(data))
 
@@ -102,7 +110,9 @@ def merge(sources: tuple[str, ...], dest: str, as_json: bool) -> None:
 )
 @click.option("--logx", is_flag=True, help="Logarithmic x axis.")
 @click.option("--logy", is_flag=True, help="Logarithmic y axis.")
+@json_option("Print JSON: the file written and the plotted points (median, IQR/2).")
 def plot(
+    as_json: bool,
     db: str | None,
     sweep_id: str,
     x: str,
@@ -120,8 +130,26 @@ def plot(
     lk = pl.knob(lines, "--lines") if lines else None
     path = out or f"{sweep_id}.png"
     fmt = pl.image_format(path)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, read_only=True) as store:
         rows = sweep_results(store, sweep_id)
     metric: Metric = "ticks" if y == "ticks" else "ns"
     pl.plot_sweep(rows, sweep_id, path, fmt, xk, metric, lk, logx, logy)
-    click.echo(path)
+    if as_json:
+        lines_, _ = pl.series(rows, xk, metric, lk)
+        print_json(
+            {
+                "out": path,
+                "sweep": sweep_id,
+                "x": xk,
+                "y": metric,
+                "lines": [
+                    {
+                        "label": s.label,
+                        "points": [{"x": px, "y": py, "error": pe} for px, py, pe in s.points],
+                    }
+                    for s in lines_
+                ],
+            }
+        )
+    else:
+        click.echo(path)

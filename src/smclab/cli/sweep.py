@@ -13,7 +13,7 @@ from smclab.cli.ui import SweepProgress, console, print_json, session
 from smclab.model.result import MeasurementError
 from smclab.report.sweep import sweep_notes, sweep_table
 from smclab.run.interrupt import StopSignals
-from smclab.store import redact
+from smclab.store import StoreWriteError, pasteable
 from smclab.suites import sweep as sw
 
 
@@ -79,8 +79,11 @@ def sweep(
             return
         with StopSignals() as stop:
             progress = SweepProgress(stop)
-            with progress.bar:
-                run = sw.run_sweep(s, plan, progress)
+            try:
+                with progress.bar:
+                    run = sw.run_sweep(s, plan, progress)
+            except StoreWriteError as e:  # what was stored is kept: say how to go on
+                raise type(e)(f"{e}; resume with: {resume_command(plan.sweep_id, db)}") from None
         stored = sw.plan_results(s.store, plan)
     summary = run.summary(stored)
     if as_json:
@@ -90,11 +93,17 @@ def sweep(
     if run.interrupted:
         click.echo(
             f"smclab: interrupted ({summary['interrupted']}) with {run.remaining} experiment(s)"
-            f" left; resume with: smclab sweep --resume {plan.sweep_id}"
-            + (f" --db {shlex.quote(redact(db))}" if db else ""),
+            f" left; resume with: {resume_command(plan.sweep_id, db)}",
             err=True,
         )
         sys.exit(128 + run.interrupted)
     if summary["errors"]:
         total = len(sw.latest_outcomes(stored))
         raise MeasurementError(f"{summary['errors']} of {total} experiments failed")
+
+
+def resume_command(sweep_id: str, db: str | None) -> str:
+    """The command that resumes sweep ``sweep_id`` of store ``db``, ready to paste (a URL's
+    password left out: libpq finds it in PGPASSWORD or ~/.pgpass)."""
+    where = f" --db {shlex.quote(pasteable(db))}" if db else ""
+    return f"smclab sweep --resume {shlex.quote(sweep_id)}{where}"

@@ -14,13 +14,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smclab.model.experiment import Experiment
-from smclab.model.result import Result
+from smclab.model.result import Result, versioned
 from smclab.run.interrupt import Interrupted, StopSignals
 from smclab.suites import sweep as sw
 from smclab.suites.session import Session, checked_cpu
 
 console = Console()
 err_console = Console(stderr=True)
+#: notes on stderr stay one line each when it is a file or a pipe (a CI log: grep finds them)
+err_console.soft_wrap = not err_console.is_terminal
 
 
 class Settings:
@@ -49,14 +51,16 @@ def status(text: str) -> Iterator[Callable[[str], None]]:
         yield shown.update
 
 
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
+def print_json(data: dict[str, Any]) -> None:
+    """A command's JSON output, with its ``format`` (see :data:`smclab.model.result.FORMAT`)."""
+    click.echo(json.dumps(versioned(data), indent=2))
 
 
 @contextlib.contextmanager
 def session(db: str | None, cpu: int | None, timeout: float) -> Iterator[Session]:
     """A Session; when it ends normally, one line on stderr if the host was noisy meanwhile."""
     with Session(db, None if cpu is None else checked_cpu(cpu), timeout) as s:
+        s.runner.notice = s.store.notice = note
         yield s
         noise = s.noise()
         warning = noise.warning() if noise else None

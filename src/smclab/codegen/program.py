@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from smclab.isa.asm import Asm, C, ListingLine, R, decode_listing, mem
 from smclab.model.experiment import Experiment
@@ -28,6 +29,10 @@ NOMINAL_BASE = 0x100000000000
 MAX_CODE = 64 << 20
 CODE_ALIGN = 64 * 1024
 NOP = 0x90
+#: membarrier(2) on x86-64: its number, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE (every
+#: running thread of the process serializes its core) and the registration that command needs
+SYS_MEMBARRIER = 324
+MEMBARRIER_SYNC_CORE, MEMBARRIER_REGISTER_SYNC_CORE = 1 << 5, 1 << 6
 
 
 def align(n: int, to: int) -> int:
@@ -87,7 +92,7 @@ class Program:
     source: bytes
     prefill: tuple[int, ...]  # exec-buffer offsets pre-filled with ``source``
     sections: tuple[Section, ...]
-    mapping: str = "rwx"  # rwx | dual | remap (see smclab.isa.strategies)
+    mapping: str = "rwx"  # rwx | dual | remap | flip (see smclab.isa.strategies)
     #: ``void writer(void)``: a cross-modifying store loop for another thread (or 0)
     writer_addr: int = 0
     #: the byte that stops the writer when set (in the far buffer)
@@ -96,6 +101,51 @@ class Program:
     marks: tuple[tuple[int, str], ...] = ()
     #: (label, address, bytes): code that also runs outside the code region, listed after it
     elsewhere: tuple[tuple[str, int, bytes], ...] = ()
+
+    def symbols(self) -> list[tuple[int, int, str]]:
+        """(address, size, name) of the code as it lies in the reservation, for a perf map:
+        every section of the code region (``run`` is the timed loop) and the exec buffer,
+        where the written payload or block runs (sections copied there are part of it)."""
+        tag = f"[{self.experiment.label()}]"
+        out = [
+            (
+                sec.address(self.layout),
+                sec.size,
+                f"smclab {_SYMBOL.get(sec.label, sec.label)} {tag}",
+            )
+            for sec in self.sections
+            if sec.runs_at is None
+        ]
+        lay = self.layout
+        out.append((lay.exec_buf, lay.exec_size, f"smclab exec-buffer (written code) {tag}"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``smclab show --json`` prints: the experiment, where each region lies, the
+        sections and every listed instruction."""
+        lay = self.layout
+        return {
+            "experiment": self.experiment.to_dict(),
+            "label": self.experiment.label(),
+            "layout": {
+                "code": lay.code,
+                "code_size": lay.code_size,
+                "exec_buf": lay.exec_buf,
+                "exec_size": lay.exec_size,
+                "far_buf": lay.far_buf,
+                "far_size": lay.far_size,
+            },
+            "entry": self.entry_addr,
+            "mapping": self.mapping,
+            "sections": [
+                {"label": s.label, "address": s.address(lay), "size": s.size, "listed": s.code}
+                for s in self.sections
+            ],
+            "listing": [
+                {"section": label, "address": ln.address, "bytes": ln.raw.hex(), "text": ln.text}
+                for label, ln in self.listing()
+            ],
+        }
 
     def listing(self) -> list[tuple[str | None, ListingLine]]:
         """(label, line) pairs: every code section, decoded."""
@@ -130,6 +180,10 @@ class Program:
             rows.append(f"{label}:")
             rows += [_row(line) for line in decode_listing(raw, addr)]
         return "\n".join(rows)
+
+
+#: section label -> its perf symbol's name
+_SYMBOL = {"run": "loop"}
 
 
 def _row(line: ListingLine) -> str:

@@ -49,7 +49,7 @@ from iced_x86 import (
 )
 from iced_x86 import Register as R
 
-from smclab.errors import SpecError
+from smclab.errors import SpecError, read_input
 from smclab.isa.asm import Register
 
 SECTIONS = ("payload", "write", "init")
@@ -62,7 +62,10 @@ MISSING_AS = (
     "GNU as is not installed: install the Debian package binutils (apt-get install binutils)"
 )
 MAX_TEXT = 1 << 20
+INCLUDES = "an experiment is one file (no .include or .incbin)"
 _SECTION_RE = re.compile(r"^\s*\.section\s+([A-Za-z_.][\w.]*)", re.MULTILINE)
+#: a statement that makes gas read another file (refused: an experiment is its one file)
+_INCLUDE_RE = re.compile(r"(?:^|;)\s*(?:[\w.$]+:\s*)*\.(include|incbin)\b", re.M | re.I)
 #: empty sections gas always creates, and its own bookkeeping
 _IGNORED = (".text", ".data", ".bss", ".note.GNU-stack")
 _WRITES = (OpAccess.WRITE, OpAccess.READ_WRITE, OpAccess.COND_WRITE, OpAccess.READ_COND_WRITE)
@@ -76,17 +79,11 @@ def declared_sections(text: str) -> tuple[str, ...]:
 
 
 def read_file(path: str | Path) -> tuple[str, str]:
-    """(name, text) of an experiment file: its base name labels the experiment."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise SpecError(f"cannot read the assembly file {path}: {e.strerror}") from None
-    if len(data) > MAX_TEXT:
-        raise SpecError(f"the assembly file {path} is larger than {MAX_TEXT >> 20} MiB")
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise SpecError(f"the assembly file {path} is not UTF-8 text") from None
+    """(name, text) of an experiment file (at most :data:`MAX_TEXT` bytes, read no further): its
+    base name labels the experiment."""
+    text = read_input(path, MAX_TEXT, "assembly file")
+    if not text.strip():
+        raise SpecError(f"the assembly file {path} is empty (it needs a '.section payload')")
     return os.path.basename(path), text
 
 
@@ -166,23 +163,31 @@ def _run_as(source: str, name: str) -> tuple[bytes, str]:
     exe = shutil.which("as")
     if exe is None:
         raise SpecError(MISSING_AS)
+    if m := _INCLUDE_RE.search(source):
+        line = source.count("\n", 0, m.start(1)) + 1
+        raise SpecError(f"{name}:{line}: .{m.group(1).lower()} refused: {INCLUDES}")
     with tempfile.TemporaryDirectory(prefix="smclab-as-") as tmp:
         src = Path(tmp, "src")  # the source alone in its folder: any name is free
         src.mkdir()
         (src / name).write_text(source if source.endswith("\n") else source + "\n")
-        cmd = [exe, *AS_ARGS, "-aln=../listing", "-o", "../out.o", name]
+        cmd = [exe, *AS_ARGS, "-aln=../listing", "--MD", "../deps", "-o", "../out.o", name]
         try:
             proc = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise SpecError(f"{name}: running GNU as failed: {e}") from None
         if proc.returncode != 0:
             raise SpecError(_first_error(proc.stderr, name))
+        deps = Path(tmp, "deps").read_text(errors="replace").partition(":")[2]
+        if set(deps.replace("\\", " ").split()) - {name}:  # a file read via a macro
+            raise SpecError(f"{name}: the assembly reads another file: {INCLUDES}")
         return Path(tmp, "out.o").read_bytes(), Path(tmp, "listing").read_text(errors="replace")
 
 
 def _first_error(stderr: str, name: str) -> str:
     """gas's first error as one line (``name:line: message``), and how many more there are."""
     errors = [ln.strip() for ln in stderr.splitlines() if re.search(r":\d+: (Error|Fatal)", ln)]
+    if any(not e.startswith(f"{name}:") for e in errors):  # about a file a macro included
+        return f"{name}: the assembly reads another file: {INCLUDES}"
     if not errors:
         tail = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
         return f"{name}: GNU as failed: {tail[-1] if tail else 'no message'}"

@@ -45,7 +45,11 @@ class Strategy:
     regions: int = 1  # rotate over N regions
     evict: int = 0  # run a chain of jumps this many bytes long first (evicts the I-cache)
     barrier: str = "none"  # a barrier after writing (vocabulary.BARRIERS)
-    mapping: str = "rwx"  # rwx: one RWX mapping; dual: RW + RX views of a memfd; remap
+    #: rwx: one RWX mapping; dual: RW + RX views of a memfd; remap: munmap + mmap every
+    #: iteration; flip: W^X by mprotect, RW before writing and RX before calling
+    mapping: str = "rwx"
+    #: flip: pages each mprotect covers from the block's region (at least the block's own)
+    flip_pages: int = 1
     # -- read by jit-emit only --------------------------------------------------------
     workloads: tuple[str, ...] = ("jit-block", "jit-emit")
     #: emit into a scratch buffer, then copy with ``write`` (jit-emit copies whenever ``write``
@@ -148,6 +152,34 @@ def _catalog() -> list[Strategy]:
             "remap", "munmap + mmap a fresh region every iteration, then write", mapping="remap"
         )
     )
+    out += _flips()
+    return out
+
+
+#: page counts of the W^X flip beyond the block's own: a small code heap, and one past Linux's
+#: x86 ceiling (33 pages) for flushing the TLB page by page instead of whole
+FLIP_PAGES = (8, 64)
+
+
+def _flips() -> list[Strategy]:
+    """W^X by flipping: mprotect RW, write, mprotect RX, call; two syscalls a block, each
+    rewriting the page-table entries and flushing their TLB entries."""
+    out = [
+        Strategy(
+            "mprotect-flip",
+            "W^X by mprotect: the block's pages RW, write, RX, then call (two syscalls)",
+            mapping="flip",
+        )
+    ]
+    for pages in FLIP_PAGES:
+        out.append(
+            Strategy(
+                f"mprotect-flip-{pages}p",
+                f"W^X by mprotect over {pages} pages (a code heap): RW, write the block, RX, call",
+                mapping="flip",
+                flip_pages=pages,
+            )
+        )
     return out
 
 

@@ -42,6 +42,10 @@ def _no_variants() -> list[Any]:
     return []
 
 
+def _one_cpu(exp: Experiment) -> int:
+    return 1
+
+
 @dataclass(frozen=True)
 class Workload:
     """One workload, in one place: what :func:`register` records.
@@ -71,6 +75,8 @@ class Workload:
     space: Any = None
     #: iterations one event (a patch) is spread over, for a per-event cost (None: no events)
     per_event: Callable[[Experiment], int | None] | None = None
+    #: CPUs an experiment runs on (2 with a writer thread on another CPU)
+    cpus: Callable[[Experiment], int] = _one_cpu
 
     @property
     def knob_names(self) -> tuple[str, ...]:
@@ -84,16 +90,26 @@ MEASURE = (
     Knob(
         "min_ms", 20.0, "float", "Calibrate so one repeat lasts at least this long.", measure=True
     ),
-    Knob("events", DEFAULT_EVENTS, "events", "Counters (see `smclab host`).", measure=True),
+    Knob(
+        "events",
+        DEFAULT_EVENTS,
+        "events",
+        "Counters (see `smclab host`); none: no counters.",
+        measure=True,
+    ),
 )
 
 _REGISTRY: dict[str, Workload] = {}
-#: knob name -> the knob, in registration order (the workload knob first, then each
-#: workload's, then the measurement settings are appended by :func:`fields`)
+#: knob name -> the knob, in registration order (see FIELDS for the workload knob and the
+#: measurement settings around them)
 _KNOBS: dict[str, Knob] = {}
+#: knob name -> the workload that declares it
+_DECLARED: dict[str, str] = {}
 #: knob name -> the workloads it applies to
 _OWNERS: dict[str, list[str]] = {}
 _loaded = False
+#: why a module named in $SMCLAB_WORKLOADS did not load (the command line reports the first)
+PLUGIN_ERRORS: list[str] = []
 
 
 def register(w: Workload) -> Workload:
@@ -101,8 +117,7 @@ def register(w: Workload) -> Workload:
     may be declared by one workload only (another ``reads`` it)."""
     reserved = {"workload", "knobs", *(k.name for k in MEASURE)}
     for k in w.knobs:
-        owner = next((o for o, ws in _OWNERS.items() if o == k.name and w.name not in ws), None)
-        if k.name in reserved or (owner and _KNOBS[k.name] != k):
+        if k.name in reserved or _DECLARED.get(k.name, w.name) != w.name:
             raise ValueError(f"workload {w.name}: knob '{k.name}' is declared elsewhere")
     for name in w.reads:
         if name not in _KNOBS:
@@ -110,6 +125,7 @@ def register(w: Workload) -> Workload:
     _REGISTRY[w.name] = w
     for k in w.knobs:
         _KNOBS[k.name] = k
+        _DECLARED[k.name] = w.name
     for name in w.knob_names:
         owners = _OWNERS.setdefault(name, [])
         if w.name not in owners:
@@ -124,7 +140,7 @@ def unregister(name: str) -> None:
         owners = _OWNERS[knob]
         owners.remove(name)
         if not owners:
-            del _OWNERS[knob], _KNOBS[knob]
+            del _OWNERS[knob], _KNOBS[knob], _DECLARED[knob]
 
 
 def _load() -> None:
@@ -136,7 +152,11 @@ def _load() -> None:
     import smclab.workloads  # noqa: F401  (each built-in registers itself)
 
     for item in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
-        load_plugin(item)
+        try:
+            load_plugin(item)
+        except Exception as e:  # any error of a module not ours: said once, in one line
+            reason = " ".join(str(e).split()) or type(e).__name__
+            PLUGIN_ERRORS.append(f"{PLUGINS_ENV}: cannot load {item}: {reason}")
 
 
 def load_plugin(item: str) -> None:
@@ -161,9 +181,11 @@ def workloads() -> dict[str, Workload]:
     return _REGISTRY
 
 
-def workload(name: str) -> Workload:
+def get_workload(name: str) -> Workload:
     """The workload ``name``; SpecError (with the choices) if there is none."""
     found = workloads()
+    if name not in found and PLUGIN_ERRORS:
+        raise SpecError(f"unknown workload '{name}' ({PLUGIN_ERRORS[0]})")
     check_choice("workload", name, found)
     return found[name]
 
@@ -294,7 +316,7 @@ class Experiment:
         events: Sequence[str] = DEFAULT_EVENTS,
         **values: Any,
     ) -> None:
-        check_choice("workload", workload, workloads())
+        get_workload(workload)
         given = {**dict(knobs), **values}
         unknown = sorted(n for n in given if n not in _KNOBS)
         if unknown:
@@ -324,7 +346,7 @@ class Experiment:
     @property
     def spec(self) -> Workload:
         """This experiment's workload."""
-        return workload(self.workload)
+        return get_workload(self.workload)
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
@@ -357,6 +379,11 @@ class Experiment:
             for flag in flags:
                 if flag not in cpu_flags:
                     raise SpecError(f"'{value}' needs the CPU flag '{flag}', which this CPU lacks")
+
+    def cpus_needed(self) -> int:
+        """CPUs this experiment runs on: two with a writer thread on another CPU (a seed's
+        ``cross``, a patch of kind ``cross``), else one."""
+        return self.spec.cpus(self)
 
     def iterations_per_patch(self) -> int | None:
         """How many iterations one patch is spread over (the patch workload), else None."""

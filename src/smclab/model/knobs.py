@@ -41,6 +41,17 @@ def check_choice(name: str, value: str, allowed: Collection[str]) -> None:
         raise SpecError(f"unknown {name} '{value}' (choose from: {', '.join(allowed)})")
 
 
+def _integer(text: str) -> int:
+    """An integer in decimal or in the notation ranges print (``1e10``): ValueError else."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
 @dataclass(frozen=True)
 class Knob:
     """One knob of an experiment: its name, default, kind (``size``, ``int``, ``float``,
@@ -87,11 +98,16 @@ class Knob:
             try:
                 if not str(text).isascii():  # int() and float() take any script's digits
                     raise ValueError(text)
-                return int(text) if self.kind == "int" else float(text)
+                return _integer(str(text)) if self.kind == "int" else float(text)
             except ValueError:
                 raise SpecError(f"{self.name} must be a number, got '{text}'") from None
         if self.kind == "events":
-            return tuple(e.strip() for e in str(text).split(",") if e.strip())
+            events = tuple(e.strip() for e in str(text).split(",") if e.strip())
+            if not events:
+                raise SpecError(
+                    f"{self.name} is empty: name counters (see `smclab host`), or give none"
+                )
+            return () if events == ("none",) else events
         return str(text)
 
     def parse_one(self, text: str) -> Any:

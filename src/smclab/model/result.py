@@ -13,6 +13,17 @@ from smclab.model.noise import Noise
 from smclab.model.rounds import Mode
 
 NOISY_SPREAD = 0.05
+#: the format of every JSON output (``run``, ``results``, ``sweep``, ``diagnose``, ``advise``,
+#: ...): its top-level ``format`` key. Adding a key keeps it; renaming, removing or changing the
+#: meaning of one moves it (``smclab-result/3``), with the change and the way to read the old
+#: form in CHANGELOG.md. /1 was the unversioned form of smclab 0.1 (a list at the top of
+#: ``results --json`` and ``catalog --json``; every knob of every workload in an experiment).
+FORMAT = "smclab-result/2"
+
+
+def versioned(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON output: ``data`` under the :data:`FORMAT` key."""
+    return {"format": FORMAT, **data}
 
 
 class MeasurementError(RuntimeError):
@@ -31,6 +42,9 @@ class Samples:
     notes: dict[str, str] = field(default_factory=dict)
     #: how many of ``ticks`` each interleaved round contributed (empty: one round)
     round_sizes: list[int] = field(default_factory=list)
+    #: per repeat, the counter group's multiplexing scale (time enabled / time running; the
+    #: counts are already multiplied by it; None: no group ran)
+    scales: list[float | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,9 +83,17 @@ class CounterValue:
     per_iter: float | None
     reason: str | None = None  # why there is no value
     note: str | None = None  # what the value is, where the event is only a proxy
+    #: the largest multiplexing scale of its repeats (1.0: counted all the time; 2.0: half of
+    #: it, the count extrapolated); None: not recorded
+    scale: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"per_iter": self.per_iter, "reason": self.reason, "note": self.note}
+        return {
+            "per_iter": self.per_iter,
+            "reason": self.reason,
+            "note": self.note,
+            "scale": self.scale,
+        }
 
 
 @dataclass
@@ -112,18 +134,49 @@ class Result:
         return self.ticks_per_iter.median * every
 
     def to_dict(self) -> dict[str, Any]:
-        per_patch = self.ticks_per_patch
-        return {
-            "experiment": self.experiment.to_dict(),
-            "host": self.host,
-            "iterations": self.iterations,
-            "ticks_per_iter": self.ticks_per_iter.to_dict() if self.ticks_per_iter else None,
-            "ns_per_iter": self.ns_per_iter.to_dict() if self.ns_per_iter else None,
-            "counters": {k: v.to_dict() for k, v in self.counters.items()},
-            "error": self.error,
-            **detail_to_json(self.rounds, self.modes, self.noise),
-            **({"ticks_per_patch": per_patch} if per_patch is not None else {}),
-        }
+        """The JSON form of a result, fresh or stored (:meth:`StoredResult.to_dict`)."""
+        return result_json(
+            self.experiment.to_dict(),
+            self.experiment,
+            self.host,
+            self.iterations,
+            self.ticks_per_iter,
+            self.ns_per_iter,
+            self.counters,
+            self.error,
+            self.rounds,
+            self.modes,
+            self.noise,
+        )
+
+
+def result_json(
+    experiment_data: dict[str, Any],
+    experiment: Experiment | None,
+    host: dict[str, Any],
+    iterations: int | None,
+    ticks: Stats | None,
+    ns: Stats | None,
+    counters: dict[str, CounterValue],
+    error: str | None,
+    rounds: Iterable[Iterable[float]],
+    modes: Iterable[Mode],
+    noise: Noise | None,
+) -> dict[str, Any]:
+    """The one JSON form of a measured result (``run --json``, a stored result's)."""
+    every = experiment.iterations_per_patch() if experiment is not None else None
+    per_patch = ticks.median * every if every is not None and ticks is not None else None
+    return {
+        "experiment": experiment_data,
+        "host": host,
+        "iterations": iterations,
+        "ticks_per_iter": ticks.to_dict() if ticks else None,
+        "ns_per_iter": ns.to_dict() if ns else None,
+        "counters": {k: v.to_dict() for k, v in counters.items()},
+        "error": error,
+        **detail_to_json(rounds, modes, noise),
+        **({"ticks_per_patch": per_patch} if per_patch is not None else {}),
+    }
 
 
 #: what a stored result's statistics are read by: ticks (the host's TSC) or ns per iteration
@@ -179,6 +232,23 @@ class StoredResult:
 
     def stats(self, metric: Metric) -> Stats | None:
         return self.ticks if metric == "ticks" else self.ns
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the result as it was measured: the same as :meth:`Result.to_dict`
+        of the fresh result (the experiment as it was stored)."""
+        return result_json(
+            self.experiment.to_dict() if self.experiment is not None else self.experiment_data,
+            self.experiment,
+            self.host,
+            self.iterations,
+            self.ticks,
+            self.ns,
+            self.counters,
+            self.error,
+            self.rounds,
+            self.modes,
+            self.noise,
+        )
 
 
 def latest_results(

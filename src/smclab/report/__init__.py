@@ -167,11 +167,19 @@ ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 def seed_table(table: Any) -> Group:
     """The seed table (a :class:`smclab.suites.seed.SeedTable`) with its findings."""
     h = table.host
-    t = Table(
+    t = FitTable(
+        [
+            Col("row", key=True),
+            Col("ticks/it", "right"),
+            Col("ns/it", "right"),
+            Col("spread", "right", drop=1),
+            Col("x base", "right"),
+            Col("SMC/it", "right", drop=1),
+            Col("KBL s", "right", drop=2),
+            Col("KBL SMC", "right", drop=2),
+        ],
         title=f"The seed's experiment on {host_line(h)}",
     )
-    for col in ("row", "ticks/it", "ns/it", "spread", "x base", "SMC/it", "KBL s", "KBL SMC"):
-        t.add_column(col, justify="left" if col == "row" else "right", no_wrap=True)
     for row, res in table.rows:
         ratio = table.ratio_to_baseline(row.name)
         t.add_row(
@@ -238,6 +246,10 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     for key, value in facts.items():
         if key == "flags":
             value = " ".join(value)
+        elif key == "vulnerabilities":
+            value = "\n".join(f"{k}: {v}" for k, v in value.items()) or "-"
+        elif key == "governor" and value is None:
+            value = "none (no cpufreq: the frequency is not the guest's to set)"
         elif key == "tsc_hz":
             value = f"{value / 1e9:.4f} GHz"
         t.add_row(key, str(value))
@@ -249,7 +261,9 @@ def host_table(facts: dict[str, Any], events: dict[str, str | None]) -> Group:
     return Group(t, c)
 
 
-def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
+def catalog_table(
+    variants: list[Any], flags: frozenset[str], no_second: str | None = None
+) -> Group:
     """The catalog, one section per workload: id, what it does (and the CPU features it
     needs), whether this host runs it."""
     t = FitTable(
@@ -263,8 +277,10 @@ def catalog_table(variants: list[Any], flags: frozenset[str]) -> Group:
             workload = v.workload
             t.add_row(Text(f"{workload}:", style="bold"), "", "")
         what = Text(v.summary + (f" (needs {' '.join(v.features)})" if v.features else ""))
-        reason = v.reason(flags)
+        reason = v.reason(flags, no_second)
         t.add_row(v.id, what, Text("no", style="yellow") if reason else Text("yes", style="green"))
     missing = sorted({f for v in variants for f in v.missing(flags)})
     notes = [Text(f"no: this CPU lacks {', '.join(missing)}", style="dim")] if missing else []
+    others = {r for v in variants if not v.missing(flags) and (r := v.reason(flags, no_second))}
+    notes += [Text(f"no: {r}", style="dim") for r in sorted(others)]
     return Group(t, *notes)

@@ -20,7 +20,11 @@ def diagnosis(d: Diagnosis) -> Group:
     """A :class:`smclab.suites.diagnose.Diagnosis` as findings grouped by probe."""
     parts: list[Text] = [
         Text(f"smclab diagnose on {host_line(d.host)}", style="bold"),
-        Text(f"run {d.run_id}, {'quick' if d.quick else 'full'}, {d.seconds:.0f} s", style="dim"),
+        Text(
+            f"run {d.run_id}, {'quick' if d.quick else 'full'},{d.rounds_text},"
+            f" {d.seconds:.0f} s",
+            style="dim",
+        ),
     ]
     for pr in d.probes:
         title = Text(f"\n{pr.probe.title}", style="bold")
@@ -127,4 +131,6 @@ def advice(a: Advice) -> Group:
     idle = [e.id for e in a.entries if e.verdict == "no effect"]
     if idle:
         notes.append(Text(f"No measurable effect: {', '.join(idle)}.", style="yellow"))
+    for cid, why in a.skipped.items():
+        notes.append(Text(f"Not run: {cid}: {why}.", style="dim"))
     return Group(t, *notes)

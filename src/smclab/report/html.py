@@ -1,24 +1,20 @@
-"""A self-contained HTML report for `smclab diagnose`: host, findings, a plot per probe
-(PNG embedded as data URIs), the advise ranking and the raw table. Readable offline."""
+"""A self-contained HTML report for `smclab diagnose`: host, contents, per probe its findings
+(each once, with its confidence) and its plot (inline SVG), the advise ranking and the raw
+table (sortable by clicking a column). Readable offline; no script or style from elsewhere."""
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from smclab.model.result import MeasurementError  # noqa: E402
-from smclab.report import host_line  # noqa: E402
-from smclab.suites.advise import Advice, Entry  # noqa: E402
-from smclab.suites.diagnose import (  # noqa: E402
+from smclab.model.result import MeasurementError
+from smclab.report import host_line
+from smclab.report.plot import pyplot
+from smclab.suites.advise import Advice, Entry
+from smclab.suites.diagnose import (
     PROBES,
     Bars,
     Curve,
@@ -26,7 +22,10 @@ from smclab.suites.diagnose import (  # noqa: E402
     Finding,
     ProbeResult,
 )
-from smclab.suites.diagnose.base import Measured, measured  # noqa: E402
+from smclab.suites.diagnose.base import Measured, measured
+
+plt = pyplot("--html")
+
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -35,15 +34,52 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 .low { color: #a11; } .dim { color: #666; font-size: .9em; }
 table { border-collapse: collapse; font-size: .85em; } td, th { padding: 2px 8px;
  border-bottom: 1px solid #eee; text-align: right; } td:first-child, th:first-child {
- text-align: left; } img { max-width: 100%; }
+ text-align: left; } svg { max-width: 100%; height: auto; }
+th[data-order] { cursor: pointer; } th[data-order=asc]::after { content: " ▲"; }
+th[data-order=desc]::after { content: " ▼"; } table.sortable th { cursor: pointer; }
+nav li { margin: .15em 0; }
+"""
+
+#: sorts a table.sortable by the clicked column (numbers as numbers, "-" last)
+SORT_JS = """
+function smclabSort(table, col, th) {
+  const asc = th.dataset.order !== "asc";
+  const body = table.tBodies[0];
+  const key = r => { const n = parseFloat(r.cells[col].textContent); return isNaN(n) ? null : n; };
+  const text = r => r.cells[col].textContent;
+  const rows = Array.from(body.rows);
+  const numeric = rows.some(r => key(r) !== null);
+  rows.sort((a, b) => {
+    let c;
+    if (numeric) {
+      const x = key(a), y = key(b);
+      c = x === null ? (y === null ? 0 : 1) : y === null ? -1 : x - y;
+      if (x === null || y === null) return c;
+    } else {
+      c = text(a).localeCompare(text(b));
+    }
+    return asc ? c : -c;
+  });
+  rows.forEach(r => body.appendChild(r));
+  for (const c of table.tHead.rows[0].cells) delete c.dataset.order;
+  th.dataset.order = asc ? "asc" : "desc";
+}
+for (const table of document.querySelectorAll("table.sortable")) {
+  Array.from(table.tHead.rows[0].cells).forEach((th, i) =>
+    th.addEventListener("click", () => smclabSort(table, i, th)));
+  table.dataset.ready = "1";
+}
 """
 
 
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+def _svg(fig: Any) -> str:
+    """The figure as inline SVG (text kept as text: smaller and sharper than a PNG)."""
+    buf = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
 
 
 def _bars(pts: list[Measured], spec: Bars, title: str) -> str:
@@ -60,7 +96,7 @@ def _bars(pts: list[Measured], spec: Bars, title: str) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("TSC ticks per iteration (error bar: ±½ IQR)")
     ax.set_title(spec.title or title)
-    return _png(fig)
+    return _svg(fig)
 
 
 def _mark(spec: Curve, name: str, findings: list[Finding]) -> tuple[float, str] | None:
@@ -103,7 +139,7 @@ def _curve(pts: list[Measured], spec: Curve, mark: tuple[float, str] | None) -> 
     ax.set_ylabel("TSC ticks per iteration")
     ax.set_title(spec.title)
     ax.legend()
-    return _png(fig)
+    return _svg(fig)
 
 
 def probe_plot(pr: ProbeResult, findings: list[Finding]) -> str | None:
@@ -141,73 +177,100 @@ def ranking_plot(advice: Advice) -> str:
     ax.set_xlabel("ns per iteration (log scale; green: helps)")
     ax.set_title(f"Workarounds ranked ({advice.workload} workload)")
     ax.legend(loc="lower right")
-    return _png(fig)
+    return _svg(fig)
 
 
 def _raw_table(d: Diagnosis) -> str:
-    rows = [
-        "<tr><th>probe</th><th>point</th><th>experiment</th><th>ticks/it</th>"
-        "<th>ns/it</th><th>spread</th><th>error</th></tr>"
-    ]
+    head = ("probe", "point", "experiment", "ticks/it", "ns/it", "spread", "error")
+    rows = []
     for pr in d.probes:
         for p in pr.points:
             t, n = p.ticks, p.ns
-            rows.append(
-                f"<tr><td>{pr.probe.name}</td><td>{html.escape(p.plan.label)}</td>"
-                f"<td>{html.escape(p.experiment.label())}</td>"
-                f"<td>{t.median:.1f}</td><td>{n.median:.2f}</td><td>{t.spread:.1%}</td>"
-                if t and n
-                else f"<tr><td>{pr.probe.name}</td><td>{html.escape(p.plan.label)}</td>"
-                f"<td>{html.escape(p.experiment.label())}</td><td>-</td><td>-</td><td>-</td>"
+            nums = (
+                (f"{t.median:.1f}", f"{n.median:.2f}", f"{t.spread:.1%}") if t and n else ("-",) * 3
             )
-            rows[-1] += f"<td>{html.escape(p.error or '')}</td></tr>"
-    return "<table>" + "\n".join(rows) + "</table>"
+            cells = (pr.probe.name, p.plan.label, p.experiment.label(), *nums, p.error or "")
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return (
+        "<table class='sortable'><thead><tr>"
+        + "".join(f"<th title='sort'>{h}</th>" for h in head)
+        + "</tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _finding(f: Finding) -> str:
+    return (
+        f"<p class='finding'>{html.escape(f.text)} <span class='{f.confidence}'>"
+        f"[{f.confidence}]</span></p>"
+    )
 
 
 def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
-    """The page: findings, a plot per probe, a section per workload's measured workarounds
-    (``advice``, one Advice per workload), the raw table."""
+    """The page: contents; per probe its findings (each once) and its plot; a section per
+    workload's measured workarounds (``advice``, one Advice per workload); the raw table."""
     h = d.host
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>smclab diagnose"
-        f" {html.escape(d.run_id)}</title><style>{CSS}</style></head><body>",
-        "<h1>smclab diagnose</h1>",
-        f"<p>{html.escape(host_line(h))}; kernel {html.escape(str(h.get('kernel')))};"
-        f" run {html.escape(d.run_id)} ({'quick' if d.quick else 'full'},"
-        f" {d.seconds:.0f} s); smclab {html.escape(str(h.get('smclab_version')))}</p>",
-        "<h2>Findings</h2>",
-    ]
-    for f in d.findings:
-        out.append(
-            f"<p class='finding'>• {html.escape(f.text)} <span class='{f.confidence}'>"
-            f"[{f.confidence}]</span></p>"
-        )
+    shown = {pr.probe.name for pr in d.probes}
+    other = [f for f in d.findings if f.probe not in shown]
+    sections: list[tuple[str, str, int]] = []  # (id, title, findings)
+    body: list[str] = []
     for pr in d.probes:
-        out.append(f"<h2>{html.escape(pr.probe.title)}</h2>")
+        mine = [f for f in d.findings if f.probe == pr.probe.name]
+        sid = f"probe-{pr.probe.name}"
+        sections.append((sid, pr.probe.title, len(mine)))
+        body.append(f"<h2 id='{html.escape(sid)}'>{html.escape(pr.probe.title)}</h2>")
         if pr.skipped:
-            out.append(f"<p class='dim'>skipped: {html.escape(pr.skipped)}</p>")
+            body.append(f"<p class='dim'>skipped: {html.escape(pr.skipped)}</p>")
             continue
-        for f in (f for f in d.findings if f.probe == pr.probe.name):
-            out.append(f"<p class='finding'>{html.escape(f.text)}</p>")
+        body += [_finding(f) for f in mine]
         img = probe_plot(pr, d.findings)
         if img:
-            out.append(f"<img alt='{html.escape(pr.probe.name)}' src='{img}'>")
+            body.append(f"<figure aria-label='{html.escape(pr.probe.name)}'>{img}</figure>")
+    if other:
+        sections.append(("other", "Other findings", len(other)))
+        body.append("<h2 id='other'>Other findings</h2>")
+        body += [_finding(f) for f in other]
     for a in advice:
-        out.append(f"<h2>Workarounds, measured: the {html.escape(a.workload)} workload</h2>")
+        sid = f"advise-{a.workload}"
+        title = f"Workarounds, measured: the {a.workload} workload"
+        sections.append((sid, title, 0))
+        body.append(f"<h2 id='{html.escape(sid)}'>{html.escape(title)}</h2>")
         best = a.recommended[0] if a.recommended else None
         if best:
-            out.append(
+            body.append(
                 f"<p class='finding'>Best: <b>{html.escape(best.id)}</b>,"
                 f" {best.speedup:.1f}x faster than the naive way, {best.to_floor:.2f}x"
                 f" the floor: {html.escape(best.how_to(a.naive.experiment))}.</p>"
             )
         else:
-            out.append("<p class='finding'>No candidate beat the naive way measurably.</p>")
-        out.append(f"<img alt='ranking {html.escape(a.workload)}' src='{ranking_plot(a)}'>")
-    out.append("<h2>Raw measurements</h2>")
-    out.append(_raw_table(d))
-    out.append("</body></html>")
-    return "\n".join(out)
+            body.append("<p class='finding'>No candidate beat the naive way measurably.</p>")
+        body.append(
+            f"<figure aria-label='ranking {html.escape(a.workload)}'>{ranking_plot(a)}</figure>"
+        )
+    sections.append(("raw", "Raw measurements", 0))
+    body.append("<h2 id='raw'>Raw measurements</h2>")
+    body.append("<p class='dim'>Click a column to sort by it.</p>")
+    body.append(_raw_table(d))
+    toc = "".join(
+        f"<li><a href='#{html.escape(sid)}'>{html.escape(title)}</a>"
+        + (f" <span class='dim'>({n} finding{'s' if n != 1 else ''})</span>" if n else "")
+        + "</li>"
+        for sid, title, n in sections
+    )
+    head = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>smclab diagnose {html.escape(d.run_id)}</title><style>{CSS}</style></head>"
+        "<body>",
+        "<h1>smclab diagnose</h1>",
+        f"<p>{html.escape(host_line(h))}; kernel {html.escape(str(h.get('kernel')))};"
+        f" run {html.escape(d.run_id)} ({'quick' if d.quick else 'full'},{d.rounds_text},"
+        f" {d.seconds:.0f} s); smclab {html.escape(str(h.get('smclab_version')))};"
+        f" {len(d.findings)} finding(s)</p>",
+        f"<nav><h2>Contents</h2><ul>{toc}</ul></nav>",
+    ]
+    return "\n".join([*head, *body, f"<script>{SORT_JS}</script></body></html>"])
 
 
 def write_html(path: str | Path, d: Diagnosis, advice: Sequence[Advice] = ()) -> None:

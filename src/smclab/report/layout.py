@@ -108,3 +108,19 @@ class FitTable:
             yield from self.vertical()
         else:
             yield self.table(keep)
+
+
+def markdown(columns: Sequence[Col], rows: Sequence[Sequence[Cell]]) -> str:
+    """A GitHub-flavoured Markdown table of ``rows`` (cells as plain text, ``|`` escaped,
+    numbers right-aligned as the columns say)."""
+
+    def cell(v: Cell) -> str:
+        return " ".join(str(v).split()).replace("|", "\\|") or " "
+
+    rule = {"left": ":--", "right": "--:", "center": ":-:"}
+    lines = [
+        "| " + " | ".join(cell(c.header) for c in columns) + " |",
+        "|" + "|".join(rule[c.justify] for c in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -24,13 +24,24 @@ PLOT_FIELDS = tuple(f for f in FIELDS if f not in LIST_FIELDS)
 MAX_TICKS = 12
 
 
-def _pyplot() -> Any:
-    import matplotlib
+#: what installs the plotting dependency (the error names it)
+PLOT_EXTRA = "pip install 'smclab[plot]'"
 
+
+def pyplot(what: str = "plotting") -> Any:
+    """matplotlib's pyplot (the Agg backend); SpecError naming the ``plot`` extra when it is
+    not installed (``what`` needs it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SpecError(f"{what} needs matplotlib: {PLOT_EXTRA}") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_pyplot = pyplot
 
 
 def knob(text: str, option: str) -> str:

@@ -6,14 +6,13 @@ import datetime
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from smclab.errors import SpecError
 from smclab.model.experiment import field_meta
 from smclab.model.knobs import format_size
 from smclab.model.result import NOISY_SPREAD, Stats, StoredResult
-from smclab.report.layout import Col, FitTable
+from smclab.report.layout import Cell, Col, FitTable, markdown
 from smclab.store import StoredSweep
 from smclab.store.export import counter_names
 
@@ -55,9 +54,16 @@ def _counter(r: StoredResult, name: str) -> str:
 def sweep_table(summary: dict[str, Any], rows: list[StoredResult]) -> Group:
     """The table ``smclab sweep`` prints: one line per stored experiment of the sweep."""
     name = f" ({summary['name']})" if summary["name"] and summary["name"] != summary["id"] else ""
-    t = Table(title=f"sweep {summary['id']}{name}")
-    for col in ("experiment", "ticks/iter", "ns/iter", "spread", "error"):
-        t.add_column(col, justify="left" if col in ("experiment", "error") else "right")
+    t = FitTable(
+        [
+            Col("experiment", key=True),  # a label is kept whole, on one line
+            Col("ticks/iter", "right"),
+            Col("ns/iter", "right"),
+            Col("spread", "right", drop=1),
+            Col("error", wrap=True),
+        ],
+        title=f"sweep {summary['id']}{name}",
+    )
     for r in rows:
         t.add_row(
             r.label,
@@ -100,26 +106,27 @@ def _lead(r: StoredResult, col: str) -> str:
     return _knob(col, r.knob(col))
 
 
-def results_table(rows: list[StoredResult], knobs: list[str], title: str | None = None) -> FitTable:
-    """Stored results with the knobs that vary between them as columns (narrow terminals:
-    without iterations and spread, then one block per result)."""
+def _results_grid(rows: list[StoredResult], knobs: list[str]) -> tuple[list[Col], list[list[Cell]]]:
+    """The columns and cells of stored results: the id and label, the knobs that vary, then
+    the statistics, counters and error."""
     extra = [c for c in ("sweep_id", "suite") if len({_lead(r, c) for r in rows}) > 1]
-    lead = [*extra, *knobs] or ["label"]
+    lead = [*extra, *knobs]
     counters = counter_names(rows)
-    t = FitTable(
+    cols = [
+        Col("id", "right", key=True),
+        Col("label", wrap=True, drop=3 if lead else 0, key=True),
+        *(Col(c.replace("_id", "")) for c in lead),
+        Col("iterations", "right", drop=2),
+        Col("ticks/iter", "right"),
+        Col("ns/iter", "right"),
+        Col("spread", "right", drop=1),
+        *(Col(f"{c}/iter", "right", drop=1) for c in counters),
+        Col("error", wrap=True, style="red"),
+    ]
+    cells: list[list[Cell]] = [
         [
-            *(Col(c.replace("_id", "")) for c in lead),
-            Col("iterations", "right", drop=2),
-            Col("ticks/iter", "right"),
-            Col("ns/iter", "right"),
-            Col("spread", "right", drop=1),
-            *(Col(f"{c}/iter", "right", drop=1) for c in counters),
-            Col("error", wrap=True, style="red"),
-        ],
-        title=title,
-    )
-    for r in rows:
-        t.add_row(
+            str(r.id),
+            r.label,
             *(_lead(r, c) for c in lead),
             str(r.iterations or "-"),
             _median(r.ticks, 1),
@@ -127,8 +134,26 @@ def results_table(rows: list[StoredResult], knobs: list[str], title: str | None 
             _spread(r.ticks),
             *(_counter(r, c) for c in counters),
             r.error or "",
-        )
+        ]
+        for r in rows
+    ]
+    return cols, cells
+
+
+def results_table(rows: list[StoredResult], knobs: list[str], title: str | None = None) -> FitTable:
+    """Stored results with the knobs that vary between them as columns (narrow terminals:
+    without the label, iterations and spread, then one block per result headed by its id
+    and label)."""
+    cols, cells = _results_grid(rows, knobs)
+    t = FitTable(cols, title=title)
+    for row in cells:
+        t.add_row(*row)
     return t
+
+
+def results_markdown(rows: list[StoredResult], knobs: list[str]) -> str:
+    """The stored results as a Markdown table (``results --markdown``)."""
+    return markdown(*_results_grid(rows, knobs))
 
 
 def sweeps_table(sweeps: list[StoredSweep]) -> FitTable:

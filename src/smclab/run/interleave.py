@@ -89,6 +89,7 @@ def measure_interleaved(
             ps[0].unavailable,
             ps[0].notes,
             round_sizes=[len(p.ticks) for p in ps],
+            scales=[x for p in ps for x in p.scales],
         )
         result = summarize(exp, host, tsc_hz, merged, series)
         result.noise = Noise.combine(noise[i])

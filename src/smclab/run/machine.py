@@ -16,6 +16,9 @@ from typing import Any
 
 from smclab._version import __version__
 from smclab.model.caches import cache_size as cache_size  # re-exported
+from smclab.model.uarch import microarchitecture
+
+SYS_CPU = Path("/sys/devices/system/cpu")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,35 @@ def caches(cpu: int = 0) -> list[dict[str, Any]]:
     return out
 
 
+def _read(path: Path | str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def kernel_cmdline() -> str | None:
+    """The kernel's parameters (/proc/cmdline up to ``--``: what follows is init's)."""
+    text = _read("/proc/cmdline")
+    return None if text is None else text.split(" -- ")[0].removesuffix(" --").strip()
+
+
+def vulnerabilities() -> dict[str, str]:
+    """The kernel's CPU vulnerability and mitigation status, per issue (empty where sysfs has
+    none): they change the cost of indirect calls, returns and syscalls."""
+    out = {}
+    for p in sorted((SYS_CPU / "vulnerabilities").glob("*")):
+        text = _read(p)
+        if text is not None:
+            out[p.name] = text
+    return out
+
+
+def governor(cpu: int = 0) -> str | None:
+    """``cpu``'s cpufreq governor (None: no cpufreq, e.g. a guest whose host owns the clock)."""
+    return _read(SYS_CPU / f"cpu{cpu}" / "cpufreq" / "scaling_governor")
+
+
 def host_facts(tsc_hz: float) -> dict[str, Any]:
     info = cpuinfo()
     cid = cpu_id()
@@ -144,8 +176,12 @@ def host_facts(tsc_hz: float) -> dict[str, Any]:
         "model": cid.model,
         "stepping": cid.stepping,
         "model_name": info.get("model name", "unknown"),
+        "uarch": microarchitecture(cid.vendor, cid.family, cid.model),
         "microcode": info.get("microcode", "unknown"),
         "kernel": platform.release(),
+        "cmdline": kernel_cmdline(),
+        "vulnerabilities": vulnerabilities(),
+        "governor": governor(max(allowed_cpus())),
         "hypervisor": hypervisor(),
         "cpus": os.cpu_count(),
         "caches": caches(),
@@ -172,12 +208,54 @@ def fingerprint(facts: dict[str, Any]) -> str:
 
 
 def allowed_cpus() -> set[int]:
+    """The CPUs this process may run on now (its affinity mask)."""
     return set(os.sched_getaffinity(0))
 
 
-def online_cpus() -> set[int]:
-    """CPUs this process could be moved to (its affinity mask at start)."""
-    return set(_START_AFFINITY)
+def cpu_list(text: str) -> set[int]:
+    """A kernel CPU list: '0-2,5' -> {0, 1, 2, 5}."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
-_START_AFFINITY = frozenset(os.sched_getaffinity(0))
+def online() -> set[int]:
+    """The CPUs the kernel has online (``/sys/devices/system/cpu/online``; unreadable: every
+    CPU of the affinity mask at start)."""
+    try:
+        return cpu_list(Path("/sys/devices/system/cpu/online").read_text()) or set(_START)
+    except (OSError, ValueError):
+        return set(_START)
+
+
+def usable_cpus() -> set[int]:
+    """The CPUs smclab may use: the affinity mask this process started with (``taskset``, a
+    cgroup's cpuset) among the online CPUs. The one notion of "how many CPUs" that catalog,
+    advise, diagnose and the worker's second thread go by."""
+    return (set(_START) & online()) or set(_START)
+
+
+#: the older name of :func:`usable_cpus`
+online_cpus = usable_cpus
+
+
+def second_cpu_missing() -> str | None:
+    """Why an experiment with a writer thread on a second CPU cannot run here (None: it can)."""
+    usable = usable_cpus()
+    if len(usable) >= 2:
+        return None
+    up = online()
+    if len(up) > len(usable):
+        return (
+            f"needs a second CPU: the affinity mask (taskset or a cgroup) allows only CPU"
+            f" {min(usable)} of the {len(up)} online"
+        )
+    return "needs a second CPU: this host has one CPU online"
+
+
+_START = frozenset(os.sched_getaffinity(0))

@@ -78,11 +78,13 @@ def sample(
         plan(n, last[1] / last[0])
     ticks: list[int] = []
     counts: list[dict[str, float | None]] = []
+    scales: list[float | None] = []
 
     def once() -> None:
         counters.start()
         ticks.append(run(n))
         counts.append(counters.stop())
+        scales.append(getattr(counters, "scale", None))
 
     for _ in range(exp.repeats):
         once()
@@ -92,7 +94,7 @@ def sample(
         and Stats.of([float(t) for t in ticks]).noisy
     ):
         once()
-    return Samples(n, ticks, counts, unavailable)
+    return Samples(n, ticks, counts, unavailable, scales=scales)
 
 
 def summarize(
@@ -110,8 +112,11 @@ def summarize(
         if len(values) < len(s.counts) or not values:
             counters[name] = CounterValue(None, "unavailable: no value was read")
         else:
+            scales = [x for x in s.scales if x is not None]
             counters[name] = CounterValue(
-                statistics.median(values) / s.iterations, note=s.notes.get(name)
+                statistics.median(values) / s.iterations,
+                note=s.notes.get(name),
+                scale=max(scales) if scales else None,
             )
     sizes = s.round_sizes or [len(per_iter)]
     starts = [sum(sizes[:i]) for i in range(len(sizes))]

@@ -13,7 +13,13 @@ from collections.abc import Callable
 
 from smclab import codegen
 from smclab.codegen import GAP, Program
+from smclab.codegen.program import (
+    MEMBARRIER_REGISTER_SYNC_CORE,
+    MEMBARRIER_SYNC_CORE,
+    SYS_MEMBARRIER,
+)
 from smclab.model.experiment import Experiment
+from smclab.run import perfmap
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
@@ -82,12 +88,65 @@ def prefill(view: int, offsets: tuple[int, ...], source: bytes) -> None:
     write(view + offsets[0], (pattern * n)[: gap * (n - 1) + len(source)])
 
 
+_libc.syscall.restype = ctypes.c_long
+MEMBARRIER_CMD_QUERY = 0
+_membarrier: list[str | None] = []  # asked once per process: [None] usable, [reason] not
+
+
+def membarrier_unavailable() -> str | None:
+    """None once this process is registered for membarrier SYNC_CORE, else why it cannot be
+    (an old kernel, seccomp). Asked once: the registration is the process's."""
+    if not _membarrier:
+        _membarrier.append(_register_membarrier())
+    return _membarrier[0]
+
+
+def _register_membarrier() -> str | None:
+    cmds = _libc.syscall(SYS_MEMBARRIER, MEMBARRIER_CMD_QUERY, 0, 0)
+    if cmds < 0:
+        err = ctypes.get_errno()
+        return f"membarrier(QUERY) failed: {os.strerror(err)} (old kernel or seccomp)"
+    if not cmds & MEMBARRIER_SYNC_CORE:
+        return "this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE"
+    if _libc.syscall(SYS_MEMBARRIER, MEMBARRIER_REGISTER_SYNC_CORE, 0, 0) < 0:
+        err = ctypes.get_errno()
+        return f"membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) failed: {os.strerror(err)}"
+    return None
+
+
+def start_pinned(addr: int, cpu: int, name: str) -> threading.Thread:
+    """Call the generated ``void fn(void)`` at ``addr`` in a new thread pinned to ``cpu``
+    (ctypes drops the GIL while it runs); OSError if the thread cannot be pinned there."""
+    fn = ctypes.CFUNCTYPE(None)(addr)
+    started = threading.Event()
+    failed: list[OSError] = []
+
+    def main() -> None:
+        try:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+        except OSError as e:
+            failed.append(e)
+            return
+        finally:
+            started.set()
+        fn()
+
+    thread = threading.Thread(target=main, name=name, daemon=True)
+    thread.start()
+    started.wait()
+    if failed:
+        thread.join()
+        raise failed[0]
+    return thread
+
+
 class Loaded:
     """An experiment's reservation with its code in place and its buffers pre-filled.
 
     Regions: code RX (the source bytes live there, as the seed's payload in .text), exec buffer
     RWX, far buffer RW, and no-access gaps between them. With the ``dual`` mapping the exec
-    buffer is an RX view and the far buffer an RW view of one memfd. Every slot the loop calls
+    buffer is an RX view and the far buffer an RW view of one memfd; with ``flip`` the exec
+    buffer starts RX and the generated loop mprotects it. Every slot the loop calls
     is pre-filled with the source bytes, so loops that do not write call valid code.
     """
 
@@ -105,16 +164,24 @@ class Loaded:
             if self.program.mapping == "dual":
                 self._map_dual()
             else:
-                mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_WRITE | PROT_EXEC)
+                flip = self.program.mapping == "flip"  # W^X: never writable and executable
+                rw = PROT_READ | PROT_WRITE
+                mprotect(lay.exec_buf, lay.exec_size, rw if flip else rw | PROT_EXEC)
                 mprotect(lay.far_buf, lay.far_size, PROT_READ | PROT_WRITE)
             # through the writable view (the RW view of a dual mapping is the far buffer)
             view = lay.far_buf if self.program.mapping == "dual" else lay.exec_buf
             prefill(view, self.program.prefill, self.program.source)
+            if self.program.mapping == "flip":  # the loop flips it RW and back itself
+                mprotect(lay.exec_buf, lay.exec_size, PROT_READ | PROT_EXEC)
         except BaseException:
             self.close()
             raise
+        perfmap.publish(self.program.symbols())
         self._fn = RunFn(self.program.entry_addr)
         if self.program.writer_addr:
+            if exp.xmc == "membarrier" and (why := membarrier_unavailable()):
+                self.close()
+                raise OSError(f"membarrier unavailable: {why}")
             self._start_writer(writer_cpu)
 
     def _start_writer(self, cpu: int | None) -> None:
@@ -122,28 +189,11 @@ class Loaded:
         if cpu is None:
             self.close()
             raise OSError("a cross-modifying writer needs a second CPU, and none is free")
-        fn = ctypes.CFUNCTYPE(None)(self.program.writer_addr)
-        started = threading.Event()
-        failed: list[BaseException] = []
-
-        def main() -> None:
-            try:
-                os.sched_setaffinity(0, {cpu})  # this thread only
-            except OSError as e:
-                failed.append(e)
-                return
-            finally:
-                started.set()
-            fn()
-
-        self._writer = threading.Thread(target=main, name="smclab-writer", daemon=True)
-        self._writer.start()
-        started.wait()
-        if failed:
-            self._writer.join()
-            self._writer = None
+        try:
+            self._writer = start_pinned(self.program.writer_addr, cpu, "smclab-writer")
+        except OSError as e:
             self.close()
-            raise OSError(f"the cross-modifying writer cannot run on cpu {cpu}: {failed[0]}")
+            raise OSError(f"the cross-modifying writer cannot run on cpu {cpu}: {e}") from None
 
     def _map_dual(self) -> None:
         """One memfd mapped twice: RX at the exec buffer, RW at the far buffer (W^X)."""

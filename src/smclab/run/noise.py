@@ -162,7 +162,7 @@ def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
             )
         )
     load1 = os.getloadavg()[0]
-    ncpu = len(machine.online_cpus())
+    ncpu = len(machine.usable_cpus())
     out.append(
         Check(
             "load average (1 min)",
@@ -176,9 +176,9 @@ def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
         Check(
             "isolated CPUs",
             isolated or "none",
-            cpu in _cpu_list(isolated),
+            cpu in machine.cpu_list(isolated),
             ""
-            if cpu in _cpu_list(isolated)
+            if cpu in machine.cpu_list(isolated)
             else f"boot with isolcpus={cpu} nohz_full={cpu} rcu_nocbs={cpu} and measure there",
         )
     )
@@ -208,7 +208,7 @@ def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
             )
         )
     siblings = _read(SYS_CPU / f"cpu{cpu}" / "topology" / "thread_siblings_list") or str(cpu)
-    shared = sorted(_cpu_list(siblings) - {cpu})
+    shared = sorted(machine.cpu_list(siblings) - {cpu})
     out.append(
         Check(
             "hyperthread sibling",
@@ -217,16 +217,4 @@ def checks(cpu: int, sample_seconds: float = 1.0) -> list[Check]:
             f"keep cpu {shared[0]} idle while measuring (it shares the core)" if shared else "",
         )
     )
-    return out
-
-
-def _cpu_list(text: str) -> set[int]:
-    """'0-2,5' -> {0, 1, 2, 5}."""
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
     return out

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from smclab.codegen.stale import Variant
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
@@ -40,7 +41,7 @@ from smclab.model.result import MeasurementError, Result, Samples
 from smclab.run import counters, machine, measure
 from smclab.run.interrupt import Interrupted
 from smclab.run.noise import NoiseProbe
-from smclab.workloads.jit_block.codegen import EXIT_REMAP_FAILED
+from smclab.workloads.jit_block.codegen import EXIT_MPROTECT_FAILED, EXIT_REMAP_FAILED
 
 #: the worker's exit status when its parent is gone (or was gone before it could watch it)
 EXIT_ORPHANED = 98
@@ -50,6 +51,8 @@ PR_SET_PDEATHSIG = 1
 #: the time limit of a measurement is at least this many times what its warm-up predicts
 #: for its longest possible run (every extra repeat a noisy set may take)
 TIME_MARGIN = 2.0
+#: no measurement takes longer (s) unless --timeout asks for more
+HARD_LIMIT = 600.0
 #: signals that end a worker from outside on purpose: an interruption, not a measurement error
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -64,7 +67,7 @@ def _resolve_events(names: tuple[str, ...]) -> list[counters.EventSpec]:
 def _other_cpu() -> int | None:
     """A CPU other than the one this worker is pinned to (for a second thread), or None."""
     mine = os.sched_getaffinity(0)
-    others = sorted(machine.online_cpus() - mine)
+    others = sorted(machine.usable_cpus() - mine)
     return others[-1] if others else None
 
 
@@ -131,6 +134,11 @@ def _handle(req: dict[str, Any], send: Send) -> dict[str, Any]:
         s.notes = {e.name: e.note for e in specs if e.proxy or not e.verified}
         s.notes.update(group.caveats)
         return {"ok": True, "samples": dataclasses.asdict(s)}
+    if op == "stale-code":  # the stale-code probe: a writer and an executing loop
+        from smclab.run import stale
+
+        got = stale.run(Variant.from_dict(req["variant"]), float(req["seconds"]), _other_cpu())
+        return {"ok": True, **got}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 
@@ -167,6 +175,7 @@ def main() -> None:
 #: exit statuses that end the worker on purpose (generated code, the parent watch)
 EXIT_MEANING = {
     EXIT_REMAP_FAILED: "mmap failed in the generated code (remap strategy)",
+    EXIT_MPROTECT_FAILED: "mprotect failed in the generated code (mprotect-flip strategy)",
     EXIT_ORPHANED: "its parent was gone",
 }
 
@@ -223,7 +232,7 @@ class Worker:
             except TimeoutError:
                 self.kill()
                 raise WorkerError(
-                    f"timeout: no result within {round(timeout, 1):g} s (worker killed){why}"
+                    f"timeout: no result within {timeout:.3g} s (worker killed){why}"
                 ) from None
             if line is None:
                 raise WorkerError(self._death())
@@ -290,19 +299,35 @@ class Worker:
         self._stderr.close()
 
 
-def plan_limit(exp: Experiment, floor: float, tsc_hz: float) -> Limit:
+def plan_limit(
+    exp: Experiment,
+    floor: float,
+    tsc_hz: float,
+    cap: float = math.inf,
+    say: Callable[[float, str], None] | None = None,
+) -> Limit:
     """The time limit of measuring ``exp`` once the worker's warm-up told what one iteration
     costs: a margin over its longest possible run (every extra repeat of a noisy set), never
-    less than ``floor``."""
+    less than ``floor``, never more than ``cap``; ``say(limit, why)`` hears of a limit above
+    ``floor`` (and of which --timeout would let a capped one finish)."""
 
     def limit(plan: dict[str, Any]) -> tuple[float, str]:
         n, per_iter = plan["iterations"], plan["ticks_per_iter"] / tsc_hz
         expected = n * per_iter * exp.repeats
         seconds = max(floor, TIME_MARGIN * expected * measure.MAX_REPEAT_FACTOR)
-        return seconds, (
-            f"; its warm-up predicted ~{expected:.3g} s for {exp.repeats} repeat(s) of"
+        why = (
+            f"its warm-up predicted ~{expected:.3g} s for {exp.repeats} repeat(s) of"
             f" {n} iterations at {per_iter * 1e9:.3g} ns each"
         )
+        if seconds > cap:
+            why += (
+                f"; with margin {seconds:.3g} s, more than the {cap:g} s a measurement may"
+                f" take (--timeout {math.ceil(seconds)} lets it finish)"
+            )
+            seconds = cap
+        if say is not None and seconds > floor:
+            say(seconds, why)
+        return seconds, f"; {why}"
 
     return limit
 
@@ -317,7 +342,9 @@ class Runner:
     """Runs experiments in a reused worker; replaces it after a crash.
 
     ``timeout``: seconds before a request is given up and its worker killed; a measurement's
-    limit grows with what it was asked for and with what its warm-up predicts.
+    limit grows with what it was asked for and with what its warm-up predicts, up to the hard
+    cap ``max(timeout, HARD_LIMIT)``. ``notice`` hears (once per value) of a limit in use that
+    differs from ``timeout``.
     """
 
     def __init__(self, cpu: int | None = None, timeout: float = 120.0) -> None:
@@ -325,6 +352,19 @@ class Runner:
         self.timeout = check_timeout(timeout)
         self._worker: Worker | None = None
         self.workers_started = 0
+        self.notice: Callable[[str], None] | None = None
+        self._told: set[float] = set()
+
+    @property
+    def cap(self) -> float:
+        """The longest any measurement may take (s)."""
+        return max(self.timeout, HARD_LIMIT)
+
+    def _say(self, seconds: float, why: str) -> None:
+        seconds = float(f"{seconds:.3g}")
+        if self.notice is not None and seconds != self.timeout and seconds not in self._told:
+            self._told.add(seconds)
+            self.notice(f"time limit {seconds:g} s, not --timeout {self.timeout:g} s: {why}")
 
     def _get(self) -> Worker:
         if self._worker is None or not self._worker.alive():
@@ -364,10 +404,12 @@ class Runner:
         (``--iterations 1e10`` on a slow loop)."""
         req = {"op": "measure", "experiment": exp.to_dict(), "tsc_hz": tsc_hz}
         asked = (exp.repeats + 3) * exp.min_ms / 1000 * 3
-        floor = max(self.timeout, asked)
+        floor = min(max(self.timeout, asked), self.cap)
+        if floor > self.timeout:
+            self._say(floor, f"{exp.repeats} repeat(s) of at least {exp.min_ms:g} ms need it")
         probe = NoiseProbe(self.cpu, self._get().proc.pid)
         try:
-            reply = self.request(req, floor, plan_limit(exp, floor, tsc_hz))
+            reply = self.request(req, floor, plan_limit(exp, floor, tsc_hz, self.cap, self._say))
         except WorkerError as e:
             return str(e)
         if not reply.get("ok"):

@@ -20,6 +20,7 @@ from smclab.store.base import (
     SCHEMES,
     URL_RE,
     ResultStore,
+    StoreCorrupt,
     StoredHost,
     StoredSweep,
     StoreError,
@@ -28,6 +29,7 @@ from smclab.store.base import (
     SweepLocked,
     default_path,
     is_url,
+    pasteable,
     redact,
 )
 from smclab.store.lock import Holder
@@ -37,6 +39,7 @@ from smclab.store.sqlite import SqliteStore
 __all__ = [
     "Holder",
     "ResultStore",
+    "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",
     "StoreWriteError",
@@ -46,30 +49,43 @@ __all__ = [
     "default_path",
     "is_url",
     "open_store",
+    "pasteable",
     "redact",
 ]
 
 
-def open_store(target: str | Path | None, *, create: bool) -> ResultStore:
+def open_store(target: str | Path | None, *, create: bool, read_only: bool = False) -> ResultStore:
     """The store at ``target``: a file path, ``sqlite:///PATH`` (``sqlite:////abs/path`` for
     an absolute one, as SQLAlchemy spells it), ``postgresql://[user[:password]@][host][:port]
     /dbname[?param=value]`` (a lab's shared store: needs ``smclab[postgres]``), or None for
     :func:`default_path`.
 
-    With ``create`` (the writers: sessions, a merge's destination) a missing store is made and
-    an existing one is checked for corruption first; without it (the readers) a missing store
-    is an error and nothing is created. A file that is not an smclab store is refused before
-    anything is written to it. Raises :class:`StoreError`.
+    With ``create`` (the writers: sessions, a merge's destination) a missing store is made
+    (whole or not at all, however many smclab make it at once; its folder must exist, except
+    the default one); without it a missing store is an error and nothing is created.
+    ``read_only`` (the readers: results, compare, plot, a merge's sources) opens an SQLite
+    file read-only, so a store on a read-only folder or mount opens too. Every store is
+    quick-checked when opened (a damaged one raises :class:`StoreCorrupt`); a file that is not
+    an smclab store is refused before anything is written to it. Raises :class:`StoreError`.
     """
+    if create and read_only:
+        raise ValueError("a store opened read-only cannot be created")
     if target is None:
         target = default_path()
+        if create and isinstance(target, Path):
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(
+                    f"cannot create the folder {target.parent}: {e.strerror}"
+                ) from None
     text = str(target)
     if not text:
         raise StoreError("the store path is empty")
     if isinstance(target, str) and (m := URL_RE.match(target)):
         scheme = m.group(1).lower()
         if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-            return PostgresStore.open(target, create=create)
+            return PostgresStore.open(target, create=create, read_only=read_only)
         if scheme != "sqlite":
             near = difflib.get_close_matches(scheme, SCHEMES, n=1, cutoff=0.6)
             hint = f"did you mean {near[0]}://? " if near else ""
@@ -81,4 +97,4 @@ def open_store(target: str | Path | None, *, create: bool) -> ResultStore:
         if not text.startswith("/") or text == "/":
             raise StoreError(f"no path in {target} (use sqlite:///PATH)")
         text = text[1:]
-    return SqliteStore.open(Path(text), create=create)
+    return SqliteStore.open(Path(text), create=create, read_only=read_only)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,12 +20,23 @@ SCHEMES = ("postgresql", "postgres", "sqlite")
 
 class StoreError(RuntimeError):
     """The store cannot be opened, is not an smclab store, or cannot be read (bad input: the
-    CLI exits 2)."""
+    CLI exits :attr:`exit_code` 2)."""
+
+    exit_code = 2
 
 
 class StoreWriteError(StoreError):
     """A write to an open store failed (disk full, I/O error): what was committed before is
     kept (the CLI exits 1)."""
+
+    exit_code = 1
+
+
+class StoreCorrupt(StoreError):
+    """The store is damaged (``PRAGMA integrity_check`` fails): nothing is read from it or
+    written to it (the CLI exits 1)."""
+
+    exit_code = 1
 
 
 class StoreUnavailable(StoreWriteError):
@@ -76,6 +87,8 @@ class ResultStore(Protocol):
 
     #: where the store is, as messages show it (a path or URL)
     location: str
+    #: told what the store waits for (a database server that went away), if set
+    notice: Callable[[str], None] | None
 
     # -- results ----------------------------------------------------------------------
     def host_id(self, facts: dict[str, Any]) -> int:
@@ -156,7 +169,12 @@ class ResultStore(Protocol):
         returns how many went."""
         ...
 
-    # -- folding stores together, closing -------------------------------------------
+    # -- folding stores together, checking, closing ----------------------------------
+    def check(self) -> None:
+        """The full integrity check (run before a store is merged): raises
+        :class:`StoreCorrupt` for a damaged store. Opening runs a quick one."""
+        ...
+
     def merge_from(self, other: ResultStore) -> dict[str, int]:
         """Copy ``other``'s hosts, results and sweeps into this store in one transaction,
         without duplicates; returns the counts ``added``, ``skipped``, ``hosts_added``,
@@ -189,3 +207,11 @@ def redact(url: str) -> str:
     """``url`` with its password (in the authority or a ``password`` parameter) masked."""
     url = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def pasteable(url: str) -> str:
+    """``url`` without its password, for a command line a hint suggests: pasted back, it
+    connects as before (libpq takes the password from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    url = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1@", url)
+    url = re.sub(r"([?&])password=[^&]*&?", r"\1", url, flags=re.IGNORECASE)
+    return url.rstrip("?&")

@@ -12,7 +12,7 @@ from typing import IO, Any, Literal
 
 from smclab.errors import SpecError
 from smclab.model.experiment import KNOBS
-from smclab.model.result import StoredResult
+from smclab.model.result import StoredResult, versioned
 from smclab.store.base import StoredSweep
 
 Format = Literal["json", "csv"]
@@ -28,8 +28,11 @@ STAT_COLUMNS = (
     "ns_min",
     "ns_spread",
 )
-#: every repeat's ticks per iteration, grouped by round, and their modes (CSV: JSON text)
-RAW_COLUMNS = ("raw_ticks", "rounds", "modes")
+#: every repeat's ticks per iteration, grouped by round, their modes, and the noise measured
+#: during the run (CSV: JSON text)
+RAW_COLUMNS = ("raw_ticks", "rounds", "modes", "noise")
+#: per counter: its value, why it has none, its multiplexing scale
+COUNTER_PARTS = ("per_iter", "reason", "scale")
 HOST_COLUMNS = ("host_model_name", "host_family", "host_model")
 TAIL_COLUMNS = ("error", *HOST_COLUMNS, "created", "version")
 
@@ -54,9 +57,11 @@ def export_row(r: StoredResult) -> dict[str, Any]:
     out["raw_ticks"] = list(r.raw_ticks)
     out["rounds"] = [list(values) for values in r.rounds]
     out["modes"] = [m.to_dict() for m in r.modes]
+    out["noise"] = r.noise.to_dict() if r.noise else None
     for name, c in r.counters.items():
         out[f"{name}.per_iter"] = c.per_iter
         out[f"{name}.reason"] = c.reason
+        out[f"{name}.scale"] = c.scale
     out["error"] = r.error
     for k in HOST_COLUMNS:
         out[k] = r.host.get(k.removeprefix("host_"))
@@ -77,7 +82,7 @@ def export_columns(counters: Iterable[str] = ()) -> list[str]:
         *KNOBS,
         *STAT_COLUMNS,
         *RAW_COLUMNS,
-        *(f"{c}.{part}" for c in counters for part in ("per_iter", "reason")),
+        *(f"{c}.{part}" for c in counters for part in COUNTER_PARTS),
         *TAIL_COLUMNS,
     ]
 
@@ -100,10 +105,11 @@ def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell: None is empty, a list (raw ticks, rounds, modes) is JSON text."""
+    """A CSV cell: None is empty, a list or dict (raw ticks, rounds, modes, noise) is JSON
+    text."""
     if value is None:
         return ""
-    return json.dumps(value) if isinstance(value, list) else value
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 def export_format(as_json: bool, as_csv: bool, out: str | None, sweeps: bool) -> Format | None:
@@ -125,13 +131,13 @@ def export_format(as_json: bool, as_csv: bool, out: str | None, sweeps: bool) ->
 def export_text(
     fmt: Format, stored: Iterable[StoredResult] = (), sweeps: Sequence[StoredSweep] | None = None
 ) -> str:
-    """Stored results (as :func:`export_rows`) as JSON or CSV text, or the ``sweeps`` as
-    JSON."""
+    """Stored results (as :func:`export_rows`) as JSON (``{"format", "results": [rows]}``) or
+    CSV text, or the ``sweeps`` as JSON (``{"format", "sweeps": [...]}``)."""
     if sweeps is not None:
-        return json.dumps([s.to_dict() for s in sweeps], indent=2) + "\n"
+        return json.dumps(versioned({"sweeps": [s.to_dict() for s in sweeps]}), indent=2) + "\n"
     rows = export_rows(stored)
     if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
+        return json.dumps(versioned({"results": rows}), indent=2) + "\n"
     buf = io.StringIO()
     write_csv(rows, buf)
     return buf.getvalue()

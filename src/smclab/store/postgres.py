@@ -59,6 +59,13 @@ def pg_ddl(sql: str) -> str:
     return sql
 
 
+#: what the server answers when it refuses a connection for what the URL says
+_REFUSED = re.compile(
+    r"authentication failed|does not exist|pg_hba\.conf|permission denied|no password supplied"
+    r"|invalid"
+)
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -101,8 +108,9 @@ class PostgresStore(SqlStore):
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str, *, create: bool) -> PostgresStore:
-        """The store at ``url`` (see :func:`smclab.store.open_store`)."""
+    def open(cls, url: str, *, create: bool, read_only: bool = False) -> PostgresStore:
+        """The store at ``url`` (see :func:`smclab.store.open_store`; ``read_only`` changes
+        nothing here: a reader only reads)."""
         pg = _psycopg()
         try:
             password = pg.conninfo.conninfo_to_dict(conninfo(url)).get("password")
@@ -137,7 +145,10 @@ class PostgresStore(SqlStore):
                 keepalives_count=3,
             )
         except pg.Error as e:
-            raise StoreError(
+            # refused by the server (a wrong password, user or database: bad input), or not
+            # reached (down, unreachable, starting up: a failure, exit 1)
+            kind = StoreError if _REFUSED.search(str(e)) else StoreUnavailable
+            raise kind(
                 f"cannot connect to the store {redact(url)}: {_one_line(e, password)}"
             ) from None
 
@@ -203,10 +214,13 @@ class PostgresStore(SqlStore):
         pg = _psycopg()
         deadline = time.monotonic() + self.retry_seconds
         pause = self.retry_pause
+        waiting = False
         while True:
             try:
                 if self._broken():
                     self._reconnect()
+                    if waiting and self.notice is not None:
+                        self.notice(f"the store server is back: {self.location}")
                 return work()
             except (pg.OperationalError, StoreError) as e:
                 if isinstance(e, StoreError) and not self._broken():
@@ -218,6 +232,12 @@ class PostgresStore(SqlStore):
                         f"{gone}: the server went away ({_one_line(e, self._password)}) and"
                         f" did not come back within {self.retry_seconds:g} s"
                     ) from None
+                if not waiting and self.notice is not None:
+                    self.notice(
+                        f"the store server went away ({_one_line(e, self._password)}): waiting"
+                        f" up to {self.retry_seconds:g} s for {self.location} to come back"
+                    )
+                waiting = True
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
@@ -337,6 +357,9 @@ class PostgresStore(SqlStore):
         }
         ids = [sweep_id] if sweep_id else [r["id"] for r in self._read("SELECT id FROM sweeps")]
         return {i for i in ids if lock_key(i) in held}
+
+    def check(self) -> None:
+        """Nothing to do: the server checks its own pages."""
 
     def close(self) -> None:
         self.conn.close()

@@ -197,7 +197,7 @@ def stored_result(row: Row) -> StoredResult:
     data = json.loads(row["experiment"])
     rounds, modes, noise = detail_from_json(json.loads(row["extra"] or "null"))
     counters = {
-        k: CounterValue(c.get("per_iter"), c.get("reason"), c.get("note"))
+        k: CounterValue(c.get("per_iter"), c.get("reason"), c.get("note"), c.get("scale"))
         for k, c in json.loads(row["counters"]).items()
     }
     return StoredResult(
@@ -285,6 +285,7 @@ class SqlStore(ABC):
 
     def __init__(self, location: str) -> None:
         self.location = location
+        self.notice: Callable[[str], None] | None = None
         self._hosts: dict[str, int] = {}
 
     # -- what a backend supplies ----------------------------------------------------------
@@ -310,6 +311,9 @@ class SqlStore(ABC):
 
     @abstractmethod
     def unlock_sweep(self, sweep_id: str, holder: Holder) -> None: ...
+
+    @abstractmethod
+    def check(self) -> None: ...
 
     @abstractmethod
     def close(self) -> None: ...

@@ -14,13 +14,17 @@ PostgreSQL); sweep locks are rows of ``sweep_locks`` whose holder's liveness is 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from smclab.store.base import StoreError, StoreWriteError, SweepLocked
+from smclab.store.base import StoreCorrupt, StoreError, StoreWriteError, SweepLocked
 from smclab.store.lock import Holder
 from smclab.store.sql import (
     APPLICATION_ID,
@@ -43,6 +47,32 @@ _OLD_LAYOUT = {
 }
 
 
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    """A connection to ``path``. A reader's writes nothing: where it may write the folder it is
+    an ordinary connection with ``query_only`` set (so the last one to close still tidies the
+    ``-wal`` and ``-shm`` files away); else read-only (``mode=ro``), or where SQLite cannot
+    make the ``-shm`` file a WAL store needs (a read-only folder or mount) ``immutable=1``
+    (the file is then read as it is: whatever a writer left in its ``-wal`` is not seen)."""
+    if not read_only or _writable(path):
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        if read_only:
+            db.execute("PRAGMA query_only = ON")
+    else:
+        uri = f"file:{quote(str(path.absolute()))}"
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            db.close()
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def _holder(row: Row) -> Holder:
     return Holder(row["node"], row["pid"], row["started"], row["fingerprint"])
 
@@ -57,45 +87,111 @@ class SqliteStore(SqlStore):
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, *, create: bool) -> SqliteStore:
+    def open(cls, path: Path, *, create: bool, read_only: bool = False) -> SqliteStore:
         """The store in ``path`` (see :func:`smclab.store.open_store`)."""
-        existed = path.exists()
-        if not existed:
+        if not path.exists():
             if not create:
                 raise StoreError(f"no store file {path}")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create the store {path}: {e.strerror or e}") from None
+            if not path.parent.is_dir():
+                raise StoreError(f"cannot create the store {path}: no folder {path.parent}")
+            cls._create(path)
         elif not path.is_file():
             raise StoreError(f"{path} is not a file")
         try:
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db = _connect(path, read_only)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the store {path}: {e}") from None
-        db.row_factory = sqlite3.Row
         store = cls(path, db)
         try:
-            store._prepare(create)
+            store._prepare(create, read_only)
         except BaseException:
-            db.close()
-            if not existed:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            store.db.close()
             raise
         return store
 
-    def _prepare(self, create: bool) -> None:
+    @classmethod
+    def _create(cls, path: Path) -> None:
+        """Make a new store at ``path`` whole or not at all: it is built under a name of its
+        own and linked to ``path`` when complete, so no other opener ever sees it half-made;
+        if another smclab linked one first, that one is used. Where the filesystem has no hard
+        links, the schema is made in place in one exclusive transaction instead."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            version = self._inspect(create)
-            if create:
-                self._quick_check()
+            try:
+                db = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot create the store {path}: {e}") from None
+            try:
+                new = cls(tmp, db)
+                new._migrate(create=True)
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot create the store {path}: {e}") from None
+            finally:
+                db.close()
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another smclab made it meanwhile
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise StoreError(f"cannot create the store {path}: {e.strerror}") from None
+                with contextlib.suppress(FileExistsError):  # made in place by _prepare
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError as e:
+            raise StoreError(f"cannot create the store {path}: {e.strerror or e}") from None
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{tmp}{suffix}")
+
+    def _prepare(self, create: bool, read_only: bool) -> None:
+        try:
+            self.db.execute("BEGIN")  # the header and the tables read as one snapshot
+            try:
+                version = self._inspect(create)
+            finally:
+                self.db.execute("ROLLBACK")
+            self._quick_check()
             if version < SCHEMA_VERSION:
-                self._migrate()
-            if create:
+                self._upgrade(create, read_only)
+            if create and self._journal_mode() != "wal":
                 self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the store {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+
+    def _journal_mode(self) -> str:
+        return str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def _upgrade(self, create: bool, read_only: bool) -> None:
+        """Bring an older schema up to date: in place, or for a reader of a file it may not
+        write (a read-only folder or mount), in a copy in memory (the file is left as it is)."""
+        if read_only:
+            if _writable(self.path):
+                self.db.execute("PRAGMA query_only = OFF")
+            else:
+                db = sqlite3.connect(":memory:", isolation_level=None)
+                self.db.backup(db)
+                self.db.close()
+                db.row_factory = sqlite3.Row
+                self.db = db
+        self._migrate(create)
+        if read_only:
+            self.db.execute("PRAGMA query_only = ON")
+
+    def _error(self, e: sqlite3.Error) -> StoreError:
+        """The StoreError for an SQLite error: a damaged file is a :class:`StoreCorrupt`."""
+        if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
+            return self._corrupt(str(e))
+        return StoreError(f"cannot open the store {self.path}: {e}")
+
+    def _corrupt(self, problem: str, more: int = 0) -> StoreCorrupt:
+        first = " ".join(problem.split())
+        extra = f" (and {more} more problems)" if more > 0 else ""
+        return StoreCorrupt(
+            f"the store {self.path} is corrupted: {first}{extra} (PRAGMA integrity_check);"
+            " restore it from a copy or give another --db"
+        )
 
     def _header(self) -> tuple[int, int]:
         app = self.db.execute("PRAGMA application_id").fetchone()[0]
@@ -135,20 +231,24 @@ class SqliteStore(SqlStore):
                 return False
         return True
 
-    def _quick_check(self) -> None:
-        problems = [r[0] for r in self.db.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            first = " ".join(str(problems[0]).split())
-            raise StoreError(
-                f"the store {self.path} is corrupted: {first}{more}; restore it from a copy"
-                " or give another --db"
-            )
+    def _quick_check(self, pragma: str = "quick_check") -> None:
+        rows = [str(r[0]) for r in self.db.execute(f"PRAGMA {pragma}")]
+        if rows != ["ok"]:
+            problems = [p for r in rows for p in r.splitlines() if p and not p.startswith("***")]
+            raise self._corrupt(problems[0] if problems else rows[0], len(problems) - 1)
 
-    def _migrate(self) -> None:
+    def check(self) -> None:
+        try:
+            self._quick_check("integrity_check")
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+
+    def _migrate(self, create: bool) -> None:
         with self._write(f"cannot upgrade the store {self.path}"):
-            app, version = self._header()  # another process may have done it meanwhile
-            if app == APPLICATION_ID and version >= SCHEMA_VERSION:
+            # what is in the file is decided again under the write lock: another smclab may
+            # have made or upgraded it meanwhile
+            version = self._inspect(create)
+            if version >= SCHEMA_VERSION:
                 return
             self._run_steps(version + 1)
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -184,6 +284,8 @@ class SqliteStore(SqlStore):
         try:
             yield from self.db.execute(sql, tuple(args))
         except sqlite3.Error as e:
+            if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
+                raise self._corrupt(str(e)) from None
             raise StoreError(f"cannot read the store {self.path}: {e}") from None
 
     # -- sweep locks --------------------------------------------------------------------

@@ -7,7 +7,7 @@ Each workload's naive way, floor and candidates are a :class:`CandidateSet` in
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from smclab.errors import SpecError
@@ -16,6 +16,7 @@ from smclab.model.result import MeasurementError, Result, Stats
 from smclab.model.rounds import Comparison
 from smclab.model.stats import comparison, differs
 from smclab.run.interrupt import Interrupted
+from smclab.suites.session import run_settings
 from smclab.suites.sweep import Grid, Plan, run_sweep
 from smclab.suites.workarounds import SETS, Candidate
 
@@ -105,6 +106,8 @@ class Advice:
     naive: Entry
     floor: Entry
     entries: list[Entry]  # ranked (see RANKING)
+    #: candidate id -> why this host cannot run it (a CPU flag, a second CPU)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def recommended(self) -> list[Entry]:
@@ -134,6 +137,7 @@ class Advice:
             "top": best.to_dict(naive) if best else None,
             "goal": self.goal,
             "entries": [e.to_dict(naive) for e in self.entries],
+            "skipped": self.skipped,
         }
 
 
@@ -152,22 +156,25 @@ def candidates(workload: str, host: dict[str, Any]) -> tuple[Candidate, Candidat
 
 
 def run_advise(
-    session: Any, workload: str = "seed", quick: bool = False, observer: Any = None
+    session: Any,
+    workload: str = "seed",
+    quick: bool = False,
+    observer: Any = None,
+    rounds: int | None = None,
 ) -> Advice:
-    """Measure naive, floor and every candidate this host can run; rank them."""
-    settings: dict[str, Any] = {
-        "repeats": 5 if quick else 7,
-        "min_ms": 5.0 if quick else 20.0,
-        "events": (),
-    }
+    """Measure naive, floor and every candidate this host can run (in ``rounds`` interleaved
+    rounds; default: 5 quick, 7 full); rank them."""
+    settings: dict[str, Any] = {**run_settings(quick, rounds), "events": ()}
     naive, floor, rest = candidates(workload, session.host)
     planned: list[tuple[Candidate, Experiment]] = []
+    skipped: dict[str, str] = {}
     for cand in [naive, floor, *rest]:
         try:
             exp = Experiment(**cand.knobs, **settings)
             session.check(exp)
-        except SpecError:
-            continue  # this CPU cannot run it (e.g. avx512): left out of the ranking
+        except SpecError as e:
+            skipped[cand.id] = str(e)  # this host cannot run it (avx512, a second CPU)
+            continue
         planned.append((cand, exp))
     sweep_id = f"advise-{workload}-{time.strftime('%Y%m%dT%H%M%S')}"
     plan = Plan(
@@ -196,4 +203,4 @@ def run_advise(
 
     entries = [entry(c.id) for c in rest if c.id in results]
     entries.sort(key=Entry.rank_key)
-    return Advice(workload, session.host, entry(naive.id), entry(floor.id), entries)
+    return Advice(workload, session.host, entry(naive.id), entry(floor.id), entries, skipped)

@@ -146,7 +146,7 @@ class Column:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": ATLAS_FORMAT,
+            "atlas_format": ATLAS_FORMAT,
             "label": self.label,
             "host": self.host,
             "date": self.date,
@@ -160,8 +160,10 @@ class Column:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], reference: bool = False) -> Column:
-        if d.get("format") != ATLAS_FORMAT:
-            raise SpecError(f"an atlas fact file of format {d.get('format')!r}, not {ATLAS_FORMAT}")
+        if d.get("atlas_format") != ATLAS_FORMAT:
+            raise SpecError(
+                f"an atlas fact file of format {d.get('atlas_format')!r}, not {ATLAS_FORMAT}"
+            )
         cells = {n: Cell.from_dict(n, c, d["points"]) for n, c in d["facts"].items()}
         return cls(d["host"], d["date"], d["smclab"], d["sources"], cells, d["points"], reference)
 
@@ -208,7 +210,7 @@ class Atlas:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": ATLAS_FORMAT,
+            "atlas_format": ATLAS_FORMAT,
             "rows": [{"name": r.name, "title": r.title, "unit": r.unit} for r in self.rows()],
             "differs_for_jit": [r.name for r in self.rows() if self.marked(r)],
             "hosts": [c.to_dict() for c in self.columns],

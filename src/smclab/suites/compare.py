@@ -4,13 +4,16 @@ A *column* is one host of one store: its latest result (by ``created``) for ever
 error rows skipped. :func:`compare` lines columns up on the experiment's knobs
 (``Experiment.knob_key()``: not iterations or repeats) and gives, per experiment,
 each host's ns/iter, ticks/iter and spread, and its ns/iter relative to the first host (wall
-time: ticks count each host's own TSC, so they do not compare across CPUs). :func:`merge`
+time: ticks count each host's own TSC, so they do not compare across CPUs), with a test of
+that ratio over the stored repeats (see :func:`repeats_ns`), and per host the geometric mean
+of its ratios over the experiments every host holds. :func:`merge`
 folds stores into one without duplicates (see :meth:`ResultStore.merge_from`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 from smclab.errors import SpecError
 from smclab.model.result import StoredResult, latest_results
+from smclab.model.rounds import compare_samples
 from smclab.store import ResultStore, StoreError, default_path, is_url, open_store, redact
 
 #: the host facts ``compare --json`` lists for each column
@@ -113,9 +117,44 @@ def _value(r: StoredResult | None) -> dict[str, Any] | None:
     }
 
 
+def repeats_ns(r: StoredResult) -> list[float]:
+    """ns/iter of each stored repeat (its ticks, scaled as the stored medians are)."""
+    if not r.iterations or r.ns is None or r.ticks is None or not r.ticks.median:
+        return []
+    scale = r.ns.median / r.ticks.median / r.iterations
+    return [t * scale for t in r.raw_ticks if t > 0]
+
+
+def _test(r: StoredResult | None, first: StoredResult | None) -> dict[str, Any] | None:
+    """``r`` against the first host's result over their stored repeats: an exact Mann-Whitney
+    U test and the Hodges-Lehmann ratio with its 95% interval (model.rounds.compare_samples).
+    Why that test: two runs share no rounds to pair, and a few repeats of skewed, often
+    bimodal timings rule out a t-test; the U test is exact for any sample size and assumes no
+    distribution."""
+    if r is None or first is None:
+        return None
+    a, b = repeats_ns(r), repeats_ns(first)
+    if not a or not b:
+        return None
+    c = compare_samples(a, b)
+    return {
+        "test": "mann-whitney",
+        "repeats": [len(a), len(b)],
+        **{k: v for k, v in c.to_dict().items() if k != "rounds"},
+    }
+
+
+def geomean(ratios: list[float]) -> float | None:
+    """The geometric mean of positive ``ratios`` (None without any)."""
+    logs = [math.log(x) for x in ratios if x and x > 0]
+    return math.exp(sum(logs) / len(logs)) if logs else None
+
+
 def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
-    """``{"hosts": [...], "rows": [...]}`` as ``smclab compare --json`` prints it: one row per
-    knob key stored on any column (on every column with ``common``)."""
+    """``{"hosts": [...], "rows": [...], "geomean": [...]}`` as ``smclab compare --json``
+    prints it: one row per knob key stored on any column (on every column with ``common``);
+    ``geomean[i]``: host i's ns/iter relative to the first host, the geometric mean over the
+    experiments stored on every host (``rows``: how many)."""
     if len(columns) < 2:
         got = f"{columns[0].facts.get('model_name')} in {columns[0].source}" if columns else ""
         raise SpecError(
@@ -124,7 +163,7 @@ def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
             + ": give another store, or --db FILE HOSTID HOSTID"
         )
     keys = list(dict.fromkeys(k for c in columns for k in c.rows))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key in keys:
         cells = [c.rows.get(key) for c in columns]
         if common and any(r is None for r in cells):
@@ -140,9 +179,15 @@ def compare(columns: list[Column], common: bool = False) -> dict[str, Any]:
                 "experiment": ref.experiment_data,
                 "values": [_value(r) for r in cells],
                 "ratio_to_first": [None if r is None else _ratio(_ns(r), first) for r in cells],
+                "test_to_first": [None] + [_test(r, cells[0]) for r in cells[1:]],
             }
         )
-    return {"hosts": [c.to_dict() for c in columns], "rows": rows}
+    everywhere = [r for r in rows if None not in r["ratio_to_first"]]
+    means = [
+        {"ratio": geomean([r["ratio_to_first"][i] for r in everywhere]), "rows": len(everywhere)}
+        for i in range(len(columns))
+    ]
+    return {"hosts": [c.to_dict() for c in columns], "rows": rows, "geomean": means}
 
 
 #: what ``smclab compare`` reads: (store, the host ids to compare in it, None: every host)
@@ -159,6 +204,11 @@ def targets(sources: tuple[str, ...], db: str | None, list_hosts: bool = False) 
             raise SpecError("--hosts lists every host of --db: give no host ids")
         ids = None if list_hosts or not sources else parse_host_ids(sources)
         return [(path, ids)]
+    for i, src in enumerate(sources):
+        if twin := next((s for s in sources[:i] if same_file(s, src)), None):
+            raise SpecError(
+                f"{redact(src)} is given twice (as {redact(twin)}): its hosts count once"
+            )
     return [(src, None) for src in sources]
 
 
@@ -169,7 +219,7 @@ def _opened(found: list[Target]) -> Iterator[list[tuple[str, ResultStore, list[i
     stores: list[tuple[str, ResultStore, list[int] | None]] = []
     try:
         for src, ids in found:
-            stores.append((redact(src), open_store(src, create=False), ids))
+            stores.append((redact(src), open_store(src, create=False, read_only=True), ids))
         yield stores
     finally:
         for _, st, _ in stores:
@@ -219,8 +269,10 @@ def merge(dest: str | Path, sources: list[str]) -> dict[str, Any]:
     new = not is_url(dest) and not Path(dest).exists()
     try:
         for s in sources:
-            stores.append(open_store(s, create=False))
+            stores.append(open_store(s, create=False, read_only=True))
+            stores[-1].check()  # the full check: nothing damaged is folded in
         with open_store(dest, create=True) as into:
+            into.check()
             out = []
             try:
                 for s, src in zip(sources, stores, strict=True):

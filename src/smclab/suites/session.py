@@ -10,6 +10,7 @@ from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.noise import Noise
 from smclab.model.result import Result
+from smclab.model.rounds import FULL_ROUNDS, QUICK_ROUNDS
 from smclab.run import counters, machine
 from smclab.run.interleave import measure_interleaved
 from smclab.run.worker import Runner
@@ -17,9 +18,20 @@ from smclab.store import ResultStore, open_store
 from smclab.workloads.seed.codegen import user_code
 
 
+def run_settings(quick: bool, rounds: int | None = None) -> dict[str, Any]:
+    """The measurement settings of a diagnose or advise run: ``rounds`` interleaved rounds
+    (default: 5 quick, 7 full) of at least 5 ms (quick) or 20 ms per point."""
+    return {
+        "repeats": rounds or (QUICK_ROUNDS if quick else FULL_ROUNDS),
+        "min_ms": 5.0 if quick else 20.0,
+    }
+
+
 def check_experiment(exp: Experiment, cpu: machine.CpuId, flags: frozenset[str]) -> None:
     """Reject, before running, what this host cannot run or count (raises SpecError)."""
     exp.check_host(flags)
+    if exp.cpus_needed() > 1 and (why := machine.second_cpu_missing()):
+        raise SpecError(f"{exp.label()} {why}")
     if exp.asm:  # assembled and checked before anything runs
         user_code(exp)
     for name in exp.events:

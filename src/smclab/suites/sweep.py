@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smclab.errors import SpecError
+from smclab.errors import SpecError, read_input
 from smclab.isa import gas
 from smclab.model.experiment import (
     FIELDS,
@@ -48,7 +48,11 @@ from smclab.store.lock import Holder
 from smclab.suites.session import Session, check_experiment
 
 SUITE = "sweep"
+#: every suite results are stored under (``results --suite``, ``compare --suite``)
+SUITES = ("run", "sweep", "seed", "diagnose", "advise")
 MAX_COMBINATIONS = 100_000
+#: the largest grid file read (a grid is a few lines of TOML)
+MAX_GRID_FILE = 1 << 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
@@ -124,11 +128,7 @@ class Grid:
 
     @classmethod
     def load(cls, path: str | Path) -> Grid:
-        try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"cannot read the grid file {path}: {e}") from None
-        return cls.from_toml(text, str(path))
+        return cls.from_toml(read_input(path, MAX_GRID_FILE, "grid file"), str(path))
 
     @classmethod
     def from_json(cls, data: dict[str, list[Any]], name: str | None = None) -> Grid:
@@ -239,6 +239,8 @@ def requested_grid(
     grid = Grid.from_options(dict(axes))
     if grid_file:
         grid = Grid.load(grid_file).merged(grid)
+        if not grid.axes:
+            raise SpecError(f"the grid file {grid_file} names no knobs (see `smclab sweep --help`)")
     return grid.named(name)
 
 
@@ -249,6 +251,8 @@ def stored_grid(store: ResultStore, sweep_id: str) -> Grid:
     if found is None:
         raise SpecError(f"no sweep '{sweep_id}' in {store.location}")
     suite = store.sweep_suite(sweep_id)
+    if suite is None and sweep_id.startswith("diagnose-"):
+        suite = "diagnose"  # a probe that stores counts, not results (stale-code)
     if suite not in (None, SUITE):
         raise SpecError(
             f"sweep '{sweep_id}' was recorded by `smclab {suite}`, not by"

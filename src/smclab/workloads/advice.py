@@ -30,20 +30,27 @@ class Variant:
     def missing(self, cpu_flags: frozenset[str] | set[str]) -> list[str]:
         return [f for f in self.features if f not in cpu_flags]
 
-    def reason(self, cpu_flags: frozenset[str] | set[str]) -> str | None:
-        """Why a CPU with ``cpu_flags`` cannot run this variant (None: it can)."""
-        return missing_reason(self.missing(cpu_flags))
+    def reason(
+        self, cpu_flags: frozenset[str] | set[str], no_second_cpu: str | None = None
+    ) -> str | None:
+        """Why a host cannot run this variant (None: it can): its CPU lacks one of its flags
+        (``cpu_flags`` has them), or it needs a second CPU and ``no_second_cpu`` says why the
+        host has none (:func:`smclab.run.machine.second_cpu_missing`)."""
+        cpus = no_second_cpu if self.experiment().cpus_needed() > 1 else None
+        return missing_reason(self.missing(cpu_flags)) or cpus
 
-    def to_dict(self, cpu_flags: frozenset[str] | set[str]) -> dict[str, Any]:
-        """The ``smclab catalog --json`` entry, for a CPU with ``cpu_flags``."""
+    def to_dict(
+        self, cpu_flags: frozenset[str] | set[str], no_second_cpu: str | None = None
+    ) -> dict[str, Any]:
+        """The ``smclab catalog --json`` entry, for a host (see :meth:`reason`)."""
         return {
             "id": self.id,
             "workload": self.workload,
             "summary": self.summary,
             "knobs": self.knobs,
             "features": list(self.features),
-            "runnable": not self.missing(cpu_flags),
-            "reason": self.reason(cpu_flags),
+            "runnable": self.reason(cpu_flags, no_second_cpu) is None,
+            "reason": self.reason(cpu_flags, no_second_cpu),
         }
 
 

@@ -177,6 +177,18 @@ def no_facts(found: list[Finding], points: list[Point], host: Host) -> list[Fact
 
 
 @dataclass(frozen=True)
+class RowsProbe:
+    """A probe that measures something other than experiments (counts: ``stale_code``).
+
+    ``measure(session, quick, budget, sweep_id, observer)`` runs it and stores it under
+    ``sweep_id``, returning (its rows, interrupted); ``findings(rows, host)`` reads the rows.
+    """
+
+    measure: Callable[..., tuple[list[dict[str, Any]], bool]]
+    findings: Callable[[list[dict[str, Any]], Host], list[Finding]]
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     """One probe, as its module declares it in ``PROBE`` (its place in ``ORDER``).
 
@@ -196,6 +208,7 @@ class ProbeSpec:
     #: the points as planned on the host whose facts are given (None: ``points(quick)``, the
     #: same on every host); used to read a stored run of another host back
     planned_for: Callable[[Host, bool], Sequence[PlanPoint]] | None = None
+    rows: RowsProbe | None = None  # set: the probe measures itself (no points)
 
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
@@ -214,6 +227,7 @@ class ProbeResult:
     points: list[Point]
     sweep_id: str | None
     skipped: str | None = None  # why the probe did not run
+    rows: list[dict[str, Any]] = field(default_factory=list)  # a RowsProbe's measurements
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -221,6 +235,7 @@ class ProbeResult:
             "title": self.probe.title,
             "sweep_id": self.sweep_id,
             "skipped": self.skipped,
+            "rows": self.rows,
             "points": [
                 {
                     "label": p.plan.label,
@@ -245,12 +260,19 @@ class Diagnosis:
     probes: list[ProbeResult]
     findings: list[Finding]
     seconds: float
+    rounds: int = 0  # interleaved rounds per point (0: not recorded)
+
+    @property
+    def rounds_text(self) -> str:
+        """`` N rounds`` for the run's summary line (empty when not recorded)."""
+        return f" {self.rounds} rounds" if self.rounds else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "run_id": self.run_id,
             "quick": self.quick,
+            "rounds": self.rounds,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
             "probes": [p.to_dict() for p in self.probes],

@@ -11,6 +11,7 @@ is the seed loop (4K, step 0) minus the same copy into data.
 from __future__ import annotations
 
 from smclab.model.stats import confidence, differs, no_difference
+from smclab.run import machine
 
 from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
@@ -40,7 +41,8 @@ def points(quick: bool) -> list[PlanPoint]:
 
 
 def needs(cpus: int) -> str | None:
-    return None if cpus >= 2 else "needs two CPUs (this host has one)"
+    """Why the probe cannot run with ``cpus`` usable CPUs (None: it can)."""
+    return None if cpus >= 2 else machine.second_cpu_missing() or "needs a second CPU"
 
 
 def _rates(pts: dict[str, Measured]) -> list[tuple[int, Measured, Measured]]:

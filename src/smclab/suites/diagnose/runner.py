@@ -19,7 +19,7 @@ from smclab.suites.diagnose.base import (
     ProbeResult,
 )
 from smclab.suites.diagnose.registry import PROBES
-from smclab.suites.session import Session
+from smclab.suites.session import Session, run_settings
 from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
 
 
@@ -33,20 +33,19 @@ def experiments_of(probe: Probe, settings: dict[str, Any]) -> list[tuple[PlanPoi
     return [(p, Experiment(**p.knobs, **settings)) for p in probe.points]
 
 
-def settings(quick: bool) -> dict[str, Any]:
-    return {
-        "repeats": 5 if quick else 7,
-        "min_ms": 5.0 if quick else 20.0,
-        "events": ("smc-clears", "branch-misses"),
-    }
+def settings(quick: bool, rounds: int | None = None) -> dict[str, Any]:
+    return {**run_settings(quick, rounds), "events": ("smc-clears", "branch-misses")}
 
 
 def find(probe_results: list[ProbeResult], host: Host) -> list[Finding]:
     """Every finding the measured points support, probe by probe."""
     out: list[Finding] = []
     for pr in probe_results:
-        if pr.points:
-            out += PROBES[pr.probe.name].findings(pr.points, host)
+        spec = PROBES[pr.probe.name]
+        if spec.rows is not None and pr.rows:
+            out += spec.rows.findings(pr.rows, host)
+        elif pr.points:
+            out += spec.findings(pr.points, host)
     return out
 
 
@@ -62,11 +61,16 @@ def facts_of(probe_results: list[ProbeResult], found: list[Finding], host: Host)
 
 
 def run_probe(
-    session: Session, probe: Probe, quick: bool, run_id: str, observer: Observer | None
+    session: Session,
+    probe: Probe,
+    quick: bool,
+    run_id: str,
+    observer: Observer | None,
+    rounds: int | None = None,
 ) -> tuple[ProbeResult, bool]:
     """Run one probe as the sweep ``diagnose-<run>-<probe>``; (its result, interrupted)."""
     planned = []
-    for pp, exp in experiments_of(probe, settings(quick)):
+    for pp, exp in experiments_of(probe, settings(quick, rounds)):
         try:
             session.check(exp)
         except SpecError:
@@ -100,21 +104,36 @@ def run_diagnose(
     quick: bool = False,
     only: tuple[str, ...] = (),
     observer: Observer | None = None,
+    budget: float | None = None,
+    rounds: int | None = None,
 ) -> Diagnosis:
-    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find."""
+    """Run the probes (each stored as a sweep ``diagnose-<run>-<probe>``) and find.
+    ``budget``: seconds for a probe that runs against a time limit (stale-code); ``rounds``
+    interleaved rounds per probe (default: 5 quick, 7 full)."""
     started = time.monotonic()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     host = session.host
     results: list[ProbeResult] = []
-    for probe in probes(quick, len(machine.online_cpus())):
+    for probe in probes(quick, len(machine.usable_cpus())):
         if only and probe.name not in only:
             continue
         if probe.needs:
             results.append(ProbeResult(probe, [], None, probe.needs))
             continue
-        result, interrupted = run_probe(session, probe, quick, run_id, observer)
+        rows = PROBES[probe.name].rows
+        if rows is not None:
+            sweep_id = f"diagnose-{run_id}-{probe.name}"
+            got, interrupted = rows.measure(
+                session, quick, budget, sweep_id, observer or Observer()
+            )
+            why = [r.get("unavailable") for r in got]  # no row ran: skipped, the main reason
+            skipped = max(why, key=why.count) if got and all(why) else None
+            result = ProbeResult(probe, [], sweep_id, skipped, rows=got)
+        else:
+            result, interrupted = run_probe(session, probe, quick, run_id, observer, rounds)
         results.append(result)
         if interrupted:
             break
     findings = find(results, host)
-    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started)
+    n = settings(quick, rounds)["repeats"]
+    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started, n)

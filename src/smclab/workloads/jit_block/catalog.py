@@ -28,7 +28,7 @@ def around_the_write(s: Strategy) -> tuple[str, ...]:
         if op:
             out += vocab.line_op(op).mnemonics
     out += vocab.BARRIERS[s.barrier].mnemonics
-    if s.mapping == "remap":
+    if s.mapping in ("remap", "flip"):
         out.append("syscall")
     if s.evict:
         out.append("call    0x")

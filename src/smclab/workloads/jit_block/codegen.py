@@ -19,10 +19,12 @@ LINE = 64
 INT3 = 0xCC
 # registers of the jit loop (callee-saved; syscall clobbers rcx/r11, cpuid rbx)
 BASE, CUR, END = R.R12, R.R13, R.R14
-SYS_MMAP, SYS_MUNMAP, SYS_EXIT_GROUP = 9, 11, 231
+SYS_MMAP, SYS_MPROTECT, SYS_MUNMAP, SYS_EXIT_GROUP = 9, 10, 11, 231
 #: the worker's exit status when the remap strategy's mmap fails (see smclab.run.worker)
 EXIT_REMAP_FAILED = 97
-PROT_RWX = 7
+#: the worker's exit status when a flip strategy's mprotect fails
+EXIT_MPROTECT_FAILED = 98
+PROT_RW, PROT_RX, PROT_RWX = 3, 5, 7
 MAP_PRIVATE_ANON_FIXED = 0x02 | 0x20 | 0x10
 
 
@@ -31,13 +33,30 @@ def strategy(exp: Experiment) -> Strategy:
 
 
 def stride(exp: Experiment) -> int:
-    """Distance between regions (a fresh mapping needs whole pages)."""
-    return align(exp.block, PAGE) if strategy(exp).mapping == "remap" else exp.block
+    """Distance between regions (a fresh mapping or a page flip needs whole pages)."""
+    return align(exp.block, PAGE) if strategy(exp).mapping in PAGED else exp.block
+
+
+#: mappings whose regions start on a page of their own
+PAGED = ("remap", "flip")
+
+
+def flip_size(s: Strategy, region: int) -> int:
+    """Bytes each mprotect of a flip strategy covers from the region's start."""
+    return max(s.flip_pages * PAGE, region)
+
+
+def exec_size(s: Strategy, region: int) -> int:
+    """The exec buffer: the regions, and every page a flip of the last one covers."""
+    size = align(s.regions * region, PAGE)
+    if s.mapping == "flip":
+        size = max(size, (s.regions - 1) * region + flip_size(s, region))
+    return size
 
 
 def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
-    regions = align(strategy(exp).regions * stride(exp), PAGE)
-    return Layout(base, code_size, regions, regions)
+    size = exec_size(strategy(exp), stride(exp))
+    return Layout(base, code_size, size, size)
 
 
 def block_template(exp: Experiment, address: int) -> bytes:
@@ -189,6 +208,23 @@ def _remap(a: Asm, size: int) -> None:
     a.bind(ok)
 
 
+def flip(a: Asm, size: int, prot: int) -> None:
+    """mprotect(CUR, size, prot): the W^X flip of the current region; a failure ends the
+    worker, saying so."""
+    a.ri(C.MOV_R32_IMM32, R.EAX, SYS_MPROTECT)
+    a.rr(C.MOV_R64_RM64, R.RDI, CUR)
+    a.ri(C.MOV_R32_IMM32, R.ESI, size)
+    a.ri(C.MOV_R32_IMM32, R.EDX, prot)
+    a.op(C.SYSCALL)
+    ok = a.new_label()
+    a.rr(C.TEST_RM32_R32, R.EAX, R.EAX)
+    a.branch(C.JE_REL32_64, ok)
+    a.ri(C.MOV_R32_IMM32, R.EDI, EXIT_MPROTECT_FAILED)
+    a.ri(C.MOV_R32_IMM32, R.EAX, SYS_EXIT_GROUP)
+    a.op(C.SYSCALL)
+    a.bind(ok)
+
+
 def next_region(a: Asm, region: int) -> None:
     """Move CUR to the next region, back to BASE at END."""
     nxt = a.new_label()
@@ -219,6 +255,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if s.mapping == "remap":
             _remap(a, region)
         if s.write is not None:
+            if s.mapping == "flip":
+                flip(a, flip_size(s, region), PROT_RW)
             _write_ptr(a, delta)
             if s.prefetch:
                 _each_line(a, exp, vocab.JIT_PREFETCHES[s.prefetch])
@@ -233,6 +271,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
                 _write_ptr(a, delta)
                 _each_line(a, exp, vocab.FLUSHES[s.flush])
             vocab.BARRIERS[s.barrier].emit(a)
+            if s.mapping == "flip":
+                flip(a, flip_size(s, region), PROT_RX)
         a.r(C.CALL_RM64, CUR)
         next_region(a, region)
 

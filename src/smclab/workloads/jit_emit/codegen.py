@@ -58,13 +58,13 @@ def strategy(exp: Experiment) -> Strategy:
 def stride(exp: Experiment) -> int:
     """Distance between regions: a page multiple for a fresh mapping and for paged regions
     (each at the same page offset, as jit_smc_test's separate mmaps), else the block."""
-    paged = strategy(exp).mapping == "remap" or exp.region_layout == "paged"
+    paged = strategy(exp).mapping in jit.PAGED or exp.region_layout == "paged"
     return align(exp.block, PAGE) if paged else exp.block
 
 
 def layout_for(exp: Experiment, base: int, code_size: int) -> Layout:
-    regions = align(strategy(exp).regions * stride(exp), PAGE)
-    return Layout(base, code_size, regions, regions)
+    size = jit.exec_size(strategy(exp), stride(exp))
+    return Layout(base, code_size, size, size)
 
 
 # --- what the generator writes -------------------------------------------------------------
@@ -297,6 +297,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
         if s.write is None:  # the floor: the same generator into data memory
             _generate(a, exp, scratch, False)
         else:
+            if s.mapping == "flip":
+                jit.flip(a, jit.flip_size(s, region), jit.PROT_RW)
             before = not (s.flush_after or s.after_call)
             if s.ud2_first or (s.clear and not s.after_call) or s.prefetch or s.flush:
                 target(a, R.RDI, 0)  # the per-line ops, the ud2 and the clears work at rdi
@@ -318,6 +320,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
                 target(a, R.RDI, 0)
                 _line_ops(a, exp, after)
             vocab.BARRIERS[s.barrier].emit(a)
+            if s.mapping == "flip":
+                jit.flip(a, jit.flip_size(s, region), jit.PROT_RX)
         a.r(C.CALL_RM64, CUR)
         if s.after_call:  # jit_smc_test's 2region_flush / _clr: tidy the region just run
             target(a, R.RDI, 0)

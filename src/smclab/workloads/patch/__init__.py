@@ -19,6 +19,7 @@ WORKLOAD = register(
         codegen.build,
         shown=("patch_kind", "rate"),
         needs=spec.needs,
+        cpus=spec.cpus,
         per_event=spec.iterations_per_patch,
         variants=catalog.variants,
         advice=advise.SET,

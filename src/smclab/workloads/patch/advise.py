@@ -40,7 +40,9 @@ def candidates(host: dict[str, Any]) -> list[Candidate]:
         # without the protocol the executing side may still run the old code: not fresh
         Candidate("cross", {**P, "patch_kind": "cross"}, fresh=False),
     ]
-    for xmc in ("cpuid", "serialize"):  # serialize is left out where the CPU lacks it
+    # the safe protocols (serialize is left out where the CPU lacks it; membarrier fails as
+    # unavailable where the kernel lacks it); their correctness: the stale-code probe
+    for xmc in ("cpuid", "serialize", "membarrier"):
         out.append(Candidate(f"cross-xmc-{xmc}", {**P, "patch_kind": "cross", "xmc": xmc}))
     for rate in (16, 256, 4096):  # fewer patches: less work, not the same work
         out.append(Candidate(f"imm-every-{rate}", {**P, "rate": rate}, fresh=False))
@@ -52,7 +54,12 @@ def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = Non
     steps = [CELL[exp.patch_kind] if cell else KIND[exp.patch_kind]]
     if exp.patch_into == "data":
         steps.append("store into data memory only (the control)")
-    if exp.xmc != "none":
+    if exp.xmc == "membarrier":
+        steps.append(
+            "the writer calls membarrier(PRIVATE_EXPEDITED_SYNC_CORE) after the patch (registered"
+            " once); the executing thread waits for its flag and runs on"
+        )
+    elif exp.xmc != "none":
         steps.append(f"the executing thread waits for the writer's flag, then runs {exp.xmc}")
     if exp.rate != naive.rate:
         steps.append(f"patch once every {exp.rate} iterations (batch the updates)")

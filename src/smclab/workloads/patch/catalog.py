@@ -74,6 +74,16 @@ def variants() -> list[Variant]:
             )
     out.append(
         Variant(
+            "patch-cross-xmc-membarrier",
+            "patch",
+            "cross: the writer calls membarrier(SYNC_CORE) after the patch, then sets the flag"
+            " the executing thread waits for (it runs no serializing instruction itself)",
+            {"patch_kind": "cross", "xmc": "membarrier"},
+            ("pause", "syscall", "mov     [rdx],r8d"),
+        )
+    )
+    out.append(
+        Variant(
             "patch-imm-split",
             "patch",
             "imm: the 4-byte field straddles a cache line (measured; refused for cross)",

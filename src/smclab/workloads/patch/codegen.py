@@ -8,7 +8,9 @@ iterations one patch rewrites part of it (``patch_kind``):
 * ``cross``: the imm32 of ``imm``, rewritten by a writer thread on another CPU. The executing
   thread asks for each patch through a flag in data memory; with ``xmc`` (Intel SDM vol. 3,
   "Handling Self- and Cross-Modifying Code") it waits for the writer's acknowledgement and
-  serializes (``cpuid`` / ``serialize``) before it calls the site again; without, it runs on;
+  serializes (``cpuid`` / ``serialize``) before it calls the site again, or (``membarrier``)
+  the writer calls ``membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`` between patch and
+  acknowledgement, which serializes the executing thread for it; without, it runs on;
 * ``int3``: a breakpoint is inserted over the first byte of an instruction in the site's line,
   and removed at the next patch. The instruction lies after the site's ``ret`` (a cold path of
   the same line), so the ``int3`` is never executed: the workload measures what inserting and
@@ -34,7 +36,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from smclab.codegen.program import GAP, PAGE, Layout, Program, Section, assemble, timed_function
+from smclab.codegen.program import (
+    GAP,
+    MEMBARRIER_SYNC_CORE,
+    PAGE,
+    SYS_MEMBARRIER,
+    Layout,
+    Program,
+    Section,
+    assemble,
+    timed_function,
+)
 from smclab.isa import vocabulary as vocab
 from smclab.isa.asm import Asm, C, R, mem
 from smclab.model.experiment import Experiment
@@ -198,7 +210,8 @@ def _request(a: Asm, exp: Experiment, lay: Layout) -> None:
     a.op(C.PAUSE)
     a.branch(C.JMP_REL32_64, wait)
     a.bind(ok)
-    vocab.BARRIERS[exp.xmc].emit(a)
+    if exp.xmc in vocab.BARRIERS:  # membarrier: the writer had this thread serialized
+        vocab.BARRIERS[exp.xmc].emit(a)
 
 
 def _patch(a: Asm, exp: Experiment, lay: Layout) -> None:
@@ -251,6 +264,18 @@ def _writer(exp: Experiment, lay: Layout) -> Asm:
     a.rr(C.MOV_R64_RM64, R.R10, R.RAX)
     a.rr(C.XOR_R32_RM32, R.R8D, R.R9D)
     a.mr(C.MOV_RM32_R32, mem(R.RDX), R.R8D)  # the patch
+    if exp.xmc == "membarrier":  # registered by the worker; the syscall takes rcx and r11
+        kept = (R.RAX, R.RDI, R.RSI, R.RDX)
+        for reg in kept:
+            a.r(C.PUSH_R64, reg)
+        a.ri(C.MOV_R32_IMM32, R.EAX, SYS_MEMBARRIER)
+        a.ri(C.MOV_R32_IMM32, R.EDI, MEMBARRIER_SYNC_CORE)
+        a.rr(C.XOR_R32_RM32, R.ESI, R.ESI)
+        a.rr(C.XOR_R32_RM32, R.EDX, R.EDX)
+        a.op(C.SYSCALL)
+        for reg in reversed(kept):
+            a.r(C.POP_R64, reg)
+        a.ri(C.MOV_R64_IMM64, R.RCX, flags + STOP)
     a.mr(C.MOV_RM64_R64, mem(R.RDI), R.RAX)  # acknowledged (x86 keeps the two stores in order)
     a.branch(C.JMP_REL32_64, loop)
     a.bind(spin)

@@ -14,8 +14,9 @@ PATCH_KINDS = ("imm", "rel32", "cross", "int3", "link")
 #: the code loads its value from (no code is modified)
 PATCH_INTO = ("code", "data", "cell")
 #: the executing side of a cross-modifying patch: no protocol, or wait for the writer's flag
-#: and serialize with one of these (names of smclab.isa.vocabulary.BARRIERS)
-XMC = ("none", "cpuid", "serialize")
+#: and serialize with one of these (names of smclab.isa.vocabulary.BARRIERS), or wait while
+#: the writer has it serialized (membarrier PRIVATE_EXPEDITED_SYNC_CORE)
+XMC = ("none", "cpuid", "serialize", "membarrier")
 PATCH_RATES = tuple(1 << k for k in range(17))
 
 
@@ -55,7 +56,8 @@ KNOBS = (
         "none",
         "choice",
         "patch cross: the executing thread's cross-modifying-code protocol: none, or wait"
-        " for the writer's flag and serialize (cpuid or serialize).",
+        " for the writer's flag and serialize (cpuid or serialize), or wait while the writer"
+        " serializes it (membarrier SYNC_CORE, where the kernel has it).",
         XMC,
     ),
     Knob(
@@ -72,8 +74,14 @@ def head(exp: Experiment) -> str:
     return f"patch {exp.patch_kind} every {exp.rate}"
 
 
+def cpus(exp: Experiment) -> int:
+    """Two CPUs when a writer thread on another CPU patches (kind cross), else one."""
+    return 2 if exp.patch_kind == "cross" else 1
+
+
 def needs(exp: Experiment) -> list[tuple[str, tuple[str, ...]]]:
-    return [(exp.xmc, vocab.BARRIERS[exp.xmc].flags)]
+    barrier = vocab.BARRIERS.get(exp.xmc)  # membarrier is the kernel's, not the CPU's
+    return [(exp.xmc, barrier.flags if barrier else ())]
 
 
 def iterations_per_patch(exp: Experiment) -> int:

@@ -19,6 +19,7 @@ WORKLOAD = register(
         codegen.build,
         shown=("buffer", "step", "asm", "asm_name"),
         needs=spec.needs,
+        cpus=spec.cpus,
         variants=catalog.variants,
         advice=advise.SET,
     )

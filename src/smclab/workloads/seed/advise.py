@@ -25,13 +25,15 @@ HOW_TO = {
     "buffer": "in a {buffer} B ({ring}) ring of slots",
     "copy": "copy with {copy}",
     "batch": "{batch} payloads per copy",
-    "call": "call each slot with call rel32, not call reg (no indirect mispredicts)",
+    "call": "{call_how}",
     "layout": "code buffer within ±2 GiB of its caller",
     "prefetch": "{prefetch} the next destination",
     "evict": "{evict} each written line right after the copy",
     "barrier": "add {barrier} {placement}",
 }
 
+#: the call kinds whose how-to says more than their vocabulary description
+CALL_HOW_TO = {"direct": "call each slot with call rel32, not call reg (no indirect mispredicts)"}
 
 #: the barriers tried (names of vocabulary.BARRIERS): the fences and serializing instructions;
 #: not sfence (orders stores only) nor lock-or (a full barrier, as mfence)
@@ -142,7 +144,8 @@ def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = Non
     for knob, text in HOW_TO.items():
         if knob == "placement" or values[knob] == getattr(naive, knob):
             continue
-        steps.append(text.format(ring=format_size(values["buffer"]), **values))
+        how = CALL_HOW_TO.get(exp.call) or f"reach each slot: {vocab.CALLS[exp.call].description}"
+        steps.append(text.format(ring=format_size(values["buffer"]), call_how=how, **values))
     if exp.ahead and exp.step:
         steps.append(_why(exp, CacheSizes.of(host or {})))
     return "; ".join(steps) or "the naive loop"

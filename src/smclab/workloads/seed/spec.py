@@ -135,6 +135,11 @@ def head(exp: Experiment) -> str:
     return f"{exp.asm_name or 'asm'} {ring}" if exp.asm else ring
 
 
+def cpus(exp: Experiment) -> int:
+    """Two CPUs with a cross-modifying writer thread, else one."""
+    return 2 if exp.cross != "none" else 1
+
+
 def needs(exp: Experiment) -> list[tuple[str, tuple[str, ...]]]:
     records: list[vocab.Term] = [
         vocab.BARRIERS[exp.barrier],
