@@ -414,3 +414,24 @@ def test_cells_read_as_text():
     assert value_text(row["ticks_per_penalty"], None, host) == MISSING
     best = {"id": "ring-16K", "x_naive": 4.74, "x_floor": 1.77}
     assert value_text(row["best seed"], best, host) == "4.7x ring-16K, 1.77x floor"
+
+
+def test_stale_code_runs_are_read_from_their_stored_sweep(tmp_path):
+    """The stale-code probe stores its counts in its sweep (no result rows): the atlas reads
+    them back and states what its findings printed."""
+    from test_stale_code import ScriptedSession, StopAfter, reply
+
+    from smclab.suites.diagnose import stale_code as sc
+
+    db = tmp_path / "s.sqlite"
+    s = ScriptedSession(db, reply)
+    rows, _ = sc.measure(s, True, 0.1, "diagnose-20261203T000000-stale-code", StopAfter(None))
+    s.store.close()
+    printed = sc.row_findings(rows, s.host)
+    pr = ProbeResult(sc.PROBE.plan(True, 2), [], "x", rows=rows)
+    facts = facts_of([pr], printed, s.host)
+    assert {f.name for f in facts} == {"stale_per_run", "stale_upper95"}
+    (c,) = at.from_stores([db])
+    assert c.host["model_name"] == "Synthetic CPU"
+    assert {f.name: f for f in facts} == {n: cell.fact for n, cell in c.cells.items()}
+    assert c.value("stale_per_run") > 0  # the script's stale runs

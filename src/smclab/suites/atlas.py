@@ -24,7 +24,7 @@ from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats, StoredResult
 from smclab.model.stats import comparison, confidence, differs, no_difference
-from smclab.store import ResultStore, is_url, open_store, redact
+from smclab.store import ResultStore, StoredSweep, is_url, open_store, redact
 from smclab.suites.diagnose import PROBES, Fact, PlanPoint, Point, ProbeSpec, facts_of, find
 from smclab.suites.diagnose.base import Host, ProbeResult
 from smclab.suites.seed import ROW_NAMES, ROWS, SEED_CONFIGS, SeedTable
@@ -88,6 +88,8 @@ ROWS_: tuple[Row, ...] = (
         "x",
         "per writer store over the same-thread penalty",
     ),
+    Row("stale_per_run", "stale code per run", "per run", "stale runs, no protocol"),
+    Row("stale_upper95", "stale bound (95%)", "per run", "upper bound of stale runs per run"),
     *(
         Row(f"seed {c}", f"{c} / baseline", "x", f"the seed's {c} over its baseline")
         for c in SEED_CONFIGS
@@ -279,6 +281,8 @@ class _Source:
     name: str
     host: dict[str, Any]
     results: list[StoredResult]
+    #: the runs of probes that store no results (stale-code): (probe, run, sweep, rows)
+    runs: list[tuple[str, str, StoredSweep, list[dict[str, Any]]]] = field(default_factory=list)
 
 
 def _date(created: float) -> str:
@@ -450,19 +454,36 @@ def column(sources: list[_Source]) -> Column:
         if f is not None:
             b.add([f], {r.name: r for r in rs if r.name}, i, "advise")
     used = b.used or [r for s in sources for r in s.results]
-    last = max(used, key=lambda r: r.created)
-    host = {k: last.host[k] for k in HOST_KEYS if k in last.host}
-    return Column(
-        host, _date(last.created), last.version, [s.name for s in sources], b.cells, b.points
-    )
+    stamps = [(r.created, r.version, r.host) for r in used]
+    latest: dict[str, tuple[str, dict[str, Any], StoredSweep, list[dict[str, Any]]]] = {}
+    for s in sources:
+        for probe, run, sweep, rows in s.runs:
+            if probe not in latest or run > latest[probe][0]:
+                latest[probe] = (run, s.host, sweep, rows)
+    for probe, (_, host, sweep, rows) in latest.items():
+        pr = ProbeResult(PROBES[probe].plan(False, 2), [], sweep.id, rows=rows)
+        b.add(facts_of([pr], find([pr], host), host), {}, 0, probe)
+        stamps.append((sweep.updated, sweep.version, host))
+    created, version, last = max(stamps, key=lambda t: t[0])
+    host = {k: last[k] for k in HOST_KEYS if k in last}
+    return Column(host, _date(created), version, [s.name for s in sources], b.cells, b.points)
 
 
 def read_store(store: ResultStore, name: str) -> list[_Source]:
-    """Every host of one store, with its results."""
-    out = []
-    for h in store.hosts():
-        out.append(_Source(name, h.facts, list(store.results(host_id=h.id))))
-    return out
+    """Every host of one store, with its results and the runs of probes that store none."""
+    out = {
+        identity(h.facts): _Source(name, h.facts, list(store.results(host_id=h.id)))
+        for h in store.hosts()
+    }
+    for sweep in store.sweeps():
+        m = RUN_RE.match(sweep.id)
+        spec = PROBES.get(m.group("probe")) if m else None
+        if m is None or spec is None or spec.rows is None or spec.rows.stored is None:
+            continue
+        rows, host = spec.rows.stored(sweep.grid)
+        src = out.setdefault(identity(host), _Source(name, host, []))
+        src.runs.append((m.group("probe"), m.group("run"), sweep, rows))
+    return list(out.values())
 
 
 def from_stores(targets: Iterable[str | Path]) -> list[Column]:
@@ -474,7 +495,7 @@ def from_stores(targets: Iterable[str | Path]) -> list[Column]:
             sources += read_store(st, redact(str(t)) if is_url(t) else Path(t).name)
     by_id: dict[tuple[Any, ...], list[_Source]] = {}
     for s in sources:
-        if s.results:
+        if s.results or s.runs:
             by_id.setdefault(identity(s.host), []).append(s)
     columns = [column(ss) for ss in by_id.values()]
     return [c for c in columns if c.cells]  # a host with only other runs states no fact
