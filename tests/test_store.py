@@ -109,7 +109,7 @@ def test_exports_keep_the_stored_noise_and_the_counter_multiplexing_scale(tmp_pa
         s.add(r, "run")
         (stored,) = list(s.results())
     assert stored.counters["page-faults"] == CounterValue(0.5, scale=2.0)
-    (row,) = json.loads(export_text("json", [stored]))
+    (row,) = json.loads(export_text("json", [stored]))["results"]
     assert row["page-faults.scale"] == 2.0 and row["page-faults.per_iter"] == 0.5
     assert row["noise"] == r.noise.to_dict()
     (cells,) = csv.DictReader(io.StringIO(export_text("csv", [stored])))

@@ -53,6 +53,7 @@ from smclab.suites.workarounds import SETS
     default=None,
     help="Seconds for the stale-code probe's rounds (default: 20; 4 with --quick).",
 )
+@rounds_options
 @click.option(
     "--record",
     type=click.Path(dir_okay=False),
@@ -60,7 +61,6 @@ from smclab.suites.workarounds import SETS
     help="Add this host to the atlas: diagnose, then the seed table and advise, into this new"
     " SQLite store (refused if it exists), ready to share (smclab atlas --db FILE).",
 )
-@rounds_options
 @session_options
 def diagnose(
     quick: bool,

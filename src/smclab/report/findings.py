@@ -21,8 +21,7 @@ def diagnosis(d: Diagnosis) -> Group:
     parts: list[Text] = [
         Text(f"smclab diagnose on {host_line(d.host)}", style="bold"),
         Text(
-            f"run {d.run_id}, {'quick' if d.quick else 'full'},{d.rounds_text},"
-            f" {d.seconds:.0f} s",
+            f"run {d.run_id}, {'quick' if d.quick else 'full'},{d.rounds_text}, {d.seconds:.0f} s",
             style="dim",
         ),
     ]

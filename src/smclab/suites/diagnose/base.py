@@ -205,12 +205,12 @@ class ProbeSpec:
     findings: FindingsFn
     plot: Plot
     needs: Callable[[int], str | None] = runs_anywhere
+    rows: RowsProbe | None = None  # set: the probe measures itself (no points)
     #: the typed facts its findings state (the atlas): read from the findings' numbers
     facts: FactsFn = no_facts
     #: the points as planned on the host whose facts are given (None: ``points(quick)``, the
     #: same on every host); used to read a stored run of another host back
     planned_for: Callable[[Host, bool], Sequence[PlanPoint]] | None = None
-    rows: RowsProbe | None = None  # set: the probe measures itself (no points)
 
     def plan(self, quick: bool, cpus: int) -> Probe:
         return Probe(self.name, self.title, tuple(self.points(quick)), self.needs(cpus))
