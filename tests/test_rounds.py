@@ -167,7 +167,7 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     from click.testing import CliRunner
 
     from smclab.cli import analyse
-    from smclab.suites.diagnose import runner
+    from smclab.suites.diagnose import Diagnosis, runner
     from smclab.suites.session import run_settings
 
     seen = []
@@ -179,7 +179,8 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(
         analyse,
         "run_diagnose",
-        lambda s, quick, only, obs, n: seen.append(runner.settings(quick, n)),
+        lambda s, quick, only, obs, budget, n: seen.append(runner.settings(quick, n))
+        or Diagnosis({}, "run", quick, [], [], 0.0),  # diagnose places it among known hosts
     )
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
