@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# workers leave no /tmp/perf-PID.map behind (module-scoped fixtures start workers too);
+# tests/test_perfmap.py turns it back on where it checks the map
+os.environ["SMCLAB_PERF_MAP"] = "0"
+
 #: what the source of a test (or of a fixture it uses) shows when it starts a process: the
 #: command line, a worker, a session that measures
 STARTS_PROCESSES = (
@@ -91,6 +95,7 @@ def _no_process_unless_marked(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
 
+
 #: the checkout the tests run from: the suite must leave it as it found it
 ROOT = Path(__file__).resolve().parent.parent
 #: folders the tools make (caches, environments, builds), not compared
@@ -153,7 +158,6 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.delenv("SMCLAB_DB", raising=False)
-    monkeypatch.setenv("SMCLAB_PERF_MAP", "0")  # workers leave no /tmp/perf-PID.map behind
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -167,9 +171,11 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def measured_together(*exps, rounds: int = 7, min_ms: float = 2.0) -> list:
+def measured_together(*exps, rounds: int = 9, min_ms: float = 2.0) -> list:
     """Measure ``exps`` in interleaved rounds (the protocol for anything compared): a slow
-    phase of a shared host then hits all of them alike. Returns their Results, in order."""
+    phase of a shared host then hits all of them alike. Returns their Results, in order.
+    9 rounds: one may go the other way on a loaded box and the sign test still decides
+    (8 of 9: p = 0.04)."""
     import dataclasses
 
     from smclab.run import machine
@@ -182,12 +188,24 @@ def measured_together(*exps, rounds: int = 7, min_ms: float = 2.0) -> list:
         return measure_interleaved(runner, [dataclasses.replace(e, **settings) for e in exps], host)
 
 
-def ratio(a, b) -> float:
-    """The median over the rounds of a / b (both measured together)."""
+def costs_more(a, b):
+    """Assert a direction every x86-64 CPU shows: ``a`` costs more than ``b`` (both Results of
+    one interleaved run). Decided by the exact sign test over their paired rounds
+    (:func:`smclab.model.rounds.compare_rounds`: p <= 0.07 and a median ratio beyond the 5%
+    noise floor); the effect size (the median ratio and its interval) is taken from the same
+    run and shown on failure, never compared with a magnitude another CPU showed (those are
+    asserted on recorded data). Returns the comparison."""
     from smclab.model.rounds import compare_rounds
 
     assert a.error is None and b.error is None, (a.error, b.error)
-    return compare_rounds(a.round_values(), b.round_values()).ratio
+    ra, rb = a.round_values(), b.round_values()
+    c = compare_rounds(ra, rb)
+    assert c.verdict == "higher", (
+        f"expected {a.experiment.label()} > {b.experiment.label()}: ratio {c.ratio:.3g}"
+        f" ({c.low:.3g}-{c.high:.3g}), {c.above} of {c.rounds} rounds higher, p={c.p:.3g};"
+        f" rounds {ra} vs {rb}"
+    )
+    return c
 
 
 # -- store backends --------------------------------------------------------------------------

@@ -68,7 +68,9 @@ def test_facts_are_the_numbers_the_printed_findings_state(tmp_path):
             if f.unit in ("ticks", "bytes") and isinstance(f.value, float | int):
                 assert f"{f.value:.0f}" in texts, (f.name, f.value)
                 checked += 1
-    assert checked >= 5  # penalty, stores, code-age, cpuid, cross-modifying
+    # penalty, stores, code-age, cpuid (cross-modifying states no cost per writer store on
+    # Zen 4: its rates show no trend)
+    assert checked >= 4
 
 
 def test_recorded_hosts_differ_where_a_jit_would_care(recorded):
@@ -291,6 +293,11 @@ class ShapedSession:
         # the caches the code-age probe plans its rings with, as a real session stores them
         self.host = {**self.HOST, "caches": machine.caches()}
         self.n = 0
+        self.flags = machine.cpu_flags()
+        self.runner = self  # the stale-code probe's requests: a model has no second thread
+
+    def request(self, req, timeout):
+        return {"cpu": False, "unavailable": "a cost model runs no threads"}
 
     def check(self, exp):
         pass

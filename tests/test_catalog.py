@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import measured_together, ratio, run_cli
+from conftest import costs_more, measured_together, run_cli
 
 from smclab import codegen
 from smclab.errors import SpecError
@@ -113,10 +113,10 @@ def test_call_only_is_faster_than_plain():
     plain, floor = measured_together(
         VARIANTS["plain"].experiment(), VARIANTS["call-only"].experiment()
     )
-    assert ratio(floor, plain) < 1
+    costs_more(plain, floor)
 
 
-def test_writing_1k_ahead_is_at_least_1_5x_faster_than_at_the_executed_slot():
-    # Zen 3 ~2x, Zen 4 ~3x, the Intel Xeon 0xCF ~35x (recorded in ../shared/data): 1.5x holds on all
+def test_writing_1k_ahead_is_faster_than_at_the_executed_slot():
+    # the direction only (Zen 3 ~2x, Zen 4 ~3x, the Intel Xeon 0xCF ~35x: recorded data)
     at, ahead = measured_together(Experiment(step=64), Experiment(step=64, ahead=1024))
-    assert ratio(at, ahead) >= 1.5
+    costs_more(at, ahead)

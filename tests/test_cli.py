@@ -1,11 +1,13 @@
 """The command line as a user sees it: output, JSON contract, exit codes."""
 
 import json
+import statistics
 
 import pytest
 from conftest import run_cli
 
 from smclab.model.result import FORMAT, versioned
+from smclab.model.rounds import compare_rounds
 from smclab.suites.seed import ROW_NAMES
 
 
@@ -106,9 +108,9 @@ def test_seed_json(tmp_path):
         "--db",
         str(tmp_path / "s.sqlite"),
         "--repeats",
-        "3",
+        "5",
         "--iterations",
-        "20000",
+        "5000",
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
@@ -122,9 +124,10 @@ def test_seed_json(tmp_path):
         assert r["error"] is None
         assert r["ticks_per_iter"]["median"] > 0
         assert "smc-clears" in r["counters"]
-    assert (
-        rows["4K/0"]["ticks_per_iter"]["median"] > 2 * rows["far-store"]["ticks_per_iter"]["median"]
-    )
+    # the direction every x86-64 shows, by the sign test over the 5 interleaved rounds (its
+    # size varies: ~4x on Zen 3, ~10x on Zen 4, ~3000x on the Intel Xeon 0xCF)
+    seed, far = ([statistics.median(x) for x in rows[n]["rounds"]] for n in ("4K/0", "far-store"))
+    assert compare_rounds(seed, far).verdict == "higher", (seed, far)
     assert any("far" in f or "data memory" in f for f in out["findings"])
 
 

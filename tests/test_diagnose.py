@@ -151,7 +151,17 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
 
 
 def test_advise_json_top_entry(tmp_path):
-    p = run_cli("advise", "--quick", "--json", "--db", str(tmp_path / "a.sqlite"), timeout=300)
+    c_file = tmp_path / "best.c"
+    p = run_cli(
+        "advise",
+        "--quick",
+        "--json",
+        "--emit-c",
+        str(c_file),
+        "--db",
+        str(tmp_path / "a.sqlite"),
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["format"] == FORMAT
@@ -159,6 +169,14 @@ def test_advise_json_top_entry(tmp_path):
     assert top["executes_fresh_copy"] is True
     assert top["speedup_over_naive"] > 1 and top["ratio_to_floor"] > 0
     assert top["verdict"] == "helps" and top["how_to"]
+    assert top["ratio_to_data_control"] > 0 and top["ratio_to_never_modified"] > 0
+    # the search trace: every measured point with its stage and knobs; the confirmation last
+    trace = out["search"]["trace"]
+    assert trace[0]["stage"] == "pilot" or trace[0]["stage"].startswith("halving")
+    assert trace[-1]["stage"] == "confirm" and all("knobs" in t for t in trace)
+    assert out["goal"]["to_data_control"] == 1.05
+    # the winner as C: it names the winner and builds (the build and run: tests/test_c_file.py)
+    assert top["id"] in c_file.read_text()
     # ranked by verdict (helps, no effect, hurts, failed), then by speed within a verdict
     order = ["helps", "no effect", "hurts", "failed"]
     keys = [
@@ -352,3 +370,99 @@ def test_a_new_probe_file_in_a_copy_of_the_package_reaches_the_cli(tmp_path):
     assert [pr["name"] for pr in out["probes"]] == ["demo"]
     assert [pt["label"] for pt in out["probes"][0]["points"]] == ["far-store", "no-store"]
     assert [f["text"] for f in out["findings"]] == ["The demo probe measured 2 points."]
+
+
+def test_the_consistency_check_prints_a_contradiction_and_counts_what_holds():
+    from rich.console import Console
+
+    from smclab.report.findings import diagnosis
+    from smclab.suites.diagnose.consistency import check
+
+    def run(barrier_none: float) -> dg.Diagnosis:
+        pen = [
+            point("seed 4K/0", 90.0),
+            point("far-store", 20.0, store="far"),
+        ]
+        bar = [point("none", barrier_none), point("none far-store", 20.0, store="far")]
+        probes = [
+            dg.ProbeResult(dg.Probe("penalty", "Penalty", ()), pen, "s1"),
+            dg.ProbeResult(dg.Probe("barriers", "Barriers", ()), bar, "s2"),
+        ]
+        d = dg.Diagnosis(HOST, "r", True, probes, [], 1.0)
+        d.findings = dg.find(d.probes, HOST)
+        d.checks = check(d)
+        return d
+
+    same = run(92.0)  # the seed loop measured by two probes agrees
+    assert [(c.holds, c.evidence) for c in same.checks] == [
+        (True, "90 vs 92 ticks/iter"),
+        (True, "20 vs 20 ticks/iter"),
+    ]
+    shifted = run(300.0)  # the host shifted between the probes
+    (bad,) = [c for c in shifted.checks if not c.holds]
+    assert bad.claim == "4K/0 costs the same in penalty and barriers"
+    console = Console(width=100, record=True)
+    console.print(diagnosis(shifted))
+    out = " ".join(console.export_text().split())
+    assert "2 predictions of the findings checked" in out and "1 contradicted" in out
+    assert "contradiction (barriers): 4K/0 costs the same in penalty and barriers" in out
+    assert shifted.to_dict()["checks"][0]["holds"] is False
+
+
+def test_the_consistency_check_holds_the_write_ahead_distance_against_advise():
+    from types import SimpleNamespace
+
+    from smclab.suites.diagnose.consistency import check
+
+    def advised(ahead: int, to_floor: float):
+        best = SimpleNamespace(
+            id=f"ring-ahead-{ahead}",
+            ok=True,
+            fresh=True,
+            verdict="helps",
+            to_floor=to_floor,
+            experiment=Experiment(buffer=65536, step=64, ahead=ahead),
+        )
+        return SimpleNamespace(entries=[best])
+
+    def diagnosis(distance):
+        found = dg.Finding(
+            "code-age",
+            "Executing a line written just before costs",
+            "high",
+            {"ahead_bytes": distance},
+        )
+        return dg.Diagnosis(HOST, "r", True, [], [found], 1.0)
+
+    (ok,) = check(diagnosis(256), [advised(1024, 1.1)])
+    assert ok.holds and ok.claim == "writing 256 B or more ahead brings the loop near its floor"
+    (far,) = check(diagnosis(256), [advised(1024, 3.0)])  # far enough ahead, yet not near
+    assert not far.holds and "is 3.00x its floor" in far.evidence
+    (close,) = check(diagnosis(4096), [advised(1024, 1.1)])  # nearer than the distance, at it
+    assert not close.holds and close.claim == "writing less than 4096 B ahead still costs"
+    (none_,) = check(diagnosis(None), [advised(1024, 1.1)])
+    assert not none_.holds and none_.claim.startswith("no write-ahead distance measured")
+    (still,) = check(diagnosis(4096), [advised(1024, 2.5)])
+    assert still.holds and still.claim == close.claim
+
+
+def test_a_line_map_with_a_distance_the_rounds_cannot_place_is_labelled_unstable():
+    def with_rounds(p, factors=(1.0,) * 7):
+        t = p.ticks.median
+        return dg.Point(
+            p.plan, p.experiment, Stats(t, t, 0.01, tuple(t * f for f in factors), "s"), p.ns
+        )
+
+    pts = [with_rounds(p) for p in granularity_curve(64)]
+    assert all(f.unstable is None for f in granularity.findings(pts, HOST))
+    # +64 measured at 29 against a control of 20 (the line: +10% of the 90-tick penalty, 29):
+    # its rounds straddle it
+    torn = (0.6, 1.9, 0.7, 1.8, 0.65, 1.85, 1.0)
+    pts = [
+        with_rounds(dg.Point(p.plan, p.experiment, Stats(29.0, 17.0, 0.5), p.ns), torn)
+        if p.plan.label == "mov8 +64"
+        else p
+        for p in pts
+    ]
+    mov8 = next(f for f in granularity.findings(pts, HOST) if f.numbers.get("kind") == "mov8")
+    assert mov8.unstable and "whether the stores at +64 bytes cost" in mov8.unstable

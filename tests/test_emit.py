@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import costs_more, run_cli
 
 from smclab import codegen
 from smclab.errors import SpecError
@@ -257,15 +257,14 @@ def test_show_and_sweep_reach_jit_emit_through_the_knobs(tmp_path):
 
 
 def test_emitting_into_the_executed_block_costs_more_than_into_data():
-    """jit_smc_test's own ratio (jit_plain / jit_only): 2.8x on Zen 1, 3.7x on Skylake, 7x on
-    Sunny Cove; smclab on a Zen 3 KVM guest: ~1.5x (fastest repeats, a busy host). Interleaved
-    rounds of short repeats (a loaded host preempts long ones), the fastest of each."""
+    """The direction only, by the sign test over interleaved rounds of short repeats (a loaded
+    host preempts long ones). Its size varies by CPU (jit_smc_test's jit_plain / jit_only:
+    2.8x on Zen 1, 3.7x on Skylake, 7x on Sunny Cove; smclab: ~1.5x on a Zen 3 KVM guest,
+    1.26x on a Zen 4 one), so no magnitude is asserted here."""
     settings = {"repeats": 15, "min_ms": 1.0, "events": ()}
     plain = emit_exp(**settings)
     floor = emit_exp(strategy="call-only", **settings)
     with Runner() as runner:
         host = machine.host_facts(runner.tsc_hz())
         results = measure_interleaved(runner, [plain, floor], host)
-    assert all(r.error is None for r in results)
-    p, f = (r.ticks_per_iter.min for r in results)
-    assert p >= 1.3 * f, (p, f, [r.raw_ticks for r in results])
+    costs_more(*results)

@@ -91,9 +91,9 @@ def test_real_rounds_find_the_seed_penalty_against_the_far_store():
         )
     assert smc.error is None and far.error is None
     c = compare_rounds(smc.round_values(), far.round_values())
-    # >= 2x on every host seen (Zen 3 ~4x, Intel ~3000x); 9 rounds: one may go the other way
-    # on a loaded box and the sign test still says "higher" (8 of 9: p = 0.04)
-    assert c.verdict == "higher" and c.ratio >= 2, c
+    # the direction, not its size (Zen 3 ~4x, Zen 4 ~5x, Intel ~2000x); 9 rounds: one may go
+    # the other way on a loaded box and the sign test still says "higher" (8 of 9: p = 0.04)
+    assert c.verdict == "higher" and c.low <= c.ratio <= c.high, c
 
 
 def test_stats_of_one_series_are_compared_round_by_round():

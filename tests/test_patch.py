@@ -5,7 +5,7 @@ in place is cheaper than copying each block into one slot)."""
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import costs_more, measured_together, run_cli
 from iced_x86 import Decoder, OpKind
 from iced_x86 import Register as Reg
 
@@ -191,27 +191,22 @@ def test_advice_sets_build_valid_experiments():
     assert "cell" in SETS["patch"].how_to(P(patch_into="cell"), P())
 
 
-FAST = {"repeats": 3, "min_ms": 5.0, "events": ()}
-
-
 def test_patch_rates_split_fields_and_relocation_floor():
+    every, rare, slot, inplace = measured_together(
+        P(),
+        P(rate=4096),
+        Experiment(workload="relocate"),
+        Experiment(workload="relocate", scheme="inplace"),
+    )
     with Runner() as runner:
         host = machine.host_facts(runner.tsc_hz())
-
-        def run(exp):
-            r = runner.measure(exp, host)
-            assert r.error is None, (exp.label(), r.error)
-            return r
-
-        every = run(P(**FAST))
-        rare = run(P(rate=4096, **FAST))
-        split = run(P(field_at=62, iterations=2000, repeats=1, events=()))
-        slot = run(Experiment(workload="relocate", **FAST))
-        inplace = run(Experiment(workload="relocate", scheme="inplace", **FAST))
-    # Zen 3 ~30x (165 vs 5.6 ticks/iter); an SMC clear per iteration costs far more on Intel
-    assert every.ticks_per_iter.median >= 1.5 * rare.ticks_per_iter.median
+        split = runner.measure(P(field_at=62, iterations=2000, repeats=1, events=()), host)
+    assert split.error is None, split.error
+    # directions, by the sign test over interleaved rounds (sizes vary: Zen 3 ~30x for the
+    # patch rates, far more on Intel, where an SMC clear per iteration costs ~500 ticks)
+    costs_more(every, rare)
     assert rare.ticks_per_patch == pytest.approx(rare.ticks_per_iter.median * 4096)
     assert json.loads(json.dumps(rare.to_dict()))["ticks_per_patch"] == rare.ticks_per_patch
     assert split.ticks_per_iter.median > 0 and "split field" in split.experiment.label()
-    assert inplace.ticks_per_iter.median < slot.ticks_per_iter.median
+    costs_more(slot, inplace)
     assert "ticks_per_patch" not in slot.to_dict()

@@ -5,6 +5,7 @@ of ~55 ticks is paid whatever is stored), on the recorded Intel store's old gran
 and on a small probe set recorded on this project's AMD host."""
 
 import random
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -118,6 +119,65 @@ def test_each_model_is_chosen_on_its_own_data(model, f):
     assert got.chosen.residual < 0.05 * got.scale < got.fits[1].residual
 
 
+def test_a_step_at_the_second_store_is_the_saturating_model_fitted_not_hard_coded():
+    """Zen 4's recorded ordinary stores: one store ~90 ticks, 2-8 stores ~1.4 penalties."""
+    counts = (1, 1, 1, 2, 2, 3, 4, 4, 5, 6, 8, 16)
+    pens = [(90.0 if n == 1 else 130.0) * (1.01 if i % 2 else 0.99) for i, n in enumerate(counts)]
+    got = fitting.fit(
+        [obs(n, 8 * n, 1 + (n > 8), pen) for n, pen in zip(counts, pens, strict=True)]
+    )
+    assert got is not None and got.chosen is not None
+    m = got.chosen
+    assert m.model == "saturating" and not m.counts and got.usable is None
+    assert m.constant == pytest.approx(90, rel=0.03) and m.at(8) == pytest.approx(130, rel=0.03)
+    assert m.tau <= 0.5  # a step
+    # another P and S are fitted from other data: nothing is a constant of the code
+    other = fitting.fit([obs(n, 8 * n, 1, 50.0 + 10 * (1 - 0.5 ** (n - 1))) for n in counts])
+    assert other.chosen.model == "saturating"
+    assert other.chosen.constant == pytest.approx(50, rel=0.03) and other.chosen.tau >= 1
+    # flat or straight data never read as saturating; scattered data fit nothing
+    flat = fitting.fit([obs(n, 8 * n, 1, 55.0 + (i % 2)) for i, n in enumerate(counts)])
+    assert flat.usable is not None and flat.usable.model == "flat"
+    line = fitting.fit([obs(n, 8 * n, 1, 840.0 + 250 * (n - 1)) for n in counts])
+    assert line.chosen is None or line.chosen.model != "saturating"
+    wild = fitting.fit([obs(n, 8 * n, 1, (90.0, 300.0, 20.0)[i % 3]) for i, n in enumerate(counts)])
+    assert wild.chosen is None and not wild.tied
+
+
+def test_stores_finding_says_first_store_and_saturation():
+    def zen4(copy, n):
+        if vocab.COPIES[copy].rep:
+            return 94.0
+        return 90.0 if units(copy, n) == 1 else 130.0
+
+    kinds = by_kind(stores.findings(stores_points(zen4, far=10.0), HOST))
+    o = kinds["ordinary"]
+    assert o.numbers["model"] == "saturating"
+    assert o.numbers["first_store_ticks"] == pytest.approx(90, rel=0.03)
+    assert o.numbers["saturates_at_ticks"] == pytest.approx(130, rel=0.03)
+    assert re.search(r"the first store costs (89|90|91) ticks; more stores add less each", o.text)
+    assert re.search(
+        r"\(a step at the second store\): 2 stores 1[23]\d \(1\.4\d penalties\)", o.text
+    )
+    assert kinds["rep"].numbers["model"] == "flat"
+
+
+def test_the_cheapest_way_to_write_a_whole_line_both_ways():
+    def one_line_store(copy, n):
+        if n != 64:
+            return 90.0
+        return 90.0 if copy in ("avx512", "rep-movsb") else 130.0
+
+    found = stores.findings(stores_points(one_line_store, far=10.0), HOST)
+    (f,) = [f for f in found if "whole executed line" in f.text]
+    assert f.numbers["cheapest"] in ("avx512 x1", "rep-movsb 64B")
+    assert set([f.numbers["cheapest"], *f.numbers["as_cheap"]]) == {"avx512 x1", "rep-movsb 64B"}
+    assert f.text.startswith("The cheapest way to write the whole executed line (64 bytes) is")
+    found = stores.findings(stores_points(lambda c, n: 90.0, far=10.0), HOST)
+    (g,) = [f for f in found if "whole executed line" in f.text]
+    assert "costs the same whichever way it is written" in g.text
+
+
 def test_models_the_points_cannot_tell_apart_tie():
     # every point wrote one line: "per line" counts as "flat" does
     got = fitting.fit([obs(1, 1, 1, 55.0), obs(8, 64, 1, 56.0), obs(64, 64, 1, 54.0)])
@@ -179,7 +239,8 @@ def test_a_slow_phase_of_the_host_cancels_round_by_round():
 
 
 def test_no_cost_and_pure_noise_choose_nothing():
-    none = stores.findings(stores_points(lambda c, n: 0.0, quick=True), HOST)
+    found = stores.findings(stores_points(lambda c, n: 0.0, quick=True), HOST)
+    none = [f for f in found if "not in L1D" not in f.text]  # (lines into data: no penalty)
     assert all("cost no more than" in f.text for f in none) and len(none) == 2
     # a small penalty drowned in 40% noise: no model is singled out, no seed explanation
     noisy = stores.findings(stores_points(amd_shaped, far=19.0, noise=0.4, quick=True), HOST)
@@ -379,3 +440,57 @@ def test_seed_table_shows_a_measured_count_beside_the_estimate():
     console = Console(width=200, record=True)
     console.print(seed_table(t))
     assert "est.: penalties per iteration" in console.export_text()
+
+
+def test_the_seed_table_says_why_a_row_spreads():
+    from rich.console import Console
+
+    from smclab.model.noise import Noise
+    from smclab.report import seed_table
+
+    t = seed_rows({"4K/0": 74, "far-store": 19})
+    busy = Noise(1.0, 1, 0.0, 83.0, 95.0, 11, 8)
+    quiet = Noise(1.0, 1, 0.0, 1.0, 5.0, 0, 1)
+    spread = {"far-store": (0.40, busy), "sb1 far": (0.25, quiet), "no-store": (0.01, busy)}
+    rows = []
+    for row, res in t.rows:
+        if row.name in spread:
+            s, noise = spread[row.name]
+            st = Stats(res.ticks_per_iter.median, res.ticks_per_iter.min, s)
+            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=noise)
+        rows.append((row, res))
+    console = Console(width=100, record=True)
+    console.print(seed_table(SeedTable(t.host, rows)))
+    out = " ".join(console.export_text().split())
+    assert (
+        "why a row spreads more than 5%: far-store: 40%, the host: other tasks used 83% of its"
+        " CPU during its repeats (11 preemptions); sb1 far: 25%, not explained by the load"
+        " measured beside it" in out
+    )
+    assert "no-store:" not in out.split("why a row spreads")[1]
+
+
+def test_a_model_the_noise_cannot_single_out_is_labelled_unstable():
+    quiet = by_kind(stores.findings(stores_points(intel_shaped, far=9.0), HOST))
+    assert quiet["rep"].numbers["model"] == "per store" and quiet["rep"].unstable is None
+    noisy = by_kind(stores.findings(stores_points(amd_shaped, far=19.0, noise=0.4), HOST))
+    labelled = [f for f in noisy.values() if f.unstable]
+    assert labelled and all(
+        "fit as well: the model named may change" in f.unstable for f in labelled
+    )
+
+
+def test_rep_movsb_into_a_line_not_in_l1d_against_one_vector_store_both_ways():
+    same = stores.findings(stores_points(amd_shaped, far=19.0), HOST)
+    (f,) = [f for f in same if "not in L1D" in f.text]
+    assert f.text.startswith(
+        "Writing a whole line that is not in L1D (into data, step 64 through a 1M ring): rep"
+        " movsb of 64 bytes against avx512 x1: 25 vs 25 ticks/iter, no measurable difference."
+    )
+    pts = [
+        Rounds().point(p.plan, 70.0) if p.plan.label == "rep-movsb 64B cold" else p
+        for p in stores_points(amd_shaped, far=19.0)
+    ]
+    (g,) = [f for f in stores.findings(pts, HOST) if "not in L1D" in f.text]
+    assert g.text.endswith("70 vs 25 ticks/iter, rep movsb 45 more.")
+    assert g.numbers["extra_ticks"] == pytest.approx(45, abs=1)

@@ -18,5 +18,7 @@ def test_the_python_api_example_runs():
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("seed loop / far-store: ")
     ratio = float(lines[0].split(": ")[1].split("x")[0])
-    assert ratio >= 2  # the seed loop pays its penalty on every host seen (Zen 3 ~4x, Intel ~3000x)
+    # the direction every x86-64 shows, by the sign test over the 5 rounds (its size varies:
+    # Zen 3 ~4x, Zen 4 ~5x, Intel ~2000x)
+    assert ratio > 1 and lines[0].endswith(", higher"), lines[0]
     assert lines[1] == "['4K/0', '4K/0 store=far']"

@@ -97,6 +97,24 @@ def test_comparison_dict_keys():
     assert set(c.to_dict()) == {"rounds", "ratio", "low", "high", "p", "verdict", "confidence"}
 
 
+def test_a_comparison_is_settled_only_when_its_interval_clears_the_noise_floor():
+    from smclab.model.result import Stats
+    from smclab.suites.diagnose.base import settled, unsettled
+
+    def stats(*rounds):
+        return Stats(sorted(rounds)[len(rounds) // 2], min(rounds), 0.01, rounds, "s")
+
+    base = stats(100, 100, 100, 100, 100, 100, 100)
+    clear = stats(150, 151, 149, 150, 152, 148, 150)  # every round 1.5x
+    same = stats(101, 99, 100, 102, 98, 100, 101)  # within 5% every round
+    torn = stats(140, 90, 150, 95, 145, 99, 150)  # median higher, rounds both ways
+    assert settled(clear, base) and settled(same, base) and not settled(torn, base)
+    assert unsettled([("clear", clear, base), ("same", same, base)]) is None
+    why = unsettled([("clear", clear, base), ("torn", torn, base)])
+    assert why == "the rounds do not settle torn: the conclusion may change between runs"
+    assert not settled(Stats(150, 150, 0.0), Stats(100, 100, 0.0))  # no rounds: not settled
+
+
 # -- unpaired samples (compare across stored runs) ------------------------------------------
 
 
@@ -174,14 +192,17 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(analyse, "session", lambda *a: contextlib.nullcontext(None))
     monkeypatch.setattr(analyse, "observed", lambda fn: fn(None))
     monkeypatch.setattr(
-        analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
-    )
-    monkeypatch.setattr(
         analyse,
-        "run_diagnose",
-        lambda s, quick, only, obs, budget, n: seen.append(runner.settings(quick, n))
-        or Diagnosis({}, "run", quick, [], [], 0.0),  # diagnose places it among known hosts
+        "run_advise",
+        lambda s, w, quick, obs, n, budget=None: seen.append(run_settings(quick, n)),
     )
+
+    def diagnosed(s, quick, only, obs, budget=None, rounds=None):
+        n = rounds
+        seen.append(runner.settings(quick, n))
+        return Diagnosis({}, "r", quick, [], [], 0.0, n or 0)
+
+    monkeypatch.setattr(analyse, "run_diagnose", diagnosed)
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
     for command in (analyse.advise, analyse.diagnose):

@@ -4,7 +4,7 @@ import os
 import signal
 
 import pytest
-from conftest import measured_together, ratio
+from conftest import costs_more, measured_together
 
 from smclab.model.experiment import Experiment
 from smclab.run import machine
@@ -90,10 +90,11 @@ def test_the_time_limit_follows_the_cost_the_warm_up_measured():
     assert r.raw_ticks[0] / h["tsc_hz"] > 0.3
 
 
-def test_step0_smc_loop_is_much_slower_than_storing_far_from_the_code():
-    # >= 2x on every host seen (Zen 3 ~4x, Zen 5 ~12x, the Intel Xeon 0xCF ~3000x)
+def test_step0_smc_loop_is_slower_than_storing_far_from_the_code():
+    # a direction every x86-64 shows; its size varies (Zen 3 ~4x, Zen 4 ~5x, Zen 5 ~12x, the
+    # Intel Xeon 0xCF ~2000x): magnitudes are asserted on the recorded stores
     smc, far = measured_together(Experiment(), Experiment(store="far"))
-    assert ratio(smc, far) >= 2
+    costs_more(smc, far)
 
 
 def test_iterations_are_calibrated_to_min_ms():

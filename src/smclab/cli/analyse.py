@@ -13,12 +13,15 @@ from smclab.errors import SpecError
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.atlas import placement_text
+from smclab.report.c_file import write_c
 from smclab.report.findings import advice, diagnosis
 from smclab.report.plot import pyplot
-from smclab.store import is_url
-from smclab.suites.advise import run_advise
+from smclab.store import is_url, open_store
+from smclab.suites.advise import DEFAULT_BUDGET, QUICK_BUDGET, run_advise
 from smclab.suites.atlas import place, reference
 from smclab.suites.diagnose import PROBES, facts_of, run_diagnose
+from smclab.suites.diagnose.consistency import check
+from smclab.suites.diagnose.runner import recorded as recorded_run
 from smclab.suites.seed import run_seed
 from smclab.suites.workarounds import SETS
 
@@ -44,8 +47,17 @@ from smclab.suites.workarounds import SETS
     "workloads",
     multiple=True,
     type=click.Choice([*SETS, "all"]),
-    help="With --html: a section of measured workarounds (advise --quick) for this workload"
-    " (repeatable; 'all': every workload; default: seed).",
+    help="Also measure this workload's workarounds (advise --quick) and check the findings"
+    " against its best; with --html, a section of them (repeatable; 'all': every workload;"
+    " with --html alone: seed).",
+)
+@click.option(
+    "--recorded",
+    "run_id",
+    default=None,
+    metavar="RUN",
+    help="Measure nothing: recompute the findings of the stored diagnose run RUN of --db"
+    " ('last': the newest) with today's probes.",
 )
 @click.option(
     "--budget",
@@ -69,6 +81,7 @@ def diagnose(
     budget: float | None,
     html_file: str | None,
     workloads: tuple[str, ...],
+    run_id: str | None,
     record: str | None,
     as_json: bool,
     db: str | None,
@@ -82,6 +95,20 @@ def diagnose(
             check_writable(f)
     if html_file:
         pyplot("--html")  # before measuring: the plot extra may be missing
+    if run_id is not None:
+        if quick or workloads or rounds is not None or record is not None:
+            raise SpecError(
+                "--recorded reads a stored run: it takes no --quick, --rounds, --workload or"
+                " --record"
+            )
+        with open_store(db, create=False) as store:
+            d = recorded_run(store, None if run_id == "last" else run_id, only)
+        if html_file:
+            from smclab.report.html import write_report
+
+            write_report(html_file, d, [])
+        print_json(d.to_dict()) if as_json else console.print(diagnosis(d))
+        return
     if record is not None:
         if db is not None:
             raise SpecError("--record writes a new store of its own: give no --db with it")
@@ -89,7 +116,7 @@ def diagnose(
             raise SpecError(f"{record} exists or is not a file: --record makes a fresh store")
         db = record
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget=budget, rounds=rounds))
         recorded = None
         if record is not None:
             with status("the seed table") as update:
@@ -100,8 +127,12 @@ def diagnose(
             recorded
             if w == "seed" and recorded
             else observed(partial(run_advise, s, w, True, rounds=rounds))
-            for w in (chosen if html_file else [])
+            for w in (chosen if html_file or workloads else [])
         ]
+        # the findings' write-ahead distance against advise's confirmed best
+        measured_advice = advised or ([recorded] if recorded else [])
+        if measured_advice:
+            d.checks = check(d, measured_advice)
     facts = facts_of(d.probes, d.findings, d.host)
     placed = place(facts, reference())
     if html_file:
@@ -140,21 +171,47 @@ def diagnose(
     show_default=True,
     help="Rank workarounds for this workload.",
 )
-@click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help=f"A short search (--budget {QUICK_BUDGET:g}).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help=f"Seconds the search may take, confirmation included [default: {DEFAULT_BUDGET:g}].",
+)
+@click.option(
+    "--emit-c",
+    "c_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the winner as one self-contained C file (gcc -O2 FILE; prints ticks"
+    " per call).",
+)
 @rounds_options
 @session_options
 def advise(
     workload: str,
     quick: bool,
     rounds: int | None,
+    budget: float | None,
+    c_file: str | None,
     as_json: bool,
     db: str | None,
     cpu: int | None,
     timeout: float,
 ) -> None:
-    """Rank workarounds measured here against the naive loop and the floor."""
+    """Search this host's fastest way for the workload (its space of knobs, within a budget),
+    then confirm the leaders against the naive loop, the floor and their own controls in
+    interleaved rounds. --json includes the search trace."""
+    if c_file:
+        check_writable(c_file)
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds, budget))
+    if c_file:
+        write_c(c_file, a)
     if as_json:
         print_json(a.to_dict())
     else:

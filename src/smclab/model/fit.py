@@ -1,5 +1,6 @@
 """How the cost of modifying code grows with the stores that modify it: one penalty per store,
-per byte, per cache line written, or one per iteration whatever is stored (flat).
+per byte, per cache line written, or one per iteration whatever is stored (flat); or
+*saturating*: the first store costs P and more stores add a fraction of it, up to a limit.
 
 Each :class:`Observation` is one store pattern into the executed line with its *penalty*: its
 ticks/iter over the same stores into data memory (its control), measured in the same
@@ -8,6 +9,12 @@ bytes, lines, or 1); :func:`fit` fits ``C`` by least squares on the per-point pe
 keeps the models whose residual lies within the noise the rounds show. A model is *chosen* only
 when it is the one that fits; models that fit equally (or that the points cannot tell apart,
 such as "per line" and "flat" when every point wrote one line) are reported as a tie.
+
+The saturating model, ``P + S (1 - exp(-(n - 1) / tau))`` in the store count n, has three
+parameters (P and S by least squares for each tau of :data:`TAUS`, the best tau kept): it is
+chosen only where no one-constant model fits, or where it fits CLEAR x better than the best of
+them, and only with a rising, positive shape (P > 0, S > 0); it counts no whole penalties, so
+the penalty estimates use the counting models only.
 """
 
 from __future__ import annotations
@@ -75,20 +82,43 @@ MODELS: dict[str, Callable[[Observation], int]] = {
 }
 #: how a finding says what a model's unit is
 UNITS = {"per store": "store", "per byte": "byte", "per line": "line", "flat": "iteration"}
+SATURATING = "saturating"
+#: the saturation scales (in stores) tried: 0.25 is a step at the second store
+TAUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+#: the share of its rise the saturating model must reach within the measured store counts
+SEEN = 0.9
+
+
+def _rise(n: int, tau: float) -> float:
+    """The saturating model's shape: 0 for the first store, towards 1 for many."""
+    return 1 - math.exp(-(n - 1) / tau)
 
 
 @dataclass(frozen=True)
 class ModelFit:
     model: str
-    constant: float  # ticks per penalty: C
-    residual: float  # RMS of (penalty - C x n), ticks/iter
+    constant: float  # ticks per penalty: C (saturating: P, what the first store costs)
+    residual: float  # RMS of (penalty - prediction), ticks/iter
+    added: float = 0.0  # saturating: S, what many stores add on top of P
+    tau: float = 0.0  # saturating: the scale (stores) of the rise
+
+    @property
+    def counts(self) -> bool:
+        """The model counts whole penalties (the saturating one does not)."""
+        return self.model in MODELS
 
     def count(self, o: Observation) -> int:
-        """How many penalties the model says ``o`` pays."""
+        """How many penalties the model says ``o`` pays (counting models only)."""
         return MODELS[self.model](o)
 
     def predict(self, o: Observation) -> float:
+        if self.model == SATURATING:
+            return self.constant + self.added * _rise(o.stores, self.tau)
         return self.constant * self.count(o)
+
+    def at(self, stores: int) -> float:
+        """The saturating model's penalty for ``stores`` stores (ticks/iter)."""
+        return self.constant + self.added * _rise(stores, self.tau)
 
 
 @dataclass(frozen=True)
@@ -99,6 +129,7 @@ class FitResult:
     fits: tuple[ModelFit, ...]
     scale: float  # mean penalty (ticks/iter)
     noise: float  # RMS noise of the points (ticks/iter)
+    saturating: ModelFit | None = None  # the three-parameter model, where it can be fitted
 
     @property
     def tolerance(self) -> float:
@@ -113,8 +144,14 @@ class FitResult:
     @property
     def contenders(self) -> list[ModelFit]:
         """The models that fit about as well as the best that fits (within CLEAR x its
-        residual)."""
+        residual). The saturating model (three parameters) contends alone, and only where no
+        one-constant model fits or it fits CLEAR x better than the best of them."""
         fitting = self.fitting
+        sat = self.saturating
+        if sat is not None and sat.residual > self.tolerance:
+            sat = None
+        if sat is not None and (not fitting or CLEAR * sat.residual < fitting[0].residual):
+            return [sat]
         if not fitting:
             return []
         best = fitting[0].residual
@@ -135,14 +172,17 @@ class FitResult:
     def same_counts(self, a: str, b: str) -> bool:
         """The two models count the same on every observation: the points cannot tell them
         apart (e.g. "per line" and "flat" when every point wrote one line)."""
+        if a not in MODELS or b not in MODELS:
+            return a == b
         return all(MODELS[a](o) == MODELS[b](o) for o in self.observations)
 
     @property
     def usable(self) -> ModelFit | None:
         """A model to count penalties with: the chosen one, or the best of a tie whose models
-        count the same on every point (they give the same constant and counts)."""
+        count the same on every point (they give the same constant and counts). The
+        saturating model counts no whole penalties: None when it is chosen."""
         if self.chosen is not None:
-            return self.chosen
+            return self.chosen if self.chosen.counts else None
         tied = self.tied
         if tied and all(self.same_counts(tied[0].model, f.model) for f in tied[1:]):
             return tied[0]
@@ -154,6 +194,8 @@ class FitResult:
         models' constants: :meth:`constants` gives their range)."""
         if self.usable is not None:
             return self.usable
+        if self.chosen is not None:
+            return None
         tied = self.tied
         if tied and len({m.count(o) for m in tied}) == 1:
             return tied[0]
@@ -173,8 +215,10 @@ class FitResult:
         ]
 
     def residuals_text(self) -> str:
-        """``per store 3.1, flat 40.2, ... ticks/iter`` (RMS residuals, best first)."""
-        return ", ".join(f"{f.model} {f.residual:.3g}" for f in self.fits) + " ticks/iter"
+        """``per store 3.1, flat 40.2, ... ticks/iter`` (RMS residuals, best first; the
+        saturating model's last)."""
+        fits = [*self.fits, *([self.saturating] if self.saturating else [])]
+        return ", ".join(f"{f.model} {f.residual:.3g}" for f in fits) + " ticks/iter"
 
 
 def fit_one(model: str, observations: Sequence[Observation]) -> ModelFit:
@@ -186,6 +230,35 @@ def fit_one(model: str, observations: Sequence[Observation]) -> ModelFit:
     return ModelFit(model, c, rms)
 
 
+def fit_saturating(observations: Sequence[Observation]) -> ModelFit | None:
+    """penalty = P + S (1 - exp(-(n - 1) / tau)) in the store count n: P and S by least squares
+    for each tau of TAUS, the tau with the least residual kept. None unless the points hold at
+    least three store counts and more points than parameters, and the best fit rises (P > 0,
+    S > 0)."""
+    counts = {o.stores for o in observations}
+    if len(counts) < 3 or len(observations) < 4:
+        return None
+    ys = [o.penalty for o in observations]
+    best: ModelFit | None = None
+    top = max(counts)
+    # only scales whose rise is seen to level off within the points (90% of it by the most
+    # stores measured): a straight line is not called saturating
+    for tau in (t for t in TAUS if _rise(top, t) >= SEEN):
+        xs = [_rise(o.stores, tau) for o in observations]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx <= 0:
+            continue
+        s = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+        p = my - s * mx
+        rms = math.sqrt(statistics.fmean((y - p - s * x) ** 2 for x, y in zip(xs, ys, strict=True)))
+        if best is None or rms < best.residual:
+            best = ModelFit(SATURATING, p, rms, s, tau)
+    if best is None or best.constant <= 0 or best.added <= 0:
+        return None
+    return best
+
+
 def fit(observations: Sequence[Observation]) -> FitResult | None:
     """Every model fitted to the observations (None with fewer than two)."""
     obs = tuple(observations)
@@ -195,7 +268,7 @@ def fit(observations: Sequence[Observation]) -> FitResult | None:
     fits = sorted((fit_one(m, obs) for m in MODELS), key=lambda f: round(f.residual, 9))
     scale = statistics.fmean(abs(o.penalty) for o in obs)
     noise = math.sqrt(statistics.fmean(o.noise**2 for o in obs))
-    return FitResult(obs, tuple(fits), scale, noise)
+    return FitResult(obs, tuple(fits), scale, noise, fit_saturating(obs))
 
 
 def estimate(penalty: float, per_penalty: float) -> float | None:

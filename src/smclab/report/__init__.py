@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smclab.errors import SpecError
+from smclab.model.noise import NOISY_SHARE
 from smclab.model.result import CounterValue, Result, Stats
 from smclab.report.layout import Col, FitTable
 from smclab.run.noise import Check
@@ -164,6 +165,28 @@ def smc_cell(c: CounterValue | None, estimate: float | None) -> str:
 ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 
 
+def spread_reason(res: Any) -> str | None:
+    """Why a result's repeats spread more than NOISY_SPREAD, from what was measured beside
+    them: the host's load during its repeats, two modes, or neither (None: not spread)."""
+    s = res.ticks_per_iter
+    if s is None or not s.noisy:
+        return None
+    n = res.noise
+    if n is not None and n.noisy:
+        what = []
+        if n.steal_pct / 100 > NOISY_SHARE:
+            what.append(f"the hypervisor took {n.steal_pct:.0f}%")
+        if n.other_cpu_pct / 100 > NOISY_SHARE:
+            what.append(f"other tasks used {n.other_cpu_pct:.0f}%")
+        return (
+            f"{s.spread:.0%}, the host: {' and '.join(what)} of its CPU during its repeats"
+            f" ({n.ctx_switches} preemptions)"
+        )
+    if res.multimodal:
+        return f"{s.spread:.0%}, two modes (below)"
+    return f"{s.spread:.0%}, not explained by the load measured beside it (steal, other tasks)"
+
+
 def seed_table(table: Any) -> Group:
     """The seed table (a :class:`smclab.suites.seed.SeedTable`) with its findings."""
     h = table.host
@@ -218,6 +241,15 @@ def seed_table(table: Any) -> Group:
             style="dim",
         )
     )
+    spread = [(row.name, why) for row, res in table.rows if (why := spread_reason(res))]
+    if spread:
+        notes.append(
+            Text(
+                "why a row spreads more than 5%: "
+                + "; ".join(f"{name}: {why}" for name, why in spread),
+                style="yellow",
+            )
+        )
     if any(res.multimodal for _, res in table.rows):
         notes.append(Text(MODES_LEGEND, style="yellow"))
     notes += _reasons([r for _, r in table.rows], ["smc-clears"])

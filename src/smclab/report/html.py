@@ -201,10 +201,28 @@ def _raw_table(d: Diagnosis) -> str:
 
 
 def _finding(f: Finding) -> str:
+    unstable = (
+        f" <span class='medium'>[unstable: {html.escape(f.unstable)}]</span>" if f.unstable else ""
+    )
     return (
         f"<p class='finding'>{html.escape(f.text)} <span class='{f.confidence}'>"
-        f"[{f.confidence}]</span></p>"
+        f"[{f.confidence}]</span>{unstable}</p>"
     )
+
+
+def _consistency(d: Diagnosis) -> list[str]:
+    """The consistency check: every contradiction, the rest counted."""
+    bad = [c for c in d.checks if not c.holds]
+    out = [
+        f"<p class='finding'>{len(d.checks)} predictions of the findings checked against"
+        f" measured points they did not come from; {len(bad)} contradicted</p>"
+    ]
+    out += [
+        f"<p class='finding low'>✗ contradiction ({html.escape(c.probe)}):"
+        f" {html.escape(c.claim)}; measured: {html.escape(c.evidence)}</p>"
+        for c in bad
+    ]
+    return out
 
 
 def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
@@ -231,6 +249,10 @@ def render(d: Diagnosis, advice: Sequence[Advice] = ()) -> str:
         sections.append(("other", "Other findings", len(other)))
         body.append("<h2 id='other'>Other findings</h2>")
         body += [_finding(f) for f in other]
+    if d.checks:
+        sections.append(("consistency", "Consistency", 0))
+        body.append("<h2 id='consistency'>Consistency</h2>")
+        body += _consistency(d)
     for a in advice:
         sid = f"advise-{a.workload}"
         title = f"Workarounds, measured: the {a.workload} workload"

@@ -409,7 +409,9 @@ def best_workaround(workload: str, results: list[StoredResult]) -> Fact | None:
     assert n_t is not None
     helping, others = [], []
     for name, r in named.items():
-        if name == "naive" or r is floor or not known.get(name, True):
+        # a candidate's controls (advise's search stores them as "<id> (<what> control)")
+        # execute no fresh code
+        if name == "naive" or r is floor or not known.get(name, not name.endswith(" control)")):
             continue
         t, _ = _stats(r, series)
         if t is None:

@@ -10,6 +10,8 @@ from typing import Any, Protocol, TypeGuard
 
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats
+from smclab.model.rounds import MIN_EFFECT
+from smclab.model.stats import comparison
 from smclab.suites.diagnose.plot import Plot
 
 Host = dict[str, Any]
@@ -93,12 +95,33 @@ def labelled(points: Iterable[Point]) -> dict[str, Measured]:
     return {label: p for label, p in by_label(points).items() if ok(p)}
 
 
+def settled(a: Stats, b: Stats) -> bool:
+    """The rounds settle how ``a`` compares with ``b``: the interval of the median per-round
+    ratio lies wholly beyond MIN_EFFECT on one side, or wholly within it (no difference). A
+    conclusion drawn from an unsettled comparison may flip between runs."""
+    c = comparison(a, b)
+    if c is None:
+        return False
+    return c.low > 1 + MIN_EFFECT or c.high < 1 - MIN_EFFECT or c.same
+
+
+def unsettled(pairs: Iterable[tuple[str, Stats, Stats]]) -> str | None:
+    """Why a finding deciding on ``pairs`` (name, a, b) is unstable, or None."""
+    names = [name for name, a, b in pairs if not settled(a, b)]
+    if not names:
+        return None
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"the rounds do not settle {shown}: the conclusion may change between runs"
+
+
 @dataclass
 class Finding:
     probe: str
     text: str
     confidence: str  # high | medium | low
     numbers: dict[str, Any]
+    #: why the conclusion may change between runs (None: the effect sizes settle it)
+    unstable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +129,7 @@ class Finding:
             "text": self.text,
             "confidence": self.confidence,
             "numbers": self.numbers,
+            "unstable": self.unstable,
         }
 
 
@@ -263,6 +287,8 @@ class Diagnosis:
     findings: list[Finding]
     seconds: float
     rounds: int = 0  # interleaved rounds per point (0: not recorded)
+    #: the findings' predictions checked against measured points (:mod:`.consistency`)
+    checks: list[Any] = field(default_factory=list)
 
     @property
     def rounds_text(self) -> str:
@@ -277,5 +303,6 @@ class Diagnosis:
             "rounds": self.rounds,
             "seconds": self.seconds,
             "findings": [f.to_dict() for f in self.findings],
+            "checks": [c.to_dict() for c in self.checks],
             "probes": [p.to_dict() for p in self.probes],
         }

@@ -4,8 +4,10 @@ several rates, against the same-thread penalty.
 The executing loop stores nothing and calls a fixed slot. The writer stores one byte into that
 slot's line (or two lines away, the control) once every P TSC ticks (P = 0: as fast as it can).
 At a known rate the writer makes T/P stores per iteration of T ticks, so the executing side's
-cost *per writer store* is (T_line - T_near) / (T_line / P). The same-thread penalty per store
-is the seed loop (4K, step 0) minus the same copy into data.
+cost *per writer store* is (T_line - T_near) / (T_line / P), stated only when the rates show a
+consistent trend (the rates that cost are the fastest ones; a slower writer never costs where a
+faster one does not). The same-thread penalty per store is the seed loop (4K, step 0) minus the
+same copy into data.
 """
 
 from __future__ import annotations
@@ -62,66 +64,80 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         return []
     seed, far = pts.get("same-thread seed 4K/0"), pts.get("same-thread far-store")
     same = seed.ticks.median - far.ticks.median if seed and far else None
+    hurt = {
+        period: differs(line.ticks, near.ticks) and line.ticks.median > near.ticks.median
+        for period, line, near in rates
+    }
+    costly = [(line, near) for period, line, near in rates if hurt[period]]
+    paced = [period for period, _, _ in rates if period]  # slowest rate last
+    # a rate finding needs a consistent trend: the rates that cost are the fastest ones (a
+    # slower writer never costs where a faster one does not)
+    trend = all(hurt[a] or not hurt[b] for a, b in zip(paced, paced[1:], strict=False))
     per_store: dict[int, float] = {}
-    cells, costly = [], []
+    cells = []
     for period, line, near in rates:
         extra = line.ticks.median - near.ticks.median
-        hurts = differs(line.ticks, near.ticks) and extra > 0
-        if hurts:
-            costly.append((line, near))
-        if period and hurts:
-            stores = line.ticks.median / period
-            per_store[period] = extra / stores
+        vs = f"{line.ticks.median:.0f} vs {near.ticks.median:.0f}"
+        if not period:
+            what = f"+{extra:.0f} ticks/iter" if hurt[period] else "nothing measurable"
+            cells.append(f"as fast as it can: {what} ({vs})")
+        elif hurt[period] and trend:
+            per_store[period] = extra / (line.ticks.median / period)
             cells.append(
-                f"one store per {period} ticks: {line.ticks.median:.0f} vs {near.ticks.median:.0f}"
-                f" ticks/iter two lines away, ≈{per_store[period]:.0f} ticks per writer store"
+                f"one store per {period} ticks: {vs} ticks/iter two lines away,"
+                f" ≈{per_store[period]:.0f} ticks per writer store"
             )
-        elif period:
-            cells.append(
-                f"one store per {period} ticks: nothing measurable ({line.ticks.median:.0f} vs"
-                f" {near.ticks.median:.0f})"
-            )
+        elif hurt[period]:
+            cells.append(f"one store per {period} ticks: +{extra:.0f} ticks/iter ({vs})")
         else:
-            what = f"+{extra:.0f} ticks/iter" if hurts else "nothing measurable"
-            cells.append(
-                f"as fast as it can: {what} ({line.ticks.median:.0f} vs {near.ticks.median:.0f})"
-            )
+            cells.append(f"one store per {period} ticks: nothing measurable ({vs})")
     nums: dict[str, object] = {
         "per_writer_store": per_store,
         "same_thread_penalty": same,
         "ticks": {p: (ln.ticks.median, nr.ticks.median) for p, ln, nr in rates},
+        "consistent_trend": trend,
     }
     text = (
-        "A writer thread on another CPU storing into the executed line: " + "; ".join(cells) + "."
+        "A writer thread on another CPU storing into the executed line (against the same writer"
+        " two lines away): " + "; ".join(cells) + "."
     )
-    if same is not None and per_store:
+    if not trend:
+        costs = [str(p) for p in paced if hurt[p]]
+        free = [str(p) for p in paced if not hurt[p]]
+        text += (
+            f" The rates show no consistent trend (a cost at one store per {', '.join(costs)}"
+            f" ticks but none at {', '.join(free)}): no cost per writer store can be told from"
+            " these data."
+        )
+    if same is not None and per_store and same > 0:
         worst = max(per_store.values())
-        nums["ratio_to_same_thread"] = worst / same if same > 0 else None
+        nums["ratio_to_same_thread"] = worst / same
         text += (
             f" A store by the executing thread itself into the line it then runs costs"
             f" {same:.0f} ticks (seed loop vs the same copy into data): a writer store costs"
             f" the executing thread {worst / same:.2g}x that."
-            if same > 0
-            else ""
         )
     conf = (
         confidence(*((a.ticks, b.ticks) for a, b in costly))
         if costly
         else no_difference(*(x.ticks for _, ln, nr in rates for x in (ln, nr)))
     )
-    return [Finding("cross-modifying", text, conf, nums)]
+    why = base.unsettled((_name(p), ln.ticks, nr.ticks) for p, ln, nr in rates)
+    return [Finding("cross-modifying", text, conf, nums, unstable=why)]
 
 
 def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
     """The executing thread's cost per writer store (the largest over the rates that show
-    one; none measurable: a string), and its ratio to the same-thread penalty."""
+    one; else a string: no trend across the rates, or none measurable), and its ratio to the
+    same-thread penalty."""
     out: list[base.Fact] = []
     ev = base.labels(points)
     for f in found:
         per = f.numbers.get("per_writer_store")
         if per is None:
             continue
-        value = max(per.values()) if per else "none measurable"
+        trend = f.numbers.get("consistent_trend", True)
+        value = max(per.values()) if per else "none measurable" if trend else "no trend"
         out.append(base.Fact("writer_store_ticks", value, "ticks", f.confidence, f.probe, ev))
         out += base.from_numbers(f, {"writer_vs_same_thread": ("ratio_to_same_thread", "x")}, ev)
     return out

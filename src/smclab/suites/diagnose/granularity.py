@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from smclab.isa import vocabulary as vocab
 from smclab.model.fit import LINE
 from smclab.model.knobs import format_size
-from smclab.model.stats import confidence, differs
+from smclab.model.rounds import MIN_EFFECT
+from smclab.model.stats import comparison, confidence, differs
 
 from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, measured, pp
@@ -269,15 +270,41 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         if vocab.COPIES[kind].rep:
             widths = sorted({p.experiment.payload for p in by_d.values()})
             what += f" ({'/'.join(map(str, widths))} byte{'s' if widths != [1] else ''})"
-        out.append(Finding("granularity", describe(m, what), conf, nums))
-    out += _aliasing(list(far.values()), controls.get(ALIAS_COPY, ref))
+        why = _unsettled(list(by_d.values()), own, m.worst)
+        out.append(Finding("granularity", describe(m, what), conf, nums, unstable=why))
+    # the aliased stores' verdict is judged on the scale of the executed line's penalty
+    executed = [p for by_d in near.values() for p in by_d.values()]
+    scale = max(executed, key=lambda p: p.ticks.median) if executed else None
+    out += _aliasing(list(far.values()), controls.get(ALIAS_COPY, ref), scale)
     return out
 
 
-def _aliasing(pts: list[Measured], ref: Measured) -> list[Finding]:
+def _unsettled(pts: list[Measured], ref: Measured, worst: Measured) -> str | None:
+    """Why a line map (or the aliasing verdict) may move between runs: a distance whose
+    interval of the per-round ratio to its control straddles the line between "costs" and
+    "does not" (MINOR of the largest penalty, at least MIN_EFFECT), so the rounds decide it
+    either way; None when every distance falls clearly on one side."""
+    top = max(worst.ticks.median - ref.ticks.median, 0.0)
+    line = 1 + max(MIN_EFFECT, MINOR * top / ref.ticks.median)
+    torn = []
+    for p in sorted(pts, key=lambda p: p.experiment.ahead):
+        c = comparison(p.ticks, ref.ticks)
+        if c is None or c.low <= line <= c.high:
+            torn.append(_signed(p.experiment.ahead))
+    if not torn:
+        return None
+    shown = ", ".join(torn[:4]) + (f" and {len(torn) - 4} more" if len(torn) > 4 else "")
+    return (
+        f"the rounds do not settle whether the stores at {shown} bytes cost: the verdict may"
+        " change between runs"
+    )
+
+
+def _aliasing(pts: list[Measured], ref: Measured, scale: Measured | None) -> list[Finding]:
     if not pts:
         return []
     top = max(pts, key=lambda p: p.ticks.median)
+    worst = max(top, scale, key=lambda p: p.ticks.median) if scale is not None else top
     hurt = [p for p in pts if p.ticks.median > ref.ticks.median and differs(p.ticks, ref.ticks)]
     nums: dict[str, object] = {
         "aliased": {_signed(p.experiment.ahead): p.ticks.median for p in pts},
@@ -289,14 +316,23 @@ def _aliasing(pts: list[Measured], ref: Measured) -> list[Finding]:
             f" (same page offset as the executed code, other page) cost up to"
             f" {top.ticks.median:.0f} ticks/iter against {ref.ticks.median:.0f}."
         )
-        return [Finding("granularity", text, confidence((top.ticks, ref.ticks)), nums)]
+        why = _unsettled(pts, ref, worst)
+        return [
+            Finding("granularity", text, confidence((top.ticks, ref.ticks)), nums, unstable=why)
+        ]
     text = (
         f"4K aliasing does not matter: stores at the same page offset in other pages cost at"
         f" most {top.ticks.median:.0f} ticks/iter, like the far-store control"
         f" ({ref.ticks.median:.0f})."
     )
     return [
-        Finding("granularity", text, "high" if not differs(top.ticks, ref.ticks) else "low", nums)
+        Finding(
+            "granularity",
+            text,
+            "high" if not differs(top.ticks, ref.ticks) else "low",
+            nums,
+            unstable=_unsettled(pts, ref, worst),
+        )
     ]
 
 

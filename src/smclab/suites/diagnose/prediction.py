@@ -14,8 +14,9 @@ done and the call waited, so it is more than a clear of instructions in flight.
 from __future__ import annotations
 
 from smclab.model.result import Stats
-from smclab.model.stats import confidence, differs, net, no_difference
+from smclab.model.stats import comparison, confidence, differs, net, no_difference
 
+from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
 from .plot import Bars
 
@@ -110,7 +111,10 @@ def _prediction(pts: dict[str, Measured]) -> list[Finding]:
     bm = ind.per_iter.get("branch-misses")
     if bm is not None:
         text += f" Branch misses (call r13): {bm:.2f}/iter."
-    return [Finding("prediction", text, conf, nums)]
+    deciding = [("retpoline against call r13", ret, ind.ticks)]
+    if direct is not None:
+        deciding.append(("retpoline against call rel32", ret, direct))
+    return [Finding("prediction", text, conf, nums, unstable=base.unsettled(deciding))]
 
 
 def _serialized(pts: dict[str, Measured]) -> list[Finding]:
@@ -138,15 +142,27 @@ def _serialized(pts: dict[str, Measured]) -> list[Finding]:
             )
             conf = confidence((ex.ticks, far.ticks))
         else:
+            c = comparison(ex.ticks, far.ticks)
+            interval = (
+                f"; the rounds put the ratio at {c.low:.2f}-{c.high:.2f}" if c is not None else ""
+            )
+            settled = c is not None and c.same
             text = (
                 f"With {NAMES[kind]}, a moving target and {what} between the store and the"
-                f" call, the store into the slot costs nothing measurable over the same loop"
+                f" call, the rounds show no cost of the store into the slot over the same loop"
                 f" storing into data ({ex.ticks.median:.0f} vs {far.ticks.median:.0f}"
-                f" ticks/iter){before}: the penalty is a clear of what was fetched or in flight"
-                " before the store completed."
+                f" ticks/iter{before}{interval}): "
+                + (
+                    "what is left, if anything, is within 5% of the loop."
+                    if settled
+                    else "a cost of this size may hide in the noise; these data do not tell"
+                    " whether anything is left."
+                )
             )
+            nums["settled"] = settled
             conf = no_difference(ex.ticks, far.ticks)
-        out.append(Finding("prediction", text, conf, nums))
+        why = base.unsettled([(f"{NAMES[kind]} against its data loop", ex.ticks, far.ticks)])
+        out.append(Finding("prediction", text, conf, nums, unstable=why))
     return out
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
+from smclab.model.result import Stats, StoredResult
 from smclab.run import machine
+from smclab.store.base import ResultStore
 from smclab.suites.diagnose.base import (
     Diagnosis,
     Fact,
@@ -18,6 +20,7 @@ from smclab.suites.diagnose.base import (
     Probe,
     ProbeResult,
 )
+from smclab.suites.diagnose.consistency import check
 from smclab.suites.diagnose.registry import PROBES
 from smclab.suites.session import Session, run_settings
 from smclab.suites.sweep import Grid, Observer, Plan, run_sweep
@@ -136,4 +139,104 @@ def run_diagnose(
             break
     findings = find(results, host)
     n = settings(quick, rounds)["repeats"]
-    return Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started, n)
+    d = Diagnosis(host, run_id, quick, results, findings, time.monotonic() - started, n)
+    d.checks = check(d)
+    return d
+
+
+# --- a stored run, its findings recomputed ------------------------------------------------
+
+
+def runs(store: ResultStore) -> list[str]:
+    """The ids of the diagnose runs in ``store``, oldest first."""
+    out: list[str] = []
+    for w in store.sweeps():
+        parts = w.id.split("-", 2)
+        if len(parts) == 3 and parts[0] == "diagnose" and parts[1] not in out:
+            out.append(parts[1])
+    return out
+
+
+def _stats(s: Stats | None, rounds: list[float], series: str) -> Stats | None:
+    """A stored Stats with its rounds back (one interleaved run: one series)."""
+    if s is None:
+        return None
+    return Stats(s.median, s.min, s.spread, tuple(rounds), series if rounds else None)
+
+
+def _point(plan: PlanPoint, r: StoredResult, series: str) -> Point:
+    assert r.experiment is not None
+    rounds = r.round_values()
+    counts = {k: v.per_iter for k, v in r.counters.items()}
+    notes = {k: v.note for k, v in r.counters.items() if v.note}
+    ticks, ns = _stats(r.ticks, rounds, series), _stats(r.ns, rounds, series)
+    return Point(plan, r.experiment, ticks, ns, counts, r.error, notes)
+
+
+def recorded(
+    store: ResultStore, run_id: str | None = None, only: tuple[str, ...] = ()
+) -> Diagnosis:
+    """The diagnose run ``run_id`` (default: the last) of a store, its findings recomputed by
+    today's probes: each stored result is matched to the points today's probes plan on the
+    recorded host (quick and full grids, by the experiment's knobs), so a run recorded by an
+    older smclab whose probes were cut differently gives today's findings where its points
+    allow. Every sweep of a run was measured in interleaved rounds: a sweep is a series, and a
+    probe's points come from one sweep (its own, else the one holding most of its points).
+    ``only``: these probes only."""
+    ids = runs(store)
+    if not ids:
+        raise SpecError(f"{store.location} holds no diagnose run")
+    run = run_id or ids[-1]
+    if run not in ids:
+        raise SpecError(f"no diagnose run {run} in {store.location} (runs: {', '.join(ids)})")
+    stored = [
+        (w.id, r)
+        for w in store.sweeps()
+        if w.id.startswith(f"diagnose-{run}-")
+        for r in store.results(sweep_id=w.id)
+        if r.experiment is not None
+    ]
+    host: Host = stored[-1][1].host if stored else {}
+    quick = all(r.experiment and r.experiment.min_ms == settings(True)["min_ms"] for _, r in stored)
+    results: list[ProbeResult] = []
+    for name, spec in PROBES.items():
+        if only and name not in only:
+            continue
+        by_knobs: dict[str, list[PlanPoint]] = {}
+        for q in (quick, not quick):  # the run's own grid first
+            for pp in spec.planned(host, q):
+                try:
+                    key = Experiment(**pp.knobs).knob_key()
+                except (SpecError, TypeError):
+                    continue  # a point that is no seed experiment (read from rows it cannot)
+                plans = by_knobs.setdefault(key, [])
+                if pp.label not in {x.label for x in plans}:
+                    plans.append(pp)
+
+        def matches(sweep_id: str, by_knobs: dict[str, list[PlanPoint]] = by_knobs) -> int:
+            return sum(
+                bool(by_knobs.get(r.experiment.knob_key()))
+                for w, r in stored
+                if w == sweep_id and r.experiment
+            )
+
+        # one sweep per probe (its own, else the one holding most of its points): points of
+        # different sweeps were measured apart, and a comparison pairs rounds only within one
+        order = sorted(
+            {w for w, _ in stored}, key=lambda w: (not w.endswith(f"-{name}"), -matches(w))
+        )
+        points: dict[str, Point] = {}
+        for w, r in stored:
+            if order and w == order[0] and r.experiment is not None:
+                for pp in by_knobs.get(r.experiment.knob_key(), []):
+                    points.setdefault(pp.label, _point(pp, r, w))
+        if points:
+            pts = list(points.values())
+            probe = Probe(name, spec.title, tuple(p.plan for p in pts))
+            results.append(ProbeResult(probe, pts, f"diagnose-{run}-{name}"))
+    findings = find(results, host)
+    times = [r.created for _, r in stored]
+    n = max((len(r.round_values()) for _, r in stored), default=0)
+    d = Diagnosis(host, run, quick, results, findings, max(times) - min(times) if times else 0.0, n)
+    d.checks = check(d)
+    return d

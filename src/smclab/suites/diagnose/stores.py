@@ -1,7 +1,10 @@
 """Stores: count, width and kind. k stores of width W, or a rep string of n bytes, into the
 executed line (the seed's 4K/0 slot), each against the same stores into data memory: is the
-penalty per store, per byte, per line, or flat? The fitted model's constant (ticks per penalty)
-explains the seed's 64-byte ``rep movsb`` and estimates penalties per iteration without a PMU.
+penalty per store, per byte, per line, flat, or saturating (the first store costs P, more add
+a fraction; :mod:`smclab.model.fit`)? The fitted model's constant (ticks per penalty) explains
+the seed's 64-byte ``rep movsb`` and estimates penalties per iteration without a PMU. The
+patterns that write the whole 64-byte line say which way of writing a line about to run is
+cheapest.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 from smclab.isa import vocabulary as vocab
 from smclab.model import fit as fitting
 from smclab.model.fit import FitResult, ModelFit, Observation
-from smclab.model.stats import confidence, differs
+from smclab.model.stats import confidence, differs, no_difference
 
 from . import base
 from .base import Finding, Host, Measured, PlanPoint, Point, ProbeSpec, labelled, pp
@@ -44,6 +47,11 @@ KINDS = {"ordinary": "ordinary stores (mov)", "rep": "rep strings"}
 #: the seed's copy: 64 bytes of rep movsb at the 4K/0 slot
 SEED_COPY = ("rep-movsb", 64)
 FAR = " far"
+#: whole 64-byte lines written where the line is not in L1D (into data, step 64 through a 1M
+#: ring, every store a line last written 1M of stores before): rep movsb against vector stores
+COLD = (("rep-movsb", 64), ("avx512", 64), ("avx", 64))
+COLD_RING: dict[str, Any] = {"buffer": 1 << 20, "step": 64}
+COLD_SUFFIX = " cold"
 
 
 def label(copy: str, nbytes: int) -> str:
@@ -64,6 +72,9 @@ def points(quick: bool) -> list[PlanPoint]:
         knobs = {**SLOT, "copy": copy, "payload": n}
         out.append(pp(label(copy, n), n, copy, **knobs))
         out.append(pp(label(copy, n) + FAR, n, f"{copy}{FAR}", store="far", **knobs))
+    for copy, n in COLD:  # a whole line not in L1D: into data, a ring far larger than L1D
+        knobs = {**COLD_RING, "copy": copy, "payload": n}
+        out.append(pp(label(copy, n) + COLD_SUFFIX, n, "cold line", store="far", **knobs))
     return out
 
 
@@ -117,6 +128,22 @@ def per_penalty(found: dict[str, FitResult], o: Observation) -> tuple[str, Model
     return None
 
 
+def _unsettled_fit(f: FitResult) -> str | None:
+    """Why the model a finding names may change between runs: the points' noise, not the
+    models' fit, sets the tolerance, and another model fits within it too."""
+    if f.noise * fitting.NOISE_FACTOR <= fitting.FIT_TOL * f.scale:
+        return None
+    named = {m.model for m in f.contenders}
+    every = [*f.fits, *([f.saturating] if f.saturating else [])]
+    within = [m.model for m in every if m.model not in named and m.residual <= f.tolerance]
+    if not within:
+        return None
+    return (
+        f"the points' noise ({f.tolerance:.3g} ticks/iter) lets {' and '.join(within)} fit as"
+        " well: the model named may change between runs"
+    )
+
+
 def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[str, Any]]:
     what = KINDS[k]
     lo = min(f.observations, key=lambda o: o.penalty)
@@ -133,7 +160,24 @@ def _model_text(k: str, f: FitResult, costly: int, n: int) -> tuple[str, dict[st
     }
     resid = f"RMS residuals {f.residuals_text()}, noise allows {f.tolerance:.3g}"
     chosen, tied = f.chosen, f.tied
-    if chosen is not None:
+    if chosen is not None and not chosen.counts:
+        p, two, top = chosen.constant, chosen.at(2), chosen.constant + chosen.added
+        nums.update(
+            model=chosen.model,
+            first_store_ticks=p,
+            saturates_at_ticks=top,
+            two_stores_ticks=two,
+            tau_stores=chosen.tau,
+        )
+        text = (
+            f"{what.capitalize()} into the executed line ({span}): the first store costs"
+            f" {p:.0f} ticks; more stores add less each, saturating"
+            + (" (a step at the second store)" if two >= p + 0.9 * chosen.added else "")
+            + f": 2 stores {two:.0f} ({two / p:.2f} penalties), many up to {top:.0f}"
+            f" ({top / p:.2f}) (fitted"
+            f" P + S(1 - e^-(n-1)/{chosen.tau:g}); {resid})."
+        )
+    elif chosen is not None:
         unit = fitting.UNITS[chosen.model]
         nums.update(model=chosen.model, ticks_per_penalty=chosen.constant)
         text = (
@@ -184,12 +228,93 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         conf = confidence(*((p.at.ticks, p.far.ticks) for p in costly))
         if f.chosen is None and not f.tied:
             conf = "low" if conf == "low" else "medium"
-        out.append(Finding("stores", text, conf, nums))
+        out.append(Finding("stores", text, conf, nums, unstable=_unsettled_fit(f)))
+    out += _full_line(ps)
+    out += _cold_line(points)
     seed = next((p for p in ps if (p.copy, p.nbytes) == SEED_COPY), None)
     model = per_penalty(found, seed.observation) if seed is not None else None
     if seed is not None and model is not None:
         out.append(_seed_copy(seed, *model, found[model[0]]))
     return out
+
+
+def _full_line(ps: list[Pair]) -> list[Finding]:
+    """The cheapest way to write one whole line about to run: every pattern that writes the
+    64 bytes of the executed line, by its total cost (what the loop pays), each over its own
+    data control for the penalty."""
+    whole = [p for p in ps if p.nbytes == fitting.LINE and p.observation.lines == 1]
+    if len(whole) < 2 or not any(differs(p.at.ticks, p.far.ticks) for p in whole):
+        return []  # (no penalty: nothing to make cheaper)
+    whole.sort(key=lambda p: p.at.ticks.median)
+    best = whole[0]
+    tied = [p for p in whole[1:] if not differs(p.at.ticks, best.at.ticks)]
+    beaten = [p for p in whole[1:] if p not in tied]
+
+    def name(p: Pair) -> str:
+        return label(p.copy, p.nbytes)
+
+    def cell(p: Pair) -> str:
+        return f"{name(p)} {p.at.ticks.median:.0f} (penalty {p.observation.penalty:.0f})"
+
+    nums: dict[str, Any] = {
+        "cheapest": name(best),
+        "as_cheap": [name(p) for p in tied],
+        "total": {name(p): p.at.ticks.median for p in whole},
+        "penalty": {name(p): p.observation.penalty for p in whole},
+    }
+    cells = "; ".join(cell(p) for p in whole)
+    if not beaten:
+        text = (
+            f"Writing the whole executed line (64 bytes) costs the same whichever way it is"
+            f" written ({cells} ticks/iter; penalty: over the same stores into data)."
+        )
+        conf = "medium"
+    else:
+        also = f", as cheap as {', '.join(name(p) for p in tied)}" if tied else ""
+        text = (
+            f"The cheapest way to write the whole executed line (64 bytes) is {name(best)}"
+            f"{also}: {cells} ticks/iter (penalty: over the same stores into data)."
+        )
+        conf = confidence(*((p.at.ticks, best.at.ticks) for p in beaten))
+    why = base.unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
+    return [Finding("stores", text, conf, nums, unstable=why)]
+
+
+def _cold_line(points: list[Point]) -> list[Finding]:
+    """rep movsb against one vector store writing a whole line not in L1D (into data)."""
+    pts = labelled(points)
+    cold = {p.experiment.copy: p for name, p in pts.items() if name.endswith(COLD_SUFFIX)}
+    rep = cold.get("rep-movsb")
+    vec = next((cold[c] for c in ("avx512", "avx") if c in cold), None)
+    if rep is None or vec is None:
+        return []
+    a, b = rep.ticks, vec.ticks
+    names = f"rep movsb of 64 bytes against {label(vec.experiment.copy, 64)}"
+    where = (
+        "Writing a whole line that is not in L1D (into data, step 64 through a"
+        f" {COLD_RING['buffer'] >> 20}M ring)"
+    )
+    nums: dict[str, Any] = {
+        "rep_movsb_ticks": a.median,
+        "vector": vec.experiment.copy,
+        "vector_ticks": b.median,
+        "extra_ticks": a.median - b.median,
+    }
+    if differs(a, b):
+        more = "more" if a.median > b.median else "less"
+        text = (
+            f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter, rep"
+            f" movsb {abs(a.median - b.median):.0f} {more}."
+        )
+        conf = confidence((a, b))
+    else:
+        text = (
+            f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter,"
+            " no measurable difference."
+        )
+        conf = no_difference(a, b)
+    why = base.unsettled([(names, a, b)])
+    return [Finding("stores", text, conf, nums, unstable=why)]
 
 
 def _seed_copy(seed: Pair, k: str, m: ModelFit, f: FitResult) -> Finding:
