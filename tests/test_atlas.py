@@ -125,7 +125,7 @@ def test_export_round_trips_and_the_reference_loads(recorded, tmp_path):
             n: c.fact.value for n, c in b.cells.items()
         }
         assert all(k in b.points for c in b.cells.values() for k in c.points)
-    bad = json.loads(files[0].read_text()) | {"format": 999}
+    bad = json.loads(files[0].read_text()) | {"atlas_format": 999}
     with pytest.raises(at.SpecError, match="format 999"):
         at.Column.from_dict(bad)
 
@@ -341,7 +341,9 @@ def test_record_then_atlas_shows_this_host_beside_the_reference(tmp_path, monkey
 
     monkeypatch.setattr(analyse, "session", shaped)
     rec = str(tmp_path / "mine.sqlite")
-    r = CliRunner().invoke(cli, ["diagnose", "--quick", "--record", rec, "--json"])
+    # every probe of measured points (stale-code measures itself with a real worker)
+    probes = [x for n, spec in PROBES.items() if spec.rows is None for x in ("--probe", n)]
+    r = CliRunner().invoke(cli, ["diagnose", "--quick", *probes, "--record", rec, "--json"])
     assert r.exit_code == 0, r.output
     printed = json.loads(r.stdout)
     assert printed["recorded"] == rec and printed["placement"]["closest"].endswith("(ref)")
@@ -419,3 +421,24 @@ def test_cells_read_as_text():
     assert value_text(row["ticks_per_penalty"], None, host) == MISSING
     best = {"id": "ring-16K", "x_naive": 4.74, "x_floor": 1.77}
     assert value_text(row["best seed"], best, host) == "4.7x ring-16K, 1.77x floor"
+
+
+def test_stale_code_runs_are_read_from_their_stored_sweep(tmp_path):
+    """The stale-code probe stores its counts in its sweep (no result rows): the atlas reads
+    them back and states what its findings printed."""
+    from test_stale_code import ScriptedSession, StopAfter, reply
+
+    from smclab.suites.diagnose import stale_code as sc
+
+    db = tmp_path / "s.sqlite"
+    s = ScriptedSession(db, reply)
+    rows, _ = sc.measure(s, True, 0.1, "diagnose-20261203T000000-stale-code", StopAfter(None))
+    s.store.close()
+    printed = sc.row_findings(rows, s.host)
+    pr = ProbeResult(sc.PROBE.plan(True, 2), [], "x", rows=rows)
+    facts = facts_of([pr], printed, s.host)
+    assert {f.name for f in facts} == {"stale_per_run", "stale_upper95"}
+    (c,) = at.from_stores([db])
+    assert c.host["model_name"] == "Synthetic CPU"
+    assert {f.name: f for f in facts} == {n: cell.fact for n, cell in c.cells.items()}
+    assert c.value("stale_per_run") > 0  # the script's stale runs

@@ -24,7 +24,7 @@ from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats, StoredResult
 from smclab.model.stats import comparison, confidence, differs, no_difference
-from smclab.store import ResultStore, is_url, open_store, redact
+from smclab.store import ResultStore, StoredSweep, is_url, open_store, redact
 from smclab.suites.diagnose import PROBES, Fact, PlanPoint, Point, ProbeSpec, facts_of, find
 from smclab.suites.diagnose.base import Host, ProbeResult
 from smclab.suites.seed import ROW_NAMES, ROWS, SEED_CONFIGS, SeedTable
@@ -88,6 +88,8 @@ ROWS_: tuple[Row, ...] = (
         "x",
         "per writer store over the same-thread penalty",
     ),
+    Row("stale_per_run", "stale code per run", "per run", "stale runs, no protocol"),
+    Row("stale_upper95", "stale bound (95%)", "per run", "upper bound of stale runs per run"),
     *(
         Row(f"seed {c}", f"{c} / baseline", "x", f"the seed's {c} over its baseline")
         for c in SEED_CONFIGS
@@ -146,7 +148,7 @@ class Column:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": ATLAS_FORMAT,
+            "atlas_format": ATLAS_FORMAT,
             "label": self.label,
             "host": self.host,
             "date": self.date,
@@ -160,8 +162,10 @@ class Column:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], reference: bool = False) -> Column:
-        if d.get("format") != ATLAS_FORMAT:
-            raise SpecError(f"an atlas fact file of format {d.get('format')!r}, not {ATLAS_FORMAT}")
+        if d.get("atlas_format") != ATLAS_FORMAT:
+            raise SpecError(
+                f"an atlas fact file of format {d.get('atlas_format')!r}, not {ATLAS_FORMAT}"
+            )
         cells = {n: Cell.from_dict(n, c, d["points"]) for n, c in d["facts"].items()}
         return cls(d["host"], d["date"], d["smclab"], d["sources"], cells, d["points"], reference)
 
@@ -208,7 +212,7 @@ class Atlas:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": ATLAS_FORMAT,
+            "atlas_format": ATLAS_FORMAT,
             "rows": [{"name": r.name, "title": r.title, "unit": r.unit} for r in self.rows()],
             "differs_for_jit": [r.name for r in self.rows() if self.marked(r)],
             "hosts": [c.to_dict() for c in self.columns],
@@ -277,6 +281,8 @@ class _Source:
     name: str
     host: dict[str, Any]
     results: list[StoredResult]
+    #: the runs of probes that store no results (stale-code): (probe, run, sweep, rows)
+    runs: list[tuple[str, str, StoredSweep, list[dict[str, Any]]]] = field(default_factory=list)
 
 
 def _date(created: float) -> str:
@@ -403,7 +409,9 @@ def best_workaround(workload: str, results: list[StoredResult]) -> Fact | None:
     assert n_t is not None
     helping, others = [], []
     for name, r in named.items():
-        if name == "naive" or r is floor or not known.get(name, True):
+        # a candidate's controls (advise's search stores them as "<id> (<what> control)")
+        # execute no fresh code
+        if name == "naive" or r is floor or not known.get(name, not name.endswith(" control)")):
             continue
         t, _ = _stats(r, series)
         if t is None:
@@ -448,19 +456,36 @@ def column(sources: list[_Source]) -> Column:
         if f is not None:
             b.add([f], {r.name: r for r in rs if r.name}, i, "advise")
     used = b.used or [r for s in sources for r in s.results]
-    last = max(used, key=lambda r: r.created)
-    host = {k: last.host[k] for k in HOST_KEYS if k in last.host}
-    return Column(
-        host, _date(last.created), last.version, [s.name for s in sources], b.cells, b.points
-    )
+    stamps = [(r.created, r.version, r.host) for r in used]
+    latest: dict[str, tuple[str, dict[str, Any], StoredSweep, list[dict[str, Any]]]] = {}
+    for s in sources:
+        for probe, run, sweep, rows in s.runs:
+            if probe not in latest or run > latest[probe][0]:
+                latest[probe] = (run, s.host, sweep, rows)
+    for probe, (_, host, sweep, rows) in latest.items():
+        pr = ProbeResult(PROBES[probe].plan(False, 2), [], sweep.id, rows=rows)
+        b.add(facts_of([pr], find([pr], host), host), {}, 0, probe)
+        stamps.append((sweep.updated, sweep.version, host))
+    created, version, last = max(stamps, key=lambda t: t[0])
+    host = {k: last[k] for k in HOST_KEYS if k in last}
+    return Column(host, _date(created), version, [s.name for s in sources], b.cells, b.points)
 
 
 def read_store(store: ResultStore, name: str) -> list[_Source]:
-    """Every host of one store, with its results."""
-    out = []
-    for h in store.hosts():
-        out.append(_Source(name, h.facts, list(store.results(host_id=h.id))))
-    return out
+    """Every host of one store, with its results and the runs of probes that store none."""
+    out = {
+        identity(h.facts): _Source(name, h.facts, list(store.results(host_id=h.id)))
+        for h in store.hosts()
+    }
+    for sweep in store.sweeps():
+        m = RUN_RE.match(sweep.id)
+        spec = PROBES.get(m.group("probe")) if m else None
+        if m is None or spec is None or spec.rows is None or spec.rows.stored is None:
+            continue
+        rows, host = spec.rows.stored(sweep.grid)
+        src = out.setdefault(identity(host), _Source(name, host, []))
+        src.runs.append((m.group("probe"), m.group("run"), sweep, rows))
+    return list(out.values())
 
 
 def from_stores(targets: Iterable[str | Path]) -> list[Column]:
@@ -472,7 +497,7 @@ def from_stores(targets: Iterable[str | Path]) -> list[Column]:
             sources += read_store(st, redact(str(t)) if is_url(t) else Path(t).name)
     by_id: dict[tuple[Any, ...], list[_Source]] = {}
     for s in sources:
-        if s.results:
+        if s.results or s.runs:
             by_id.setdefault(identity(s.host), []).append(s)
     columns = [column(ss) for ss in by_id.values()]
     return [c for c in columns if c.cells]  # a host with only other runs states no fact

@@ -210,6 +210,8 @@ class RowsProbe:
 
     measure: Callable[..., tuple[list[dict[str, Any]], bool]]
     findings: Callable[[list[dict[str, Any]], Host], list[Finding]]
+    #: a stored run's (rows, host facts) from its sweep's grid (None: it cannot be read back)
+    stored: Callable[[dict[str, list[Any]]], tuple[list[dict[str, Any]], Host]] | None = None
 
 
 @dataclass(frozen=True)

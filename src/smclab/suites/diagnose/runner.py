@@ -57,7 +57,7 @@ def facts_of(probe_results: list[ProbeResult], found: list[Finding], host: Host)
     findings' numbers: a fact is never computed apart from the finding that prints it)."""
     out: list[Fact] = []
     for pr in probe_results:
-        if pr.points:
+        if pr.points or pr.rows:
             mine = [f for f in found if f.probe == pr.probe.name]
             out += PROBES[pr.probe.name].facts(mine, pr.points, host)
     return out

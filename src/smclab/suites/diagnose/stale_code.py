@@ -30,6 +30,7 @@ from smclab.run.worker import WorkerError
 from smclab.suites.session import Session
 from smclab.suites.sweep import Observer
 
+from . import base
 from .base import Finding, Host, Point, ProbeSpec, RowsProbe
 from .plot import Bars
 
@@ -455,6 +456,24 @@ def outcome_of(row: dict[str, Any]) -> Outcome:
     return o
 
 
+def stored(grid: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], Host]:
+    """A stored run's rows and host (what :func:`measure` stored in its sweep's grid)."""
+    return [o.to_dict() for o in from_columns(grid)], host_of(grid)
+
+
+def facts(found: list[Finding], points: list[Point], host: Host) -> list[base.Fact]:
+    """Stale runs per run without a protocol, and its 95% upper bound (the counts finding)."""
+    out: list[base.Fact] = []
+    for f in found:
+        sk = f.numbers.get("skipped")
+        if sk and sk.get("runs"):
+            rate = sk["stale"] / sk["runs"]
+            out.append(base.Fact("stale_per_run", rate, "per run", f.confidence, f.probe))
+            up = sk["stale_upper95"]
+            out.append(base.Fact("stale_upper95", up, "per run", f.confidence, f.probe))
+    return out
+
+
 PROBE = ProbeSpec(
     NAME,
     "Stale code: does another CPU's patch ever run old (or torn), and what safety costs",
@@ -462,5 +481,6 @@ PROBE = ProbeSpec(
     findings,
     Bars(ref="none"),
     needs=needs,
-    rows=RowsProbe(measure, row_findings),
+    rows=RowsProbe(measure, row_findings, stored),
+    facts=facts,
 )
