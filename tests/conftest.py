@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# workers leave no /tmp/perf-PID.map behind (module-scoped fixtures start workers too);
+# tests/test_perfmap.py turns it back on where it checks the map
+os.environ["SMCLAB_PERF_MAP"] = "0"
+
 #: what the source of a test (or of a fixture it uses) shows when it starts a process: the
 #: command line, a worker, a session that measures
 STARTS_PROCESSES = (
@@ -154,7 +158,6 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.delenv("SMCLAB_DB", raising=False)
-    monkeypatch.setenv("SMCLAB_PERF_MAP", "0")  # workers leave no /tmp/perf-PID.map behind
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -293,6 +293,11 @@ class ShapedSession:
         # the caches the code-age probe plans its rings with, as a real session stores them
         self.host = {**self.HOST, "caches": machine.caches()}
         self.n = 0
+        self.flags = machine.cpu_flags()
+        self.runner = self  # the stale-code probe's requests: a model has no second thread
+
+    def request(self, req, timeout):
+        return {"cpu": False, "unavailable": "a cost model runs no threads"}
 
     def check(self, exp):
         pass

@@ -147,7 +147,7 @@ def test_results_markdown_has_an_id_and_label_per_row(stores):
     a, _ = stores
     md = ok("results", "--db", str(a), "--markdown").splitlines()
     assert md[0].startswith("| id | label |")
-    rows = json.loads(ok("results", "--db", str(a), "--json"))
+    rows = json.loads(ok("results", "--db", str(a), "--json"))["results"]
     assert len(md) == 2 + len(rows)
     assert [line.split(" | ")[1] for line in md[2:]] == [r["label"] for r in rows]
     assert "--markdown takes no" in bad("results", "--db", str(a), "--markdown", "--csv")

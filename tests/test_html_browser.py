@@ -1,5 +1,6 @@
-"""The diagnose report opened in a real headless browser (Debian's chromium): it loads with no
-console message or script error, its table sorts on a click, its screenshot is not blank.
+"""The diagnose report and the atlas page opened in a real headless browser (Debian's
+chromium): they load with no console message or script error; the report's table sorts on a
+click and its screenshot is not blank.
 
 Skipped where chromium is absent, unless SMCLAB_REQUIRE_BROWSER=1 (CI sets it and installs
 chromium), then it fails."""
@@ -98,3 +99,15 @@ def test_the_screenshot_is_not_blank(tmp_path, browser):
     assert pixels[..., :3].std() > 0.05  # text and a plot, not one colour
     colours = {tuple(px) for px in pixels[::20, ::20, :3].reshape(-1, 3).round(2).tolist()}
     assert len(colours) > 5
+
+
+def test_the_atlas_page_loads_without_console_messages(tmp_path, browser):
+    """The atlas of the recorded hosts that ship with smclab (no store of this machine)."""
+    from conftest import run_cli
+
+    page = tmp_path / "atlas.html"
+    p = run_cli("atlas", "--html", str(page))  # the XDG data dir of the tests is empty
+    assert p.returncode == 0, p.stderr
+    dom, log = browser(page, "--enable-logging=stderr", "--v=0", "--dump-dom")
+    assert not [line for line in log.splitlines() if ":CONSOLE" in line], log
+    assert '<html lang="en">' in dom and dom.count("<svg") >= 1

@@ -184,8 +184,9 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
 
     from click.testing import CliRunner
 
+    import smclab.suites.diagnose as dg
     from smclab.cli import analyse
-    from smclab.suites.diagnose import Diagnosis, runner
+    from smclab.suites.diagnose import runner
     from smclab.suites.session import run_settings
 
     seen = []
@@ -194,13 +195,13 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(
         analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
     )
-    monkeypatch.setattr(
-        analyse,
-        "run_diagnose",
-        lambda s, quick, only, obs, budget, n: (
-            seen.append(runner.settings(quick, n)) or Diagnosis({}, "r", quick, [], [], 0.0)
-        ),
-    )
+
+    def diagnosed(s, quick, only, obs, budget=None, rounds=None):
+        n = rounds
+        seen.append(runner.settings(quick, n))
+        return dg.Diagnosis({}, "r", quick, [], [], 0.0, n or 0)
+
+    monkeypatch.setattr(analyse, "run_diagnose", diagnosed)
     monkeypatch.setattr(analyse, "advice", lambda a: "")
     monkeypatch.setattr(analyse, "diagnosis", lambda d: "")
     for command in (analyse.advise, analyse.diagnose):

@@ -346,7 +346,7 @@ def test_sweep_interleave_measures_the_grid_in_rounds(tmp_path):
         "--min-ms",
         "2",
         "--events",
-        "",
+        "none",
         "--interleave",
         "--json",
         "--db",

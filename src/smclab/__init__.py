@@ -17,7 +17,7 @@ from smclab._version import __version__
 if TYPE_CHECKING:  # what type checkers see; at run time each name loads on first use
     from smclab.codegen import Program, build
     from smclab.errors import SpecError
-    from smclab.model.experiment import Experiment
+    from smclab.model.experiment import Experiment, Workload, register
     from smclab.model.noise import Noise
     from smclab.model.result import MeasurementError, Result, Stats, StoredResult
     from smclab.model.rounds import Comparison, compare_rounds
@@ -58,6 +58,8 @@ _EXPORTS = {
     "StoredResult": "smclab.model.result",
     "StoreError": "smclab.store",
     "VARIANTS": "smclab.suites.catalog",
+    "Workload": "smclab.model.experiment",
+    "register": "smclab.model.experiment",
 }
 
 
@@ -92,11 +94,13 @@ __all__ = [
     "Stats",
     "StoreError",
     "StoredResult",
+    "Workload",
     "__version__",
     "build",
     "compare_rounds",
     "open_store",
     "plan",
+    "register",
     "run_advise",
     "run_diagnose",
     "run_seed",

@@ -10,6 +10,7 @@ nothing in flight stored).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -75,7 +76,8 @@ for command in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.argv[1:] if argv is None else argv):  # `smclab` alone: the help, no error
+    completing = "_SMCLAB_COMPLETE" in os.environ  # a shell asks click for completions
+    if not (sys.argv[1:] if argv is None else argv) and not completing:  # `smclab`: the help
         click.echo(cli.get_help(click.Context(cli, info_name="smclab")))
         return
     try:

@@ -115,7 +115,7 @@ def diagnose(
             raise SpecError(f"{record} exists or is not a file: --record makes a fresh store")
         db = record
     with session(db, cpu, timeout) as s:
-        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget, rounds))
+        d = observed(lambda obs: run_diagnose(s, quick, only, obs, budget=budget, rounds=rounds))
         recorded = None
         if record is not None:
             with status("the seed table") as update:

@@ -304,7 +304,9 @@ def to_html(a: Atlas) -> str:
             f"<th>ticks/iter</th><th>spread</th></tr>{lines}</table>"
         )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>smclab atlas</title>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>smclab atlas</title>"
         f"<style>{STYLE}</style></head><body><h1>smclab atlas</h1>"
         f"<p><small>smclab {e(__version__)}: {len(a.columns)} hosts</small></p>"
         f"<p><small>{e(LEGEND)}</small></p>"
