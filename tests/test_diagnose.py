@@ -151,7 +151,17 @@ def test_real_quick_diagnose_json_has_every_probe(tmp_path):
 
 
 def test_advise_json_top_entry(tmp_path):
-    p = run_cli("advise", "--quick", "--json", "--db", str(tmp_path / "a.sqlite"), timeout=300)
+    c_file = tmp_path / "best.c"
+    p = run_cli(
+        "advise",
+        "--quick",
+        "--json",
+        "--emit-c",
+        str(c_file),
+        "--db",
+        str(tmp_path / "a.sqlite"),
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["format"] == FORMAT
@@ -159,6 +169,14 @@ def test_advise_json_top_entry(tmp_path):
     assert top["executes_fresh_copy"] is True
     assert top["speedup_over_naive"] > 1 and top["ratio_to_floor"] > 0
     assert top["verdict"] == "helps" and top["how_to"]
+    assert top["ratio_to_data_control"] > 0 and top["ratio_to_never_modified"] > 0
+    # the search trace: every measured point with its stage and knobs; the confirmation last
+    trace = out["search"]["trace"]
+    assert trace[0]["stage"] == "pilot" or trace[0]["stage"].startswith("halving")
+    assert trace[-1]["stage"] == "confirm" and all("knobs" in t for t in trace)
+    assert out["goal"]["to_data_control"] == 1.05
+    # the winner as C: it names the winner and builds (the build and run: tests/test_c_file.py)
+    assert top["id"] in c_file.read_text()
     # ranked by verdict (helps, no effect, hurts, failed), then by speed within a verdict
     order = ["helps", "no effect", "hurts", "failed"]
     keys = [

@@ -428,8 +428,9 @@ def test_issue10_knobs_validate_and_keep_default_keys():
     assert Experiment().code_key() == Experiment(chain=0, cross_period=0).code_key()
     with pytest.raises(SpecError, match="cross-period needs"):
         Experiment(cross_period=100)
-    with pytest.raises(SpecError, match="evict needs store 'exec'"):
-        Experiment(evict="clwb", store="far")
+    with pytest.raises(SpecError, match="evict needs a store"):
+        Experiment(evict="clwb", store="none")
+    assert Experiment(evict="clwb", store="far").evict == "clwb"  # a data control
     assert Experiment(evict="cldemote").required_flags() == ("cldemote",)
     assert "chain=5" in Experiment(chain=5).label()
 

@@ -184,7 +184,6 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
 
     from click.testing import CliRunner
 
-    import smclab.suites.diagnose as dg
     from smclab.cli import analyse
     from smclab.suites.diagnose import runner
     from smclab.suites.session import run_settings
@@ -193,13 +192,15 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     monkeypatch.setattr(analyse, "session", lambda *a: contextlib.nullcontext(None))
     monkeypatch.setattr(analyse, "observed", lambda fn: fn(None))
     monkeypatch.setattr(
-        analyse, "run_advise", lambda s, w, quick, obs, n: seen.append(run_settings(quick, n))
+        analyse,
+        "run_advise",
+        lambda s, w, quick, obs, n, budget=None: seen.append(run_settings(quick, n)),
     )
 
     def diagnosed(s, quick, only, obs, budget=None, rounds=None):
         n = rounds
         seen.append(runner.settings(quick, n))
-        return dg.Diagnosis({}, "r", quick, [], [], 0.0, n or 0)
+        return Diagnosis({}, "r", quick, [], [], 0.0, n or 0)
 
     monkeypatch.setattr(analyse, "run_diagnose", diagnosed)
     monkeypatch.setattr(analyse, "advice", lambda a: "")

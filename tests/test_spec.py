@@ -25,7 +25,7 @@ def test_format_size():
         ({"barrier": "fence"}, "unknown barrier 'fence'"),
         (
             {"call": "direct", "step": 100, "layout": "near"},
-            "the step must divide the buffer into at most 512 slots",
+            "the step must divide the buffer",
         ),
         ({"payload": 0}, "payload must be between 1 byte"),
         ({"step": 4000, "payload": 200}, "overruns the 4096-byte buffer"),

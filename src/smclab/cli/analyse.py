@@ -13,10 +13,11 @@ from smclab.errors import SpecError
 from smclab.model.experiment import WORKLOADS
 from smclab.report import check_writable
 from smclab.report.atlas import placement_text
+from smclab.report.c_file import write_c
 from smclab.report.findings import advice, diagnosis
 from smclab.report.plot import pyplot
 from smclab.store import is_url, open_store
-from smclab.suites.advise import run_advise
+from smclab.suites.advise import DEFAULT_BUDGET, QUICK_BUDGET, run_advise
 from smclab.suites.atlas import place, reference
 from smclab.suites.diagnose import PROBES, facts_of, run_diagnose
 from smclab.suites.diagnose.consistency import check
@@ -170,21 +171,47 @@ def diagnose(
     show_default=True,
     help="Rank workarounds for this workload.",
 )
-@click.option("--quick", is_flag=True, help="5 short interleaved rounds (instead of 7 of 20 ms).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help=f"A short search (--budget {QUICK_BUDGET:g}).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help=f"Seconds the search may take, confirmation included [default: {DEFAULT_BUDGET:g}].",
+)
+@click.option(
+    "--emit-c",
+    "c_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the winner as one self-contained C file (gcc -O2 FILE; prints ticks"
+    " per call).",
+)
 @rounds_options
 @session_options
 def advise(
     workload: str,
     quick: bool,
     rounds: int | None,
+    budget: float | None,
+    c_file: str | None,
     as_json: bool,
     db: str | None,
     cpu: int | None,
     timeout: float,
 ) -> None:
-    """Rank workarounds measured here against the naive loop and the floor."""
+    """Search this host's fastest way for the workload (its space of knobs, within a budget),
+    then confirm the leaders against the naive loop, the floor and their own controls in
+    interleaved rounds. --json includes the search trace."""
+    if c_file:
+        check_writable(c_file)
     with session(db, cpu, timeout) as s:
-        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds))
+        a = observed(lambda obs: run_advise(s, workload, quick, obs, rounds, budget))
+    if c_file:
+        write_c(c_file, a)
     if as_json:
         print_json(a.to_dict())
     else:

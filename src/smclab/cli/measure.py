@@ -62,6 +62,8 @@ def show(exp: Experiment, as_json: bool) -> None:
         f" ({lay.exec_size} bytes), far buffer at {lay.far_buf:#x}"
     )
     click.echo("; addresses are nominal: the worker lays the same code out at its own mapping")
+    if program.ring is not None:
+        click.echo(f"; the loop: {program.ring.summary()}")
     click.echo(report.collapse_runs(program.listing_text()))
 
 

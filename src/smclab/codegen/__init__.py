@@ -44,10 +44,25 @@ __all__ = [
 def layout_for(exp: Experiment, base: int = NOMINAL_BASE) -> Layout:
     """The experiment's reservation; the code part is sized from a trial encoding (the code's
     length does not depend on where it is laid out: every address in it is rel32 or imm64)."""
-    w = exp.spec
-    trial: Program = w.build(exp, w.layout_for(exp, base, MAX_CODE))
-    lay: Layout = w.layout_for(exp, base, align(len(trial.code) + PAGE, CODE_ALIGN))
+    lay: Layout = exp.spec.layout_for(exp, base, _code_size(exp))
     return lay
+
+
+#: code reservations by knob key (see :func:`_code_size`)
+_SIZES: dict[str, int] = {}
+
+
+def _code_size(exp: Experiment) -> int:
+    """The code reservation of ``exp``, remembered by its knobs (a worker measuring one
+    experiment round after round encodes it once for its size: rings of 10^4 slots)."""
+    key = exp.knob_key()
+    if key not in _SIZES:
+        w = exp.spec
+        trial: Program = w.build(exp, w.layout_for(exp, NOMINAL_BASE, MAX_CODE))
+        if len(_SIZES) >= 256:
+            _SIZES.clear()
+        _SIZES[key] = align(len(trial.code) + PAGE, CODE_ALIGN)
+    return _SIZES[key]
 
 
 def build(exp: Experiment, lay: Layout | None = None) -> Program:

@@ -83,6 +83,44 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Ring:
+    """A loop unrolled over a ring of slots: ``slots`` calls in groups of ``batch`` (one write
+    per group), each group ``group_bytes`` long, from ``start`` (an address)."""
+
+    start: int
+    group_bytes: int
+    slots: int
+    batch: int = 1
+
+    @property
+    def groups(self) -> int:
+        return self.slots // self.batch
+
+    @property
+    def bytes(self) -> int:
+        return self.groups * self.group_bytes
+
+    @property
+    def bytes_per_slot(self) -> float:
+        return self.group_bytes / self.batch
+
+    def slot_call(self, i: int, write_bytes: int) -> int:
+        """The address of slot ``i``'s ``call``."""
+        g, j = divmod(i, self.batch)
+        return self.start + g * self.group_bytes + write_bytes + 5 * j
+
+    def summary(self) -> str:
+        return (
+            f"{self.slots} slots unrolled, {self.bytes_per_slot:g} bytes per slot"
+            f" ({self.bytes} bytes of loop)"
+        )
+
+
+#: a listing shows this many groups of a ring at its start (and one at its end)
+RING_SHOWN = 2
+
+
+@dataclass(frozen=True)
 class Program:
     experiment: Experiment
     layout: Layout
@@ -101,6 +139,8 @@ class Program:
     marks: tuple[tuple[int, str], ...] = ()
     #: (label, address, bytes): code that also runs outside the code region, listed after it
     elsewhere: tuple[tuple[str, int, bytes], ...] = ()
+    #: the loop unrolled over the ring (a direct-call ring), or None
+    ring: Ring | None = None
 
     def symbols(self) -> list[tuple[int, int, str]]:
         """(address, size, name) of the code as it lies in the reservation, for a perf map:
@@ -164,6 +204,7 @@ class Program:
         for addr, note in self.marks:
             marks.setdefault(addr, []).append(note)
         lines = iter(self.listing())
+        hidden = self._hidden()
         for sec in self.sections:
             addr = sec.address(self.layout)
             if not sec.code:
@@ -173,13 +214,28 @@ class Program:
                 if label:
                     rows.append(f"{label}:")
                 rows += [f"  ; {note}" for note in marks.get(line.address, ())]
-                rows.append(_row(line))
+                if hidden and hidden[0] <= line.address < hidden[1]:
+                    if line.address == hidden[0]:
+                        rows.append(f"  ; ... {hidden[2]}")
+                else:
+                    rows.append(_row(line))
                 if line.address + len(line.raw) >= addr + sec.size:
                     break
         for label, addr, raw in self.elsewhere:
             rows.append(f"{label}:")
             rows += [_row(line) for line in decode_listing(raw, addr)]
         return "\n".join(rows)
+
+    def _hidden(self) -> tuple[int, int, str] | None:
+        """The middle of a long ring, left out of the listing: (from, to, what it holds)."""
+        ring = self.ring
+        if ring is None or ring.groups <= RING_SHOWN + 2:
+            return None
+        lo = ring.start + RING_SHOWN * ring.group_bytes
+        hi = ring.start + (ring.groups - 1) * ring.group_bytes
+        n = ring.groups - RING_SHOWN - 1
+        what = f"{n} more groups of {ring.batch} slot(s)" if ring.batch > 1 else f"{n} more slots"
+        return lo, hi, f"{what} like these, {ring.group_bytes} bytes each, to {hi:#x}"
 
 
 #: section label -> its perf symbol's name

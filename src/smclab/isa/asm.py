@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the types of C.* and R.* (iced-x86 declares them so; at run
 else:
     Code = Register = int
 
-__all__ = ["Asm", "C", "Code", "R", "Register", "mem", "decode_listing"]
+__all__ = ["Asm", "C", "Code", "R", "Register", "mem", "decode_listing", "iter_listing"]
 
 
 def mem(base: Register, displ: int = 0, index: Register = R.NONE, scale: int = 1) -> MemoryOperand:
@@ -89,6 +89,9 @@ class Asm:
             return self.emit(Instruction.create_reg_u64(code, reg, imm))
         return self.emit(Instruction.create_reg_i32(code, reg, imm))
 
+    def rri(self, code: Code, a: Register, b: Register, imm: int) -> Asm:
+        return self.emit(Instruction.create_reg_reg_i32(code, a, b, imm))
+
     def rm(self, code: Code, reg: Register, m: MemoryOperand) -> Asm:
         return self.emit(Instruction.create_reg_mem(code, reg, m))
 
@@ -135,15 +138,18 @@ class ListingLine:
     text: str
 
 
-def decode_listing(code: bytes, address: int) -> list[ListingLine]:
-    """Decode ``code`` (laid out at ``address``) into Intel-syntax lines."""
+def iter_listing(code: bytes, address: int) -> Iterator[ListingLine]:
+    """Decode ``code`` (laid out at ``address``) into Intel-syntax lines, one at a time."""
     fmt = Formatter(FormatterSyntax.INTEL)
     fmt.first_operand_char_index = 8
     fmt.hex_prefix = "0x"
     fmt.hex_suffix = ""
     fmt.uppercase_hex = False
-    lines = []
     for ins in Decoder(64, code, ip=address):
         off = ins.ip - address
-        lines.append(ListingLine(ins.ip, code[off : off + ins.len], fmt.format(ins)))
-    return lines
+        yield ListingLine(ins.ip, code[off : off + ins.len], fmt.format(ins))
+
+
+def decode_listing(code: bytes, address: int) -> list[ListingLine]:
+    """Decode ``code`` (laid out at ``address``) into Intel-syntax lines."""
+    return list(iter_listing(code, address))

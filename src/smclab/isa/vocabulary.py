@@ -228,7 +228,7 @@ _BARRIERS = [
 ]
 
 
-# --- call kinds (their code: smclab.codegen.seed) -----------------------------------------
+# --- call kinds (their code: smclab.workloads.seed.codegen) ---------------------------------
 
 
 @dataclass(frozen=True)

@@ -152,12 +152,14 @@ class Loaded:
 
     def __init__(self, exp: Experiment, writer_cpu: int | None = None) -> None:
         nominal = codegen.layout_for(exp)
-        base = mmap(nominal.total, PROT_NONE)
+        key = exp.knob_key()
+        # where this experiment was mapped last: free again, the code built for it is reused
+        base = mmap(nominal.total, PROT_NONE, _BUILT_AT.get(key, 0))
         self.layout = lay = nominal.at(base)
         self._fd: int | None = None
         self._writer: threading.Thread | None = None
         try:
-            self.program: Program = codegen.build(exp, lay)
+            self.program: Program = _built(exp, key, lay)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_WRITE)
             write(lay.code, self.program.code)
             mprotect(lay.code, lay.code_size, PROT_READ | PROT_EXEC)
@@ -224,6 +226,24 @@ class Loaded:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: the last base each experiment (by knob key) was mapped at, and the programs built for them
+#: (a ring of 10^4 slots takes a second to generate; interleaved rounds map it again and again)
+_BUILT_AT: dict[str, int] = {}
+_PROGRAMS: dict[tuple[str, int], Program] = {}
+_PROGRAMS_KEPT = 32
+
+
+def _built(exp: Experiment, key: str, lay: codegen.Layout) -> Program:
+    program = _PROGRAMS.get((key, lay.base))
+    if program is None or program.layout != lay:
+        program = codegen.build(exp, lay)
+        if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[(key, lay.base)] = program
+    _BUILT_AT[key] = lay.base
+    return program
 
 
 def rdtsc_function() -> tuple[Callable[[], int], int, int]:

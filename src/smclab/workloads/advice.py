@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smclab.model.experiment import Experiment
+from smclab.model.knobs import format_size
+from smclab.model.search import Knob, Point, Space
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,48 @@ class CandidateSet:
     how_to: Callable[[Experiment, Experiment, dict[str, Any]], str]
     #: what the floor is, for the advice's legend
     floor_note: str = "no write"
+    #: the space advise searches on a host (None: the candidates, as one unordered knob).
+    #: A workload declares its knobs and ranges here (the seed: workloads/seed/advise.py,
+    #: seed_space); jit-block and jit-emit search their candidate lists until theirs (with
+    #: the W^X strategies as values of their strategy knob) is declared
+    space: Callable[[dict[str, Any]], Space] | None = None
+    #: a fresh-code point's controls by name ('data': the same code storing into data,
+    #: 'limit': the same calls to code never modified), as knob changes
+    controls: Callable[[dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+
+    def search_space(self, host: dict[str, Any]) -> tuple[Space, Callable[[Point], Candidate]]:
+        """The space advise searches on ``host`` and how a point becomes a candidate."""
+        if self.space is not None:
+            space = self.space(host)
+
+            def declared(p: Point) -> Candidate:
+                knobs = space.values(p)
+                return Candidate(_point_id(p), knobs)
+
+            return space, declared
+        cands = {c.id: c for c in self.candidates(host)}
+        listed = Space(
+            f"{self.workload}-candidates", (Knob("candidate", tuple(cands), ordered=False),)
+        )
+        return listed, lambda p: cands[dict(p)["candidate"]]
+
+
+#: the order knobs are named in a point's id (the rest after them, alphabetically)
+ID_ORDER = ("buffer", "ahead", "call", "copy", "batch", "prefetch", "evict", "barrier")
+#: what a knob's value is called in an id (the value alone where missing)
+ID_NAMES = {"buffer": "ring-{}", "ahead": "ahead-{}", "batch": "batch-{}"}
+
+
+def _point_id(p: Point) -> str:
+    """A short id of a point: its values in :data:`ID_ORDER`, sizes in K/M, defaults left out
+    (the call kind always named)."""
+    values = dict(p)
+    order = [k for k in ID_ORDER if k in values] + sorted(k for k in values if k not in ID_ORDER)
+    parts = []
+    for k in order:
+        v = values[k]
+        if v in ("none", 1, 0) and k not in ("call",):
+            continue
+        shown = format_size(v) if k in ("buffer", "ahead") else str(v)
+        parts.append(ID_NAMES.get(k, "{}").format(shown))
+    return "-".join(parts)

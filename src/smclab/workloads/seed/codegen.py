@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from smclab.codegen.program import (
     FAR_GAP,
@@ -11,6 +12,7 @@ from smclab.codegen.program import (
     PAGE,
     Layout,
     Program,
+    Ring,
     Section,
     assemble,
     timed_function,
@@ -18,7 +20,7 @@ from smclab.codegen.program import (
 from smclab.errors import SpecError
 from smclab.isa import gas
 from smclab.isa import vocabulary as vocab
-from smclab.isa.asm import Asm, C, R, decode_listing, mem
+from smclab.isa.asm import Asm, C, R, Register, decode_listing, iter_listing, mem
 from smclab.model.experiment import Experiment
 from smclab.workloads.seed.spec import CROSS_OFFSET
 
@@ -72,16 +74,27 @@ def _tracks_ahead(exp: Experiment) -> bool:
 
 
 def _store(
-    a: Asm, exp: Experiment, lay: Layout, payload_addr: int, user: gas.Assembled | None
+    a: Asm,
+    exp: Experiment,
+    lay: Layout,
+    payload_addr: int,
+    user: gas.Assembled | None,
+    dest: int | None = None,
 ) -> None:
     """The seed's copy: rdi = destination, rsi = payload, then the copy method (or the user's
-    write section, with rdx = the iteration number)."""
+    write section, with rdx = the iteration number). ``dest``: the destination's address
+    when it is static (the unrolled ring: ``lea rdi,[rip+dest]``)."""
     method = vocab.COPIES[exp.copy]
     size = exp.payload * exp.batch
     own = user is not None and user.has_write
+    if dest is not None and (regs := held_registers(exp, user)):
+        _store_held(a, exp, dest, regs)
+        return
     if method.rep and not own:  # the seed's order: mov rcx; mov rdi; lea rsi; rep movsb
         a.ri(C.MOV_RM64_IMM32, R.RCX, size // method.width)
-    if exp.store == "far":  # the same offset in a data buffer far from any code
+    if dest is not None:
+        a.rm(C.LEA_R64_M, R.RDI, mem(R.RIP, dest))
+    elif exp.store == "far":  # the same offset in a data buffer far from any code
         a.rm(C.LEA_R64_M, R.RDI, mem(POS, lay.far_buf - lay.exec_buf))
     elif _tracks_ahead(exp):
         a.rr(C.MOV_R64_RM64, R.RDI, WPTR)
@@ -101,6 +114,35 @@ def _store(
         method.emit_string(a)
     else:
         method.emit(a, size)
+
+
+#: most vector registers that hold the payload for a whole run (ymm0-ymm7 need no REX/EVEX
+#: extension bits: every store of the ring has the same length)
+HELD_MAX = 8
+
+
+def held_registers(exp: Experiment, user: gas.Assembled | None = None) -> list[Register]:
+    """The registers an unrolled ring keeps the payload in (loaded once before the timed loop,
+    so each slot's copy is its stores alone), or [] when the copy reloads it every time
+    (``rep`` strings, 1- and 8-byte moves, a user's write section, a payload of more than
+    :data:`HELD_MAX` registers)."""
+    method = vocab.COPIES[exp.copy]
+    if (user is not None and user.has_write) or method.rep or method.width < 16:
+        return []
+    n = exp.payload // method.width
+    if n > HELD_MAX or exp.payload % method.width:
+        return []
+    return [method.reg + i for i in range(n)]  # type: ignore[misc]
+
+
+def _store_held(a: Asm, exp: Experiment, dest: int, regs: list[Register]) -> None:
+    """The copy of a ring slot from the held registers: ``batch`` payloads, stores only."""
+    method = vocab.COPIES[exp.copy]
+    assert method.store is not None
+    vocab.PREFETCHES[exp.prefetch].emit(a, mem(R.RIP, dest + exp.step * exp.batch))
+    for k in range(exp.batch):
+        for i, reg in enumerate(regs):
+            a.mr(method.store, mem(R.RIP, dest + k * exp.payload + i * method.width), reg)
 
 
 def _call(a: Asm, exp: Experiment, lay: Layout, payload_addr: int, thunk: int, slot: int) -> None:
@@ -149,6 +191,7 @@ def _loop_body(
     slot: int,
     write: bool,
     user: gas.Assembled | None,
+    dest: int | None = None,
 ) -> None:
     barrier = vocab.BARRIERS[exp.barrier]
     if write:  # (a batched write placed this slot's payload already when not)
@@ -157,24 +200,25 @@ def _loop_body(
         else:
             if exp.placement in ("before-store", "both"):
                 barrier.emit(a)
-            _store(a, exp, lay, payload_addr, user)
-            _evict(a, exp)
+            _store(a, exp, lay, payload_addr, user, dest)
+            _evict(a, exp, dest if held_registers(exp, user) else None)
             if exp.placement in ("after-store", "both"):
                 barrier.emit(a)
         _chain(a, exp)
     _call(a, exp, lay, payload_addr, thunk, slot)
 
 
-def _evict(a: Asm, exp: Experiment) -> None:
+def _evict(a: Asm, exp: Experiment, dest: int | None = None) -> None:
     """The ``evict`` knob: one line instruction per written line (rep copies leave rdi past
-    the end of what they wrote, the unrolled ones at its start)."""
+    the end of what they wrote, the unrolled ones at its start; ``dest``: the static address
+    written, when no register holds it)."""
     op = vocab.EVICTS[exp.evict]
     if op.code is None:
         return
     size = exp.payload * exp.batch
     start = -size if vocab.COPIES[exp.copy].rep else 0
     for off in range(0, size, 64):
-        op.emit(a, mem(R.RDI, start + off))
+        op.emit(a, mem(R.RIP, dest + off) if dest is not None else mem(R.RDI, start + off))
 
 
 def _chain(a: Asm, exp: Experiment) -> None:
@@ -216,18 +260,174 @@ def _user_marks(code: bytes, base: int, run: Section, user: gas.Assembled) -> li
     return marks
 
 
+def ring_of(exp: Experiment) -> bool:
+    """Whether the loop is unrolled over the ring (direct calls name each slot)."""
+    return vocab.CALLS[exp.call].unrolled and exp.step != 0
+
+
+def _ring_dest(exp: Experiment, lay: Layout, slot: int) -> int:
+    """Where the write made before calling ``slot`` goes: ``ahead`` bytes on (mod the ring), or
+    the same offset in the far buffer."""
+    if exp.store == "far":
+        return lay.far_buf + slot
+    return lay.exec_buf + (slot + exp.ahead) % exp.buffer
+
+
+#: bytes of ``call rel32``
+CALL_BYTES = 5
+
+
+def _imul(a: Asm, reg: Register, n: int) -> None:
+    """reg *= n"""
+    a.rri(C.IMUL_R64_RM64_IMM32, reg, reg, n)
+
+
+class _Ring:
+    """The loop unrolled over the ring as a hand-written JIT loop would be: per slot only the
+    write (every ``batch`` slots) and ``call rel32``; every address is static (rip-relative),
+    the payload stays in registers where it fits (:func:`held_registers`). One pass runs the
+    ring once; a run of N iterations enters the first pass at slot ``n - N % n`` (a computed
+    jump, as Duff's device), so it counts exactly N calls with no check per slot."""
+
+    def __init__(self, exp: Experiment, lay: Layout, payload_addr: int, user: gas.Assembled | None):
+        self.exp, self.lay, self.payload_addr, self.user = exp, lay, payload_addr, user
+        self.slots = slot_offsets(exp)
+        self.start = 0  # the label of the first slot (set by body)
+        probe = Asm()  # every group has the same length (rip-relative disp32, call rel32)
+        self.write(probe, 0)
+        self.write_bytes = len(probe.encode(lay.code)) if probe.instructions else 0
+        self.group_bytes = self.write_bytes + exp.batch * CALL_BYTES
+        self.template = self._template(probe)
+
+    def _template(self, first: Asm) -> list[tuple[Any, bool]] | None:
+        """Slot 0's write as a template for every slot: (instruction, moves with the
+        destination), found by comparing it with the write of a slot whose destination moves
+        differently from the slot (it wraps); None where they differ otherwise (then every
+        slot's write is generated in full)."""
+        exp = self.exp
+        wraps = exp.store == "exec" and exp.ahead
+        other = exp.buffer - exp.ahead if wraps else self.slots[min(1, len(self.slots) - 1)]
+        second = Asm()
+        self.write(second, other)
+        moved = _ring_dest(exp, self.lay, other) - _ring_dest(exp, self.lay, 0)
+        out = []
+        for a, b in zip(first.instructions, second.instructions, strict=False):
+            if a.code != b.code or len(first.instructions) != len(second.instructions):
+                return None
+            if not a.is_ip_rel_memory_operand:
+                if a != b:
+                    return None
+                out.append((a, False))
+                continue
+            d = b.memory_displacement - a.memory_displacement
+            if d not in (0, moved) or (moved == 0 and wraps):
+                return None
+            out.append((a, d != 0))
+        return out
+
+    def _write_fast(self, a: Asm, slot: int) -> None:
+        """The write of ``slot`` from the template (what :meth:`write` would emit)."""
+        assert self.template is not None
+        moved = _ring_dest(self.exp, self.lay, slot) - _ring_dest(self.exp, self.lay, 0)
+        for ins, moves in self.template:
+            c = ins.copy()
+            if moves:
+                c.memory_displacement = (ins.memory_displacement + moved) % (1 << 64)
+            a.emit(c)
+
+    def write(self, a: Asm, slot: int) -> None:
+        _loop_body(
+            a,
+            self.exp,
+            self.lay,
+            self.payload_addr,
+            0,
+            slot,
+            True,
+            self.user,
+            _ring_dest(self.exp, self.lay, slot),
+        )
+        a.instructions.pop()  # the call (emitted by body, one per slot)
+
+    def setup(self, a: Asm) -> None:
+        """r15 = passes + 1 (the frame decrements first), r14 = where the first pass enters;
+        the payload loaded into its registers. Reads the iteration count from rdi."""
+        exp, n, k = self.exp, len(self.slots), self.exp.batch
+        self.start = a.new_label()
+        aligned = a.new_label()
+        a.rr(C.MOV_R64_RM64, R.RAX, R.RDI)
+        a.rr(C.XOR_R32_RM32, R.EDX, R.EDX)
+        a.ri(C.MOV_RM64_IMM32, R.RCX, n)
+        a.r(C.DIV_RM64, R.RCX)  # rax = whole passes, rdx = the rest
+        a.rm(C.LEA_R64_M, R.R15, mem(R.RAX, 1))
+        a.rm(C.LEA_R64_M, R.R14, mem(R.RIP, self.start))
+        a.rr(C.TEST_RM64_R64, R.RDX, R.RDX)
+        a.branch(C.JE_REL32_64, aligned)
+        a.r(C.INC_RM64, R.R15)  # a first, partial pass from slot s = n - rest
+        a.rr(C.SUB_R64_RM64, R.RCX, R.RDX)
+        if k > 1:
+            a.rr(C.MOV_R64_RM64, R.RAX, R.RCX)
+            a.rr(C.XOR_R32_RM32, R.EDX, R.EDX)
+            a.ri(C.MOV_RM64_IMM32, R.RCX, k)
+            a.r(C.DIV_RM64, R.RCX)  # rcx = s // batch (its group), rdx = s % batch
+            a.rr(C.MOV_R64_RM64, R.RCX, R.RAX)
+        _imul(a, R.RCX, self.group_bytes)
+        a.rr(C.ADD_R64_RM64, R.R14, R.RCX)
+        if k > 1:  # mid-group: past the group's write, to the call of slot s
+            a.rr(C.TEST_RM64_R64, R.RDX, R.RDX)
+            a.branch(C.JE_REL32_64, aligned)
+            _imul(a, R.RDX, CALL_BYTES)
+            a.rm(C.LEA_R64_M, R.R14, mem(R.R14, self.write_bytes, R.RDX))
+        a.bind(aligned)
+        method = vocab.COPIES[exp.copy]
+        for i, reg in enumerate(held_registers(exp, self.user)):
+            assert method.load is not None
+            a.rm(method.load, reg, mem(R.RIP, self.payload_addr + i * method.width))
+
+    def body(self, a: Asm) -> None:
+        a.r(C.JMP_RM64, R.R14)
+        a.bind(self.start)
+        for i, off in enumerate(self.slots):
+            if i % self.exp.batch == 0:
+                (self.write if self.template is None else self._write_fast)(a, off)
+            a.branch(C.CALL_REL32_64, self.lay.exec_buf + off)
+        a.rm(C.LEA_R64_M, R.R14, mem(R.RIP, self.start))  # later passes enter at slot 0
+
+    def laid_out(self, program: Program) -> Ring:
+        """Where the ring landed in ``program`` (just after the ``jmp r14``), checked: at each
+        group's start + the write + 5 bytes per call before it, a call rel32 to its slot."""
+        run = program.sections[-1]
+        code, base = program.code, program.layout.code
+        start = next(
+            ln.address + len(ln.raw)
+            for ln in iter_listing(code[run.offset : run.offset + run.size], base + run.offset)
+            if ln.text == "jmp     r14"
+        )
+        ring = Ring(start, self.group_bytes, len(self.slots), self.exp.batch)
+        for i, off in enumerate(self.slots):
+            at = ring.slot_call(i, self.write_bytes)
+            rel = int.from_bytes(code[at - base + 1 : at - base + 5], "little", signed=True)
+            if code[at - base] != 0xE8 or at + 5 + rel != self.lay.exec_buf + off:
+                raise AssertionError(f"the unrolled ring's slot {i} is not where it belongs")
+        return ring
+
+
 def build(exp: Experiment, lay: Layout) -> Program:
     user = user_code(exp)
     payload = payload_bytes(exp, user)
     payload_addr = lay.code  # the first part laid out by assemble()
     thunk = 0
+    ring = _Ring(exp, lay, payload_addr, user) if ring_of(exp) else None
 
     def setup(a: Asm) -> None:
         a.ri(C.MOV_R64_IMM64, BUF, lay.exec_buf)
-        a.rm(C.LEA_R64_M, POS, mem(BUF, exp.origin))
-        a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + exp.buffer)
-        if _tracks_ahead(exp):
-            a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
+        if ring is not None:
+            ring.setup(a)
+        else:
+            a.rm(C.LEA_R64_M, POS, mem(BUF, exp.origin))
+            a.ri(C.MOV_R64_IMM64, END, lay.exec_buf + exp.buffer)
+            if _tracks_ahead(exp):
+                a.rm(C.LEA_R64_M, WPTR, mem(BUF, exp.ahead))
         if user is not None:
             _user_setup(a, exp, payload_addr, user)
 
@@ -250,14 +450,14 @@ def build(exp: Experiment, lay: Layout) -> Program:
             a.bind(wrapped)
 
     def body(a: Asm, done: int) -> None:
-        # unrolled over the ring (direct calls name each slot) or over a batch of writes
-        unrolled = vocab.CALLS[exp.call].unrolled
-        slots = slot_offsets(exp) if unrolled else [exp.origin] * exp.batch
-        for i, off in enumerate(slots):
+        if ring is not None:
+            ring.body(a)
+            return
+        for i in range(exp.batch):  # unrolled over a batch of writes
             if i:  # one copy of the body per slot, each with its own exit check
                 a.r(C.DEC_RM64, ITER)
                 a.branch(C.JE_REL32_64, done)
-            one(a, off - exp.origin, i % exp.batch == 0)
+            one(a, 0, i == 0)
 
     def trailer(a: Asm) -> None:
         if exp.call == "retpoline":
@@ -267,7 +467,7 @@ def build(exp: Experiment, lay: Layout) -> Program:
     fn = timed_function(setup, body, trailer, wide)
     label = f"payload ({user.name})" if user else "payload"
     parts: list[tuple[str, bytes | Asm, bool]] = [(label, payload * exp.batch, True)]
-    extra: dict[str, int] = {}
+    extra: dict[str, object] = {}
     if exp.cross != "none":
         stop_flag = lay.far_buf + exp.buffer  # the extra page, beyond every store
         target = lay.exec_buf + exp.origin + CROSS_OFFSET[exp.cross]
@@ -283,6 +483,8 @@ def build(exp: Experiment, lay: Layout) -> Program:
         prefill=tuple(slot_offsets(exp)),
         **extra,
     )
+    if ring is not None:
+        program = dataclasses.replace(program, ring=ring.laid_out(program))
     writer = [sec for sec in program.sections if sec.label == "writer"]
     if writer:
         program = dataclasses.replace(program, writer_addr=lay.code + writer[0].offset)

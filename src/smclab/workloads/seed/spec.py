@@ -27,8 +27,6 @@ CROSS = ("none", "line", "near")
 #: (a nop byte of a 64-byte payload, never the ret) or two lines further (same page)
 CROSS_OFFSET = {"line": 32, "near": 160}
 PAYLOAD_OPS = ("ret", "ud2")
-#: most slots a direct-call loop is unrolled over
-MAX_UNROLL = 512
 #: most dependent imuls of the chain knob
 MAX_CHAIN = 4096
 
@@ -216,13 +214,14 @@ def validate(exp: Experiment) -> None:
         k = exp.batch
         if not 1 <= k <= 64:
             raise SpecError(f"batch must be between 1 and 64, got {k}")
-        if exp.store != "exec" or s != p or b % (k * s) or a % (k * s):
+        if exp.store == "none" or s != p or b % (k * s) or a % (k * s):
             raise SpecError(
-                f"batch {k} writes {k} consecutive slots: it needs store 'exec',"
+                f"batch {k} writes {k} consecutive slots: it needs a store ('exec', or"
+                " 'far' for its data control),"
                 f" step = payload, and the buffer and ahead multiples of {k * s}"
             )
-    if exp.prefetch != "none" and (exp.store != "exec" or not s):
-        raise SpecError("prefetch needs store 'exec' and a step")
+    if exp.prefetch != "none" and (exp.store == "none" or not s):
+        raise SpecError("prefetch needs a store ('exec', or 'far' for its data control) and a step")
     if exp.cross != "none" and s:
         raise SpecError("a cross-modifying writer needs a fixed executed slot (step 0)")
     if exp.cross != "none" and exp.origin + CROSS_OFFSET[exp.cross] >= b:
@@ -234,10 +233,10 @@ def validate(exp: Experiment) -> None:
     call = vocab.CALLS[exp.call]
     if call.near and exp.layout != "near":
         raise SpecError(f"call kind '{call.name}' needs layout 'near' (a call rel32 reaches 2 GiB)")
-    if call.unrolled and s and (b % s or b // s > MAX_UNROLL):
+    if call.unrolled and s and b % s:
         raise SpecError(
             f"call kind '{call.name}' with a step unrolls the loop over the ring: the"
-            f" step must divide the buffer into at most {MAX_UNROLL} slots"
+            " step must divide the buffer"
         )
     if call.source and exp.store == "none":
         raise SpecError(f"call kind '{call.name}' with store 'none' runs no copy at all")
@@ -272,5 +271,5 @@ def _validate_issue10(exp: Experiment) -> None:
         raise SpecError(f"cross-period must be between 0 and 1e9 ticks, got {exp.cross_period}")
     if exp.cross_period and exp.cross == "none":
         raise SpecError("cross-period needs a cross-modifying writer (cross 'line' or 'near')")
-    if exp.evict != "none" and exp.store != "exec":
-        raise SpecError("evict needs store 'exec'")
+    if exp.evict != "none" and exp.store == "none":
+        raise SpecError("evict needs a store ('exec', or 'far' for its data control)")
