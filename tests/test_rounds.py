@@ -185,7 +185,7 @@ def test_rounds_and_rigorous_reach_advise_and_diagnose(monkeypatch, args, rounds
     from click.testing import CliRunner
 
     from smclab.cli import analyse
-    from smclab.suites.diagnose import runner
+    from smclab.suites.diagnose import Diagnosis, runner
     from smclab.suites.session import run_settings
 
     seen = []
