@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import secrets
 import sqlite3
 import time
@@ -39,6 +40,9 @@ __all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
 
 T = TypeVar("T")
 
+#: seconds an opener waits for another smclab's lock
+LOCK_WAIT = 30
+
 #: the tables and columns by which a file of smclab 0.1.0 is recognised
 _OLD_LAYOUT = {
     "hosts": {"id", "fingerprint", "facts"},
@@ -54,12 +58,12 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     make the ``-shm`` file a WAL store needs (a read-only folder or mount) ``immutable=1``
     (the file is then read as it is: whatever a writer left in its ``-wal`` is not seen)."""
     if not read_only or _writable(path):
-        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(path, timeout=LOCK_WAIT, isolation_level=None)
         if read_only:
             db.execute("PRAGMA query_only = ON")
     else:
         uri = f"file:{quote(str(path.absolute()))}"
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_WAIT, isolation_level=None)
         try:
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
@@ -118,7 +122,7 @@ class SqliteStore(SqlStore):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
             try:
-                db = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+                db = sqlite3.connect(tmp, timeout=LOCK_WAIT, isolation_level=None)
             except sqlite3.Error as e:
                 raise StoreError(f"cannot create the store {path}: {e}") from None
             try:
@@ -146,19 +150,35 @@ class SqliteStore(SqlStore):
                     os.unlink(f"{tmp}{suffix}")
 
     def _prepare(self, create: bool, read_only: bool) -> None:
-        try:
-            self.db.execute("BEGIN")  # the header and the tables read as one snapshot
+        """Check and, where needed, upgrade what the file holds. SQLite reports some lock
+        conflicts at once, without waiting (a change of journal mode, a read transaction
+        that must become a write while another smclab makes the same store in place): those
+        are tried again, with a short random pause, for as long as the connection's timeout."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
             try:
-                version = self._inspect(create)
-            finally:
-                self.db.execute("ROLLBACK")
-            self._quick_check()
-            if version < SCHEMA_VERSION:
-                self._upgrade(create, read_only)
-            if create and self._journal_mode() != "wal":
-                self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as e:
-            raise self._error(e) from None
+                self._prepare_once(create, read_only)
+                return
+            except sqlite3.OperationalError as e:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise self._error(e) from None
+                time.sleep(random.uniform(0.002, 0.02))
+            except sqlite3.DatabaseError as e:
+                raise self._error(e) from None
+
+    def _prepare_once(self, create: bool, read_only: bool) -> None:
+        self.db.execute("BEGIN")  # the header and the tables read as one snapshot
+        try:
+            version = self._inspect(create)
+        finally:
+            self.db.execute("ROLLBACK")
+        self._quick_check()
+        if version < SCHEMA_VERSION:
+            self._upgrade(create, read_only)
+        if create and self._journal_mode() != "wal":
+            self.db.execute("PRAGMA journal_mode=WAL")
 
     def _journal_mode(self) -> str:
         return str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
