@@ -100,7 +100,9 @@ def test_step0_smc_loop_is_slower_than_storing_far_from_the_code():
 def test_iterations_are_calibrated_to_min_ms():
     with Runner() as runner:
         h = host(runner)
-        r = runner.measure(Experiment(repeats=2, min_ms=10.0, events=()), h)
+        # a loop without stores into code: the SMC penalty's cost moves with the host's phase
+        # (2x within a run on the Intel guest), which is not what calibration is tested for
+        r = runner.measure(Experiment(store="none", repeats=2, min_ms=10.0, events=()), h)
     ms = [t / h["tsc_hz"] * 1e3 for t in r.raw_ticks]
     assert all(m >= 10.0 * 0.5 for m in ms), ms  # wide margin: noise may shave a little
     # calibrated, not oversized: a repeat stays within 20x its target on any host (a 2 ns/iter
