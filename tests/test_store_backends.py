@@ -180,6 +180,33 @@ def test_a_duplicate_row_is_impossible(store_url):
     assert raw(store_url, "SELECT COUNT(*) FROM results") == [(1,)]
 
 
+def test_two_results_alike_at_one_clock_reading_are_both_stored(store_url, monkeypatch):
+    """Two writers storing the same experiment with the same raw ticks at the same clock
+    reading (seen with 4 concurrent writers on PostgreSQL) share a uid: the second is stored a
+    clock step later, not taken for a retry of the first. The same write again is one row."""
+    from smclab.store import sql
+
+    monkeypatch.setattr(sql.time, "time", lambda: 1_700_000_000.0)
+    with open_store(store_url, create=True) as s:
+        first = s.add(make_result(64), "run", "0-1")
+        second = s.add(make_result(64), "run", "1-1")
+        again = s._add_row(  # a retried write: the same values, the same row
+            sql.result_values(
+                make_result(64),
+                1,
+                sql.machine.fingerprint(HOST),
+                1_700_000_000.0,
+                suite="run",
+                name="0-1",
+                sweep_id=None,
+            ),
+            "retry",
+        )
+        names = sorted(r.name for r in s.results())
+    assert first != second and again == first
+    assert names == ["0-1", "1-1"]
+
+
 def test_a_reader_never_creates_and_a_newer_schema_is_refused(store_url):
     if is_pg(store_url):
         with pytest.raises(StoreError, match=r"no smclab store .* \(an empty database"):

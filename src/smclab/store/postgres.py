@@ -268,7 +268,7 @@ class PostgresStore(SqlStore):
         except pg.Error as e:
             raise StoreWriteError(f"{what}: {_one_line(e, self._password)}") from None
 
-    def _add_row(self, values: tuple[Any, ...], what: str) -> int:
+    def _add_row(self, values: tuple[Any, ...], what: str) -> int | None:
         """The INSERT alone is the row's transaction (autocommit: one round trip); retried
         after a lost acknowledgement, the uid makes it find the row instead of adding one."""
         pg = _psycopg()

@@ -19,6 +19,7 @@ Schema versions: 0 = smclab 0.1.0 (unmarked); 1 = application id set, ``sweep_lo
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -355,22 +356,34 @@ class SqlStore(ABC):
     ) -> int:
         host = self.host_id(result.host)
         fp = machine.fingerprint(result.host)
-        values = result_values(
-            result, host, fp, time.time(), suite=suite, name=name, sweep_id=sweep_id
-        )
         what = f"{self._cannot_write()} (the result of {result.experiment.label()} is not stored)"
-        return self._add_row(values, what)
+        created = time.time()
+        while True:
+            values = result_values(
+                result, host, fp, created, suite=suite, name=name, sweep_id=sweep_id
+            )
+            row_id = self._add_row(values, what)
+            if row_id is not None:
+                return row_id
+            # another writer stored a result with this uid (the same host, experiment and raw
+            # ticks at the same clock reading): this one is stored a clock step later
+            created = math.nextafter(created, math.inf)
 
-    def _add_row(self, values: tuple[Any, ...], what: str) -> int:
-        """Store one new result row in its own transaction."""
+    def _add_row(self, values: tuple[Any, ...], what: str) -> int | None:
+        """Store one new result row in its own transaction (see :meth:`_insert`)."""
         return self._transact(lambda: self._insert(values), what)
 
-    def _insert(self, values: tuple[Any, ...]) -> int:
-        """Insert a result row, or find it if its uid is stored (a retried write)."""
+    def _insert(self, values: tuple[Any, ...]) -> int | None:
+        """Insert a result row; if its uid is stored: the row's id when it is this very write
+        (retried: the same suite, name and sweep), else None (another result took the uid)."""
         row = self._exec(INSERT_RESULT, values).fetchone()
-        if row is None:
-            row = self._exec("SELECT id FROM results WHERE uid = ?", (values[-1],)).fetchone()
-        return int(row["id"])
+        if row is not None:
+            return int(row["id"])
+        row = self._exec(
+            "SELECT id, suite, name, sweep_id FROM results WHERE uid = ?", (values[-1],)
+        ).fetchone()
+        retried = (row["suite"], row["name"], row["sweep_id"]) == tuple(values[2:5])
+        return int(row["id"]) if retried else None
 
     def results(
         self,
