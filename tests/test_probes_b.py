@@ -412,8 +412,28 @@ def test_cross_modifying_without_a_trend_across_rates_gives_no_cost_per_store():
     assert "as fast as it can: +7 ticks/iter (16 vs 9)" in f.text
 
 
+def test_cross_modifying_rates_the_rounds_do_not_settle_take_no_part_in_the_trend():
+    rates = {0: (16.0, 9.0), 300: (13.0, 9.0), 1000: (9.0, 9.0), 3000: (10.0, 9.0)}
+    pts = cross_points(104.0, 10.0, rates)
+    straddle = (0.96, 1.10, 1.0, 1.12, 0.98, 1.08, 1.02)  # within and beyond 5% of the writer
+    for p in pts:  # two lines away: neither settled as costlier nor as the same
+        if p.plan.label == "exec line every 3000":
+            p.ticks = Stats(9.0, 8.6, 0.05, tuple(9.0 * f for f in straddle), "s1")
+    (f,) = cross_modifying.findings(pts, AMD)
+    assert "one store per 3000 ticks: not settled by the rounds (9 vs 9)" in f.text
+    # 300 costs, 1000 does not: two settled rates, the faster one costing: a trend
+    assert f.numbers["consistent_trend"] is True and list(f.numbers["per_writer_store"]) == [300]
+    assert f.unstable and "every 3000" in f.unstable
+    # one settled rate alone shows no trend
+    (g,) = cross_modifying.findings(
+        cross_points(104.0, 10.0, {0: (16.0, 9.0), 300: (13.0, 9.0)}), AMD
+    )
+    assert g.numbers["consistent_trend"] is False and g.numbers["per_writer_store"] == {}
+    assert "settle 1 of the 1 paced rates: too few to show a trend" in g.text
+
+
 def test_cross_modifying_intel_shaped_is_a_fraction_of_the_same_thread_penalty():
-    pts = cross_points(26204.0, 9.0, {0: (24.0, 7.0), 1000: (12.0, 7.0)})
+    pts = cross_points(26204.0, 9.0, {0: (24.0, 7.0), 1000: (12.0, 7.0), 10000: (7.0, 7.0)})
     (f,) = cross_modifying.findings(pts, INTEL)
     per = f.numbers["per_writer_store"][1000]
     assert per == pytest.approx(5.0 / (12.0 / 1000))
