@@ -138,7 +138,13 @@ def advice(a: Advice) -> Group:
             Text(
                 f"searched {o.evaluated} of {o.space.size} points of the {o.space.name} space"
                 f" ({len(o.trace)} measurements); the table is its confirmation:"
-                f" {len(a.entries)} leaders with naive, floor and controls, interleaved",
+                f" {len(ranked)} leaders with naive, floor and controls"
+                + (
+                    f", {len(a.entries) - len(ranked)} alternatives"
+                    if len(ranked) < len(a.entries)
+                    else ""
+                )
+                + ", interleaved",
                 style="dim",
             )
         )

@@ -277,8 +277,7 @@ class LiveMeasure:
         runnable: list[tuple[Point, Experiment]] = []
         for p in points:
             try:
-                exp = Experiment(**self.candidate(p).knobs, **settings)
-                self.session.check(exp)
+                exp = _checked(self.session, self.candidate(p).knobs, **settings)
             except SpecError as e:
                 self.skipped[self.candidates[p].id] = str(e)  # this host cannot run it
                 continue
@@ -418,6 +417,17 @@ def search_here(
     return outcome, live
 
 
+def _checked(session: Any, knobs: dict[str, Any], **settings: Any) -> Experiment:
+    """The experiment of ``knobs``, checked for this host (SpecError: why not, less the
+    experiment's label a check starts with, so points refused alike read alike)."""
+    exp = Experiment(**knobs, **settings)
+    try:
+        session.check(exp)
+    except SpecError as e:
+        raise SpecError(str(e).removeprefix(exp.label()).strip()) from None
+    return exp
+
+
 def _runnable_here(
     space: Space, session: Any, to_candidate: Callable[[Point], Candidate], skipped: dict[str, str]
 ) -> Space:
@@ -432,13 +442,10 @@ def _runnable_here(
             known[p] = space.valid(values)
             if known[p]:
                 c = to_candidate(p)
-                label = c.id
                 try:
-                    exp = Experiment(**c.knobs, events=())
-                    label = exp.label()
-                    session.check(exp)
-                except SpecError as e:  # why, less the label a check may start with
-                    skipped[c.id] = str(e).removeprefix(label).strip()
+                    _checked(session, c.knobs, events=())
+                except SpecError as e:
+                    skipped[c.id] = str(e)
                     known[p] = False
         return known[p]
 
