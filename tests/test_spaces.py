@@ -113,6 +113,8 @@ def test_patch_same_work_rules_come_from_the_space_and_the_spec():
     assert not ok(patch_kind="int3")  # a breakpoint carries no value
     assert not ok(patch_kind="cross", xmc="cpuid", field_at=6)  # the spec: a torn field
     assert not ok(patch_kind="imm", xmc="cpuid")  # the spec: xmc only for cross
+    assert ok(patch_kind="imm", field_at=36) and ok(patch_kind="imm", patch_into="cell")
+    assert not ok(patch_kind="imm", patch_into="cell", field_at=36)  # a cell has no field
     assert dict(space.fixed)["rate"] == 1  # the work: every iteration
 
 
@@ -120,7 +122,7 @@ def test_patch_same_work_rules_come_from_the_space_and_the_spec():
 OPTIMA = {
     "jit-block": ({"strategy": "rotate-16"}, 300),
     "jit-emit": ({"strategy": "rotate-8", "region_layout": "paged", "emit_store": "4"}, 1000),
-    "patch": ({"patch_kind": "link", "patch_into": "cell", "xmc": "none", "field_at": 36}, 1500),
+    "patch": ({"patch_kind": "link", "patch_into": "code", "xmc": "none", "field_at": 36}, 1200),
     "relocate": ({"scheme": "ring", "lead": 5}, 200),
 }
 
@@ -141,7 +143,7 @@ def synthetic(space: Space, best: dict, seed: int):
         for k in space.knobs:
             if k.ordered:
                 d = (k.values.index(v[k.name]) - k.values.index(best[k.name])) / len(k.values)
-                c *= 1 + 3 * d * d
+                c *= 1 + 10 * d * d
             else:
                 c *= factor[(k.name, v[k.name])]
         return c

@@ -58,6 +58,13 @@ def same_work(values: dict[str, Any]) -> bool:
     )
 
 
+def field_moves(values: dict[str, Any]) -> bool:
+    """Whether the field's place in its line is a knob of this point: only where the patch
+    goes into the code (a cell patch writes the cell; where the unpatched field would sit is
+    no choice, so its points differ in nothing but noise, and are one point)."""
+    return bool(values["patch_into"] == "code" or values["field_at"] == field_default("field_at"))
+
+
 def space(host: dict[str, Any]) -> Space:
     """Patch kind x where the store goes x the cross-modifying protocol x where the field sits
     in its line; the rate held at the naive way's (see :func:`alternatives`)."""
@@ -67,7 +74,12 @@ def space(host: dict[str, Any]) -> Space:
         Knob("xmc", XMC, ordered=False, default="none"),
         Knob("field_at", tuple(range(64))),
     )
-    return Space("patch", knobs, {**P, "rate": RATE}, lambda v: same_work(v) and experiment_ok(v))
+    return Space(
+        "patch",
+        knobs,
+        {**P, "rate": RATE},
+        lambda v: same_work(v) and field_moves(v) and experiment_ok(v),
+    )
 
 
 def name(knobs: dict[str, Any]) -> str:
