@@ -494,3 +494,41 @@ def test_rep_movsb_into_a_line_not_in_l1d_against_one_vector_store_both_ways():
     (g,) = [f for f in stores.findings(pts, HOST) if "not in L1D" in f.text]
     assert g.text.endswith("70 vs 25 ticks/iter, rep movsb 45 more.")
     assert g.numbers["extra_ticks"] == pytest.approx(45, abs=1)
+
+
+def test_a_row_that_moved_with_the_baseline_is_said_to_follow_the_hosts_speed():
+    from rich.console import Console
+
+    from smclab.model.noise import Noise
+    from smclab.report import moved_with, seed_table
+
+    quiet = Noise(1.0, 1, 0.0, 1.0, 1.0, 0, 1)
+    speed = (1.0, 1.3, 0.9, 1.2, 1.0, 1.4, 0.95, 1.1)  # the host's speed, round by round
+    alone = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+    def stats(ticks: float, factors: tuple[float, ...]) -> Stats:
+        return Stats.of([ticks * f for f in factors], tuple(ticks * f for f in factors), "run")
+
+    base = stats(50.0, speed)
+    assert moved_with(stats(19.0, speed), base) == pytest.approx(0.0, abs=1e-9)
+    # the row moved while the baseline held still: not the host's speed
+    assert moved_with(stats(19.0, speed), stats(50.0, alone)) is None
+    assert moved_with(stats(19.0, speed), Stats.of([50.0] * 8, (50.0,) * 8, "other")) is None
+    t = seed_rows({"4K/0": 74, "far-store": 19})
+    rows = []
+    for row, res in t.rows:
+        if row.name in ("baseline", "far-store", "sb1 far"):
+            ticks = res.ticks_per_iter.median
+            st = stats(ticks, speed if row.name != "sb1 far" else (1, 1.4, 1, 1.3, 1, 1.5, 1, 1))
+            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=quiet)
+        rows.append((row, res))
+    console = Console(width=100, record=True)
+    console.print(seed_table(SeedTable(t.host, rows)))
+    out = " ".join(console.export_text().split())
+    assert (
+        "far-store: 23%, the host's speed: the baseline moved alike in the same rounds (the"
+        " per-round ratio to it spreads 0%)" in out
+    )
+    assert "sb1 far: 32%, not explained by the load measured beside it" in out
+    # the baseline itself has no reference to move with
+    assert "baseline: 23%, not explained by the load measured beside it" in out
