@@ -10,15 +10,13 @@ import math
 import random
 
 import pytest
+from conftest import ONE_CPU, stubbed_session
 from rich.console import Console
 from test_search import Replay
 
 from smclab.model.experiment import Experiment
-from smclab.model.result import Result, Stats
 from smclab.model.search import Space, point, search
 from smclab.report.findings import advice
-from smclab.run import machine
-from smclab.store import open_store
 from smclab.suites.workarounds import SETS
 from smclab.workloads import jit_block, jit_emit
 
@@ -178,37 +176,16 @@ def test_patch_alternatives_are_measured_and_shown_but_never_recommended(monkeyp
     """Patching every 4096th iteration is the cheapest per iteration by far here; it is
     measured in the confirmation and shown as 'alt', but the search ranks and recommends only
     the space's points (measurements stubbed; a host with one usable CPU)."""
-    import types
-
     from smclab.suites import advise
-    from smclab.suites.session import check_experiment
 
-    host = {"vendor": "GenuineIntel", "family": 6, "model": 0xCF, "flags": [], "tsc_hz": 2e9}
-    why = "needs a second CPU: the affinity mask allows only CPU 0 of the 2 online"
-    monkeypatch.setattr(machine, "second_cpu_missing", lambda: why)
-
-    def ticks(e):
+    def ticks(i, e):
         if e.rate > 1:
             return 5.0
         if e.knob_key() == Experiment(**P).knob_key():
             return 200.0
         return 50.0 + e.field_at + (30 if e.patch_into == "data" else 0)
 
-    def measured(exps, suite, names=None, sweep_id=None, progress=None, stop=None):
-        out = []
-        for e in exps:
-            v = [ticks(e)] * e.repeats
-            r = Result(e, host, 1000, Stats.of(v, tuple(v), "s"), Stats.of(v), {})
-            r.rounds = [[x] for x in v]
-            out.append(r)
-        return out
-
-    session = types.SimpleNamespace(
-        host=host,
-        check=lambda e: check_experiment(e, machine.CpuId("GenuineIntel", 6, 0xCF, 1), frozenset()),
-        store=open_store(tmp_path / "a.sqlite", create=True),
-        run_interleaved=measured,
-    )
+    session = stubbed_session(monkeypatch, tmp_path, ticks)
     got = advise.run_advise(session, "patch", budget=3, seed=1)
     alts = {e.id: e for e in got.entries if not e.fresh}
     assert set(alts) == {"imm-every-16", "imm-every-256", "imm-every-4096"}
@@ -222,7 +199,7 @@ def test_patch_alternatives_are_measured_and_shown_but_never_recommended(monkeyp
     )
     # the cross points this host cannot run are outside its space, said once per reason
     assert "cross" in got.skipped and "cross-xmc-cpuid" in got.skipped
-    assert all(v.endswith(why) or "lacks" in v for v in got.skipped.values())
+    assert all(v.endswith(ONE_CPU) or "lacks" in v for v in got.skipped.values())
     assert not any(e.id.startswith("cross") for e in got.entries)
     text = io.StringIO()
     Console(file=text, width=80).print(advice(got))
