@@ -114,6 +114,8 @@ def test_patch_same_work_rules_come_from_the_space_and_the_spec():
     assert ok(patch_kind="imm", field_at=36) and ok(patch_kind="imm", patch_into="cell")
     assert not ok(patch_kind="imm", patch_into="cell", field_at=36)  # a cell has no field
     assert dict(space.fixed)["rate"] == 1  # the work: every iteration
+    how = SETS["patch"].how_to(Experiment(**P, field_at=36), Experiment(**P), {})
+    assert how.endswith("place the patched field at byte 36 of its 64-byte line")
 
 
 #: per workload: the synthetic optimum (off the old lists), the budget in candidate-rounds

@@ -118,6 +118,8 @@ def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = Non
         )
     elif exp.xmc != "none":
         steps.append(f"the executing thread waits for the writer's flag, then runs {exp.xmc}")
+    if exp.field_at != naive.field_at and not cell:
+        steps.append(f"place the patched field at byte {exp.field_at} of its 64-byte line")
     if exp.rate != naive.rate:
         steps.append(f"patch once every {exp.rate} iterations (batch the updates)")
     return "; ".join(steps)
