@@ -3,14 +3,16 @@ tests/test_search.py). Their points are valid experiments doing the naive way's 
 hold every candidate the hand-picked lists they replace held, a search replaying a synthetic
 grid over each (optimum off those lists, noise and host phases added) finds its optimum within
 its budget, and patch's alternatives (less work, or no protocol) are measured and reported but
-never ranked with the space nor recommended. No live measurement here."""
+never ranked with the space nor recommended; all without a worker, but for one live run of
+``advise --workload patch --budget 1`` end to end."""
 
 import io
+import json
 import math
 import random
 
 import pytest
-from conftest import ONE_CPU, stubbed_session
+from conftest import ONE_CPU, run_cli, stubbed_session
 from rich.console import Console
 from test_search import Replay
 
@@ -209,3 +211,34 @@ def test_patch_alternatives_are_measured_and_shown_but_never_recommended(monkeyp
     assert out.count(" alt ") >= 3 and "never recommended" in out
     assert sum("Not run:" in line for line in out.splitlines()) == 2  # a CPU, a flag
     assert math.isfinite(got.recommended[0].speedup)
+
+
+def test_advise_patch_runs_end_to_end_on_this_host_with_a_tiny_budget(tmp_path):
+    """The live path (worker, store, the host's own CPUs): the search over patch's space ends
+    in a confirmation; its alternatives are measured (those this host can run) and are never
+    the top; every leader is a point of the space."""
+    p = run_cli(
+        "advise",
+        "--workload",
+        "patch",
+        "--budget",
+        "1",
+        "--json",
+        "--db",
+        str(tmp_path / "a.sqlite"),
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["search"]["space"] == "patch" and out["search"]["trace"][-1]["stage"] == "confirm"
+    alternatives = {c.id for c in SETS["patch"].listed({})}
+    entries = {e["id"]: e for e in out["entries"]}
+    assert {i for i, e in entries.items() if not e["executes_fresh_copy"]} <= alternatives
+    assert {"imm-every-16", "imm-every-256", "imm-every-4096"} <= set(entries)
+    space, _ = space_of("patch")
+    names = (*(k.name for k in space.knobs), *space.fixed)
+    for e in entries.values():  # every leader is a point of the space
+        if e["executes_fresh_copy"]:
+            exp = Experiment.from_dict(e["experiment"])
+            assert space.ok({n: getattr(exp, n) for n in names}), e["id"]
+    assert out["top"] is None or out["top"]["id"] in entries and out["top"]["executes_fresh_copy"]
