@@ -571,7 +571,8 @@ def test_advise_patch_offers_the_safe_protocols_with_their_recipe():
     from smclab.suites.workarounds import SETS
 
     s = SETS["patch"]
-    ids = [c.id for c in s.candidates({})]
+    space, named = s.search_space({})
+    ids = [named(p).id for p in space.points()]
     assert {"cross-xmc-cpuid", "cross-xmc-serialize", "cross-xmc-membarrier"} <= set(ids)
     naive = Experiment(workload="patch")
     how = s.how_to(Experiment(workload="patch", patch_kind="cross", xmc="membarrier"), naive, {})
