@@ -461,6 +461,40 @@ def test_ctrl_c_while_the_modules_load_is_one_line():
     assert (r.returncode, r.stderr) == (130, "smclab: interrupted\n")
 
 
+#: `python -m smclab ARGS` (what -m calls: runpy's _run_module_as_main) or the console script
+#: (pip's wrapper), with a real SIGINT sent to the process when the Nth module outside smclab
+#: is imported after `smclab` starts loading (the first one: in smclab's own package import)
+SIGINT_AT_IMPORT = """
+import os, signal, sys
+
+class CtrlC:
+    started, seen = False, 0
+    def find_spec(self, name, path=None, target=None):
+        if name == "smclab":
+            CtrlC.started = True
+        elif CtrlC.started and not name.startswith("smclab") and name not in sys.modules:
+            CtrlC.seen += 1
+            if CtrlC.seen == {n}:
+                os.kill(os.getpid(), signal.SIGINT)
+
+sys.meta_path.insert(0, CtrlC())
+{entry}
+"""
+ENTRIES = {
+    "python -m": "import runpy; runpy._run_module_as_main('smclab')",
+    "console script": "import re, sys\nfrom smclab.__main__ import main\nsys.exit(main())",
+}
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_a_real_ctrl_c_while_smclab_starts_is_one_line(entry, n):
+    code = SIGINT_AT_IMPORT.format(n=n, entry=ENTRIES[entry])
+    r = subprocess.run([sys.executable, "-c", code, "catalog"], capture_output=True, text=True)
+    assert "Traceback" not in r.stderr and r.returncode == 130, r.stderr[-1500:]
+    assert r.stderr.startswith("smclab: interrupted") and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_readers_leave_nothing_beside_the_store(tmp_path, capsys):
     shelf, out = tmp_path / "shelf", tmp_path / "out"
     shelf.mkdir()
