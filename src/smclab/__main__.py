@@ -15,6 +15,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("smclab: interrupted\n")
         sys.exit(130)
+    finally:
+        # CPython (3.11, 3.12) remembers a KeyboardInterrupt that ended a string exec or eval
+        # (the code a namedtuple or a dataclass generates while a module loads), even one
+        # caught since, and under `python -m` then ends by killing itself with SIGINT instead
+        # of exiting with the status asked for. Running an empty string forgets it.
+        exec("")
 
 
 if __name__ == "__main__":
