@@ -10,6 +10,9 @@ them unstable, and the headline numbers that moved (write-ahead distance, store 
 penalty). Also prints each run's consistency-check contradictions.
 
     python benchmarks/diagnose_stability.py [--runs 3] [--quick] [--probe NAME ...] [--json]
+        [--keep DIR]        # keep each run's store (DIR/runN.sqlite)
+    python benchmarks/diagnose_stability.py --from DIR   # measure nothing: recompute the
+                            # findings of the kept runs with today's probes and compare them
 
 A benchmark, not a test: exit 0 however much the runs disagree (1 if a run fails).
 """
@@ -65,6 +68,18 @@ def run_once(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     return out
 
 
+def recompute(db: Path, timeout: float) -> dict[str, Any]:
+    """The findings of the diagnose run stored in ``db``, recomputed by today's probes."""
+    cmd = [sys.executable, "-m", "smclab", "diagnose", "--json", "--db", str(db)]
+    p = subprocess.run(
+        cmd + ["--recorded", "last"], capture_output=True, text=True, timeout=timeout
+    )
+    if p.returncode != 0:
+        raise SystemExit(f"{db}: diagnose --recorded failed: {p.stderr.strip()[-500:]}")
+    out: dict[str, Any] = json.loads(p.stdout)
+    return out
+
+
 def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per probe: every conclusion with the runs that reached it and labelled it unstable."""
     seen: dict[tuple[str, str], dict[str, list[int]]] = {}
@@ -102,7 +117,7 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "labelled_unstable": sum(bool(d["unstable"]) for d in disagree),
         "headlines": headlines,
         "contradictions": [[c for c in r.get("checks", []) if not c["holds"]] for r in runs],
-        "seconds": [r["seconds"] for r in runs],
+        "seconds": [r.get("seconds") for r in runs],
     }
 
 
@@ -113,7 +128,8 @@ def show(report: dict[str, Any]) -> None:
         f"[bold]{n} diagnose runs[/]: {report['conclusions']} distinct conclusions,"
         f" {report['agreed']} reached by every run, {len(report['disagree'])} not"
         f" ({report['labelled_unstable']} of those labelled unstable in a run that reached"
-        " them); run times " + ", ".join(f"{s:.0f} s" for s in report["seconds"])
+        " them); run times "
+        + ", ".join("-" if s is None else f"{s:.0f} s" for s in report["seconds"])
     )
     if report["disagree"]:
         t = Table("probe", "runs", "unstable", "conclusion (numbers as #)", show_lines=True)
@@ -143,14 +159,26 @@ def main() -> None:
     ap.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    ap.add_argument("--keep", type=Path, help="keep each run's store in this directory")
+    ap.add_argument(
+        "--from", dest="source", type=Path, help="recompute the runs kept in this directory"
+    )
     args = ap.parse_args()
     if args.runs < 2:
         ap.error("--runs must be at least 2")
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = []
-        for i in range(args.runs):
-            print(f"run {i + 1}/{args.runs} ...", file=sys.stderr, flush=True)
-            runs.append(run_once(args, Path(tmp) / f"run{i}.sqlite"))
+    if args.source:
+        kept = sorted(args.source.glob("run*.sqlite"))
+        if len(kept) < 2:
+            ap.error(f"{args.source}: fewer than two run*.sqlite stores")
+        runs = [recompute(db, args.timeout) for db in kept]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            where = args.keep or Path(tmp)
+            where.mkdir(parents=True, exist_ok=True)
+            runs = []
+            for i in range(args.runs):
+                print(f"run {i + 1}/{args.runs} ...", file=sys.stderr, flush=True)
+                runs.append(run_once(args, where / f"run{i + 1}.sqlite"))
     report = compare(runs)
     if args.json:
         print(json.dumps(report, indent=2))

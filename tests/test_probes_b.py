@@ -124,11 +124,19 @@ def test_barriers_intel_shaped_cpuid_cost_is_reported_even_when_the_loop_got_fas
     # faster in total (19585 vs 26119), and net of its 19391 ticks it leaves 19585 - 19391 = 194
     # of the 26110-tick penalty
     assert main.text.startswith(
-        "1 barrier placement(s) make the loop faster in total; the best,"
-        " cpuid@after-store, costs 19585 ticks/iter against 26119"
+        "cpuid@after-store makes the loop faster in total (the cheapest, cpuid@after-store,"
+        " costs 19585 ticks/iter against 26119"
     )
     assert "leaves a penalty of 185 against 26110" in main.text
     assert main.numbers["faster_in_total"] == ["cpuid@after-store"]
+    # a placement measured lower in rounds that do not settle it is not said to help
+    straddle = [26119.0 * f for f in (0.90, 0.99, 0.97, 0.88, 0.98, 0.92, 0.93)]  # all lower
+    pts += [point("lfence@after-store", 24290.0, rounds=straddle)]
+    pts += [point("lfence@after-store far-store", 12.0)]
+    main = barriers.findings(pts, INTEL)[0]
+    assert main.numbers["faster_in_total"] == ["cpuid@after-store"]
+    assert main.text.startswith("cpuid@after-store makes the loop faster in total")
+    assert main.unstable and "lfence@after-store" in main.unstable
 
 
 def test_a_barrier_costing_far_more_than_the_penalty_is_left_unjudged():
@@ -213,8 +221,28 @@ def test_cross_modifying_without_a_trend_across_rates_gives_no_cost_per_store():
     assert "as fast as it can: +7 ticks/iter (16 vs 9)" in f.text
 
 
+def test_cross_modifying_rates_the_rounds_do_not_settle_take_no_part_in_the_trend():
+    rates = {0: (16.0, 9.0), 300: (13.0, 9.0), 1000: (9.0, 9.0), 3000: (10.0, 9.0)}
+    pts = cross_points(104.0, 10.0, rates)
+    straddle = (0.96, 1.10, 1.0, 1.12, 0.98, 1.08, 1.02)  # within and beyond 5% of the writer
+    for p in pts:  # two lines away: neither settled as costlier nor as the same
+        if p.plan.label == "exec line every 3000":
+            p.ticks = Stats(9.0, 8.6, 0.05, tuple(9.0 * f for f in straddle), "s1")
+    (f,) = cross_modifying.findings(pts, AMD)
+    assert "one store per 3000 ticks: not settled by the rounds (9 vs 9)" in f.text
+    # 300 costs, 1000 does not: two settled rates, the faster one costing: a trend
+    assert f.numbers["consistent_trend"] is True and list(f.numbers["per_writer_store"]) == [300]
+    assert f.unstable and "every 3000" in f.unstable
+    # one settled rate alone shows no trend
+    (g,) = cross_modifying.findings(
+        cross_points(104.0, 10.0, {0: (16.0, 9.0), 300: (13.0, 9.0)}), AMD
+    )
+    assert g.numbers["consistent_trend"] is False and g.numbers["per_writer_store"] == {}
+    assert "settle 1 of the 1 paced rates: too few to show a trend" in g.text
+
+
 def test_cross_modifying_intel_shaped_is_a_fraction_of_the_same_thread_penalty():
-    pts = cross_points(26204.0, 9.0, {0: (24.0, 7.0), 1000: (12.0, 7.0)})
+    pts = cross_points(26204.0, 9.0, {0: (24.0, 7.0), 1000: (12.0, 7.0), 10000: (7.0, 7.0)})
     (f,) = cross_modifying.findings(pts, INTEL)
     per = f.numbers["per_writer_store"][1000]
     assert per == pytest.approx(5.0 / (12.0 / 1000))

@@ -165,9 +165,25 @@ def smc_cell(c: CounterValue | None, estimate: float | None) -> str:
 ROW_LEGEND = ("baseline", "no-store", "far-store", "direct", "4K/0 near")
 
 
-def spread_reason(res: Any) -> str | None:
+def moved_with(s: Stats, base: Stats | None) -> float | None:
+    """The spread of ``s``'s per-round ratios to ``base`` when ``s``'s per-round values spread
+    more than NOISY_SPREAD but those ratios do not (both moved together: the host's speed
+    moved, not the row); None otherwise or without paired rounds."""
+    if base is None or s.series is None or s.series != base.series:
+        return None
+    if len(s.rounds) != len(base.rounds) or len(s.rounds) < 4:
+        return None
+    ratios = [a / b for a, b in zip(s.rounds, base.rounds, strict=True) if b > 0]
+    if len(ratios) < 4 or not Stats.of(list(s.rounds)).noisy:
+        return None
+    r = Stats.of(ratios)
+    return None if r.noisy else r.spread
+
+
+def spread_reason(res: Any, base: Stats | None = None) -> str | None:
     """Why a result's repeats spread more than NOISY_SPREAD, from what was measured beside
-    them: the host's load during its repeats, two modes, or neither (None: not spread)."""
+    them: the host's load during its repeats, two modes, a reference ``base`` measured in the
+    same rounds that moved alike, or none of these (None: not spread)."""
     s = res.ticks_per_iter
     if s is None or not s.noisy:
         return None
@@ -184,6 +200,12 @@ def spread_reason(res: Any) -> str | None:
         )
     if res.multimodal:
         return f"{s.spread:.0%}, two modes (below)"
+    together = moved_with(s, base)
+    if together is not None:
+        return (
+            f"{s.spread:.0%}, the host's speed: the baseline moved alike in the same rounds"
+            f" (the per-round ratio to it spreads {together:.0%})"
+        )
     return f"{s.spread:.0%}, not explained by the load measured beside it (steal, other tasks)"
 
 
@@ -241,7 +263,12 @@ def seed_table(table: Any) -> Group:
             style="dim",
         )
     )
-    spread = [(row.name, why) for row, res in table.rows if (why := spread_reason(res))]
+    base = table.stats("baseline")
+    spread = [
+        (row.name, why)
+        for row, res in table.rows
+        if (why := spread_reason(res, None if row.name == "baseline" else base))
+    ]
     if spread:
         notes.append(
             Text(

@@ -87,7 +87,8 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
     unjudged = {r[0] for r in swamped}
     rows = [r for r in rows if r[0] not in unjudged]
     # the total decides: a barrier helps only when the loop with it is faster than without
-    faster = [r for r in rows if _lower(pts[r[0]].ticks, none_.ticks)]
+    # (only where the rounds settle it: a placement they do not settle is not said to help)
+    faster = [r for r in rows if base.verdict(pts[r[0]].ticks, none_.ticks) == "less"]
     slower = [r for r in rows if _lower(none_.ticks, pts[r[0]].ticks)]
     # net of its own cost: a smaller penalty is a detail (part of it overlaps the drain)
     overlaps = [r for r in rows if _lower(r[1], none_.ticks) and r not in faster]
@@ -108,10 +109,13 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
     if faster:
         best = min(faster, key=lambda r: pts[r[0]].ticks.median)
         total = pts[best[0]].ticks.median
+        names = [r[0] for r in faster]  # in the planned order (which is cheapest is a detail)
+        verb = "makes" if len(names) == 1 else "make"
         text = (
-            f"{len(faster)} barrier placement(s) make the loop faster in total; the best,"
-            f" {best[0]}, costs {total:.0f} ticks/iter against {none_.ticks.median:.0f} without"
-            f" a barrier ({control}): net of its own cost ({best[2]:.0f}) it leaves a penalty of"
+            f"{' and '.join([', '.join(names[:-1]), names[-1]] if names[:-1] else names)} {verb}"
+            f" the loop faster in total (the cheapest, {best[0]}, costs {total:.0f} ticks/iter"
+            f" against {none_.ticks.median:.0f} without a barrier; {control}): net of its own"
+            f" cost ({best[2]:.0f}) it leaves a penalty of"
             f" {best[1].median - none_far.ticks.median:.0f} against {penalty:.0f}."
         )
         conf = confidence((pts[best[0]].ticks, none_.ticks))

@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeGuard
 from smclab.model.experiment import Experiment
 from smclab.model.result import Result, Stats
 from smclab.model.rounds import MIN_EFFECT
-from smclab.model.stats import comparison
+from smclab.model.stats import comparison, differs
 from smclab.suites.diagnose.plot import Plot
 
 Host = dict[str, Any]
@@ -103,6 +103,19 @@ def settled(a: Stats, b: Stats) -> bool:
     if c is None:
         return False
     return c.low > 1 + MIN_EFFECT or c.high < 1 - MIN_EFFECT or c.same
+
+
+def verdict(a: Stats, b: Stats) -> str:
+    """How ``a`` compares with ``b`` as a finding may state it: "more" or "less" where the
+    rounds settle a difference, "same" where they settle that there is none, "unsettled" where
+    they settle neither (a conclusion either way could flip between runs: say so instead).
+    Points without paired rounds are decided by the medians-and-spreads rule."""
+    c = comparison(a, b)
+    if c is None:
+        return ("more" if a.median > b.median else "less") if differs(a, b) else "same"
+    if c.differs and settled(a, b):
+        return "more" if c.ratio > 1 else "less"
+    return "same" if c.same else "unsettled"
 
 
 def unsettled(pairs: Iterable[tuple[str, Stats, Stats]]) -> str | None:

@@ -12,7 +12,7 @@ same copy into data.
 
 from __future__ import annotations
 
-from smclab.model.stats import confidence, differs, no_difference
+from smclab.model.stats import confidence, no_difference
 from smclab.run import machine
 
 from . import base
@@ -42,6 +42,10 @@ def points(quick: bool) -> list[PlanPoint]:
     return out
 
 
+#: the fewest settled paced rates a trend (and a cost per writer store) is read from
+MIN_TREND_RATES = 2
+
+
 def needs(cpus: int) -> str | None:
     """Why the probe cannot run with ``cpus`` usable CPUs (None: it can)."""
     return None if cpus >= 2 else machine.second_cpu_missing() or "needs a second CPU"
@@ -64,21 +68,25 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         return []
     seed, far = pts.get("same-thread seed 4K/0"), pts.get("same-thread far-store")
     same = seed.ticks.median - far.ticks.median if seed and far else None
-    hurt = {
-        period: differs(line.ticks, near.ticks) and line.ticks.median > near.ticks.median
-        for period, line, near in rates
-    }
+    said = {period: base.verdict(line.ticks, near.ticks) for period, line, near in rates}
+    hurt = {period: v == "more" for period, v in said.items()}
     costly = [(line, near) for period, line, near in rates if hurt[period]]
-    paced = [period for period, _, _ in rates if period]  # slowest rate last
+    # slowest rate last; a rate the rounds do not settle takes no part in the trend
+    paced = [period for period, _, _ in rates if period and said[period] != "unsettled"]
     # a rate finding needs a consistent trend: the rates that cost are the fastest ones (a
-    # slower writer never costs where a faster one does not)
-    trend = all(hurt[a] or not hurt[b] for a, b in zip(paced, paced[1:], strict=False))
+    # slower writer never costs where a faster one does not), over two settled rates at least
+    n_paced = sum(1 for period, _, _ in rates if period)
+    enough = len(paced) >= MIN_TREND_RATES or not n_paced  # (no paced rate: nothing to say)
+    trend = enough and all(hurt[a] or not hurt[b] for a, b in zip(paced, paced[1:], strict=False))
     per_store: dict[int, float] = {}
     cells = []
     for period, line, near in rates:
         extra = line.ticks.median - near.ticks.median
         vs = f"{line.ticks.median:.0f} vs {near.ticks.median:.0f}"
-        if not period:
+        if said[period] == "unsettled":
+            at = f"one store per {period} ticks" if period else "as fast as it can"
+            cells.append(f"{at}: not settled by the rounds ({vs})")
+        elif not period:
             what = f"+{extra:.0f} ticks/iter" if hurt[period] else "nothing measurable"
             cells.append(f"as fast as it can: {what} ({vs})")
         elif hurt[period] and trend:
@@ -97,18 +105,34 @@ def findings(points: list[Point], host: Host) -> list[Finding]:
         "ticks": {p: (ln.ticks.median, nr.ticks.median) for p, ln, nr in rates},
         "consistent_trend": trend,
     }
-    text = (
-        "A writer thread on another CPU storing into the executed line (against the same writer"
-        " two lines away): " + "; ".join(cells) + "."
-    )
-    if not trend:
+    lead = "A writer thread on another CPU storing into the executed line"
+    if not n_paced:
+        verdict = None
+    elif not enough:
+        verdict = (
+            f"the rounds settle {len(paced)} of the {n_paced} paced rates: too few to show a"
+            " trend, so no cost per writer store can be told from these data"
+        )
+    elif not trend:
         costs = [str(p) for p in paced if hurt[p]]
         free = [str(p) for p in paced if not hurt[p]]
-        text += (
-            f" The rates show no consistent trend (a cost at one store per {', '.join(costs)}"
+        verdict = (
+            f"the rates show no consistent trend (a cost at one store per {', '.join(costs)}"
             f" ticks but none at {', '.join(free)}): no cost per writer store can be told from"
-            " these data."
+            " these data"
         )
+    elif per_store:
+        verdict = (
+            f"costs the executing thread up to ≈{max(per_store.values()):.0f} ticks per writer"
+            " store, at the fastest rates only"
+        )
+    else:
+        verdict = "costs nothing measurable at any paced rate"
+    evidence = "; ".join(cells)
+    if verdict is None:
+        text = f"{lead} (against the same writer two lines away): {evidence}."
+    else:
+        text = f"{lead}: {verdict} ({evidence}; against the same writer two lines away)."
     if same is not None and per_store and same > 0:
         worst = max(per_store.values())
         nums["ratio_to_same_thread"] = worst / same

@@ -245,10 +245,13 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
     whole = [p for p in ps if p.nbytes == fitting.LINE and p.observation.lines == 1]
     if len(whole) < 2 or not any(differs(p.at.ticks, p.far.ticks) for p in whole):
         return []  # (no penalty: nothing to make cheaper)
+    order = {id(p): i for i, p in enumerate(whole)}  # as planned: a canonical order
     whole.sort(key=lambda p: p.at.ticks.median)
     best = whole[0]
-    tied = [p for p in whole[1:] if not differs(p.at.ticks, best.at.ticks)]
-    beaten = [p for p in whole[1:] if p not in tied]
+    # the cheapest: the lowest and every pattern the rounds do not settle as costlier than it,
+    # named in the planned order (which of them measured lowest is noise)
+    beaten = [p for p in whole[1:] if base.verdict(p.at.ticks, best.at.ticks) == "more"]
+    cheapest = sorted((p for p in whole if p not in beaten), key=lambda p: order[id(p)])
 
     def name(p: Pair) -> str:
         return label(p.copy, p.nbytes)
@@ -257,8 +260,7 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
         return f"{name(p)} {p.at.ticks.median:.0f} (penalty {p.observation.penalty:.0f})"
 
     nums: dict[str, Any] = {
-        "cheapest": name(best),
-        "as_cheap": [name(p) for p in tied],
+        "cheapest": [name(p) for p in cheapest],
         "total": {name(p): p.at.ticks.median for p in whole},
         "penalty": {name(p): p.observation.penalty for p in whole},
     }
@@ -270,10 +272,13 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
         )
         conf = "medium"
     else:
-        also = f", as cheap as {', '.join(name(p) for p in tied)}" if tied else ""
+        names = [name(p) for p in cheapest]
+        group = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         text = (
-            f"The cheapest way to write the whole executed line (64 bytes) is {name(best)}"
-            f"{also}: {cells} ticks/iter (penalty: over the same stores into data)."
+            f"The cheapest way to write the whole executed line (64 bytes) is {group}"
+            f" ({cells} ticks/iter; penalty: over the same stores into data"
+            + ("; the rounds do not settle which of them is cheaper" if len(names) > 1 else "")
+            + ")."
         )
         conf = confidence(*((p.at.ticks, best.at.ticks) for p in beaten))
     why = base.unsettled((name(p), p.at.ticks, best.at.ticks) for p in whole[1:])
@@ -300,19 +305,25 @@ def _cold_line(points: list[Point]) -> list[Finding]:
         "vector_ticks": b.median,
         "extra_ticks": a.median - b.median,
     }
-    if differs(a, b):
-        more = "more" if a.median > b.median else "less"
+    said = base.verdict(a, b)
+    if said in ("more", "less"):
         text = (
             f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter, rep"
-            f" movsb {abs(a.median - b.median):.0f} {more}."
+            f" movsb {abs(a.median - b.median):.0f} {said}."
         )
         conf = confidence((a, b))
-    else:
+    elif said == "same":
         text = (
             f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter,"
             " no measurable difference."
         )
         conf = no_difference(a, b)
+    else:
+        text = (
+            f"{where}: {names}: {a.median:.0f} vs {b.median:.0f} ticks/iter: the rounds do"
+            " not settle whether they differ."
+        )
+        conf = "low"
     why = base.unsettled([(names, a, b)])
     return [Finding("stores", text, conf, nums, unstable=why)]
 
