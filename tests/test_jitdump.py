@@ -122,3 +122,16 @@ def test_off_by_default_and_never_a_reason_to_fail(tmp_path, monkeypatch):
         jitdump.close()
     assert elsewhere.read_bytes() == b"kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", f"jit-{os.getpid()}.dump"]
+    # a folder on a noexec mount refuses the executable mapping: no dump (perf would not find
+    # it), no file
+    (tmp_path / f"jit-{os.getpid()}.dump").unlink()
+
+    def noexec(*args, **kw):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(jitdump.mmap, "mmap", noexec)
+    try:
+        assert jitdump.publish(symbols) is None
+    finally:
+        jitdump.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]

@@ -79,6 +79,7 @@ class _Dump:
             )
         except BaseException:
             os.close(self.fd)
+            target.unlink(missing_ok=True)  # without its mapping perf would not find it
             raise
 
     def add(self, symbols: Iterable[Symbol]) -> None:
