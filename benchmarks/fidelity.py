@@ -113,6 +113,15 @@ class Measured:
         return (max(self.ns) - min(self.ns)) / med if med else None
 
     @property
+    def round_iqr(self) -> float | None:
+        """IQR / median of the per-round ns/iter (from 4 rounds; one odd round moves it
+        little, unlike the range)."""
+        if len(self.ns) < 4:
+            return None
+        q1, med, q3 = statistics.quantiles(self.ns, n=4, method="inclusive")
+        return (q3 - q1) / med if med else None
+
+    @property
     def noisy(self) -> bool:
         spread = self.round_spread
         return spread is not None and spread > NOISY_ROUNDS

@@ -9,7 +9,7 @@ their ratio (the target: smclab within 2x of the C loop), then the spread of the
 and sb1 far rows of one ``smclab seed --json`` and the load measured beside them (other tasks'
 share of the CPU, preemptions: what the seed table names as the cause of a spread).
 
-    python benchmarks/short_rows.py [--lengths-ms 2,20,80] [--rounds 7] [--cpu N] [--json]
+    python benchmarks/short_rows.py [--lengths-ms 2,20,80] [--rounds 9] [--cpu N] [--json]
 
 A benchmark, not a test: exit 0 unless the reference does not build.
 """
@@ -54,6 +54,7 @@ def measure(args: argparse.Namespace, smclab: list[str], db: str) -> list[dict[s
                 else:
                     fidelity.run_smclab(smclab, FAR, n, args.repeats, args.cpu, db, sm, rnd)
         c, s = ref.round_spread, sm.round_spread
+        ci, si = ref.round_iqr, sm.round_iqr
         out.append(
             {
                 "ms_per_repeat": ms,
@@ -63,6 +64,11 @@ def measure(args: argparse.Namespace, smclab: list[str], db: str) -> list[dict[s
                 "c_spread": c,
                 "smclab_spread": s,
                 "spread_ratio": s / c if c and s is not None else None,
+                "c_iqr": ci,
+                "smclab_iqr": si,
+                "iqr_ratio": si / ci if ci and si is not None else None,
+                "c_rounds_ns": ref.ns,
+                "smclab_rounds_ns": sm.ns,
                 "errors": ref.errors + sm.errors,
             }
         )
@@ -96,7 +102,10 @@ def show(report: dict[str, Any]) -> None:
         title=f"far-store, C loop vs smclab (cpu {report['cpu']}, {report['rounds']} rounds,"
         f" {report['repeats']} repeats a run)"
     )
-    for col in ("ms/repeat", "iterations", "C ns/it", "smclab ns/it", "C spread", "smclab"):
+    for col in ("ms/rep", "iterations", "C ns/it", "smclab", "C range", "smclab"):
+        t.add_column(col, justify="right")
+    t.add_column(f"ratio (<= {SPREAD_RATIO_TARGET:g})", justify="right")
+    for col in ("C IQR", "smclab"):
         t.add_column(col, justify="right")
     t.add_column(f"ratio (<= {SPREAD_RATIO_TARGET:g})", justify="right")
     f = fidelity.fmt
@@ -109,6 +118,9 @@ def show(report: dict[str, Any]) -> None:
             f(r["c_spread"], ".1%"),
             f(r["smclab_spread"], ".1%"),
             f(r["spread_ratio"]),
+            f(r["c_iqr"], ".1%"),
+            f(r["smclab_iqr"], ".1%"),
+            f(r["iqr_ratio"]),
         )
     console.print(t)
     s = Table(title="smclab seed: the short rows and the load beside them")
@@ -127,16 +139,21 @@ def show(report: dict[str, Any]) -> None:
             str(r["preemptions"]),
         )
     console.print(s)
+    for r in report["lengths"]:
+        for side in ("c", "smclab"):
+            values = " ".join(f"{v:.2f}" for v in r[f"{side}_rounds_ns"])
+            console.print(f"{r['ms_per_repeat']:g} ms, {side} ns/it by round: {values}")
     console.print(
-        "spread: (max - min) / median of the per-round medians; ratio: smclab's over the C"
-        " loop's, both timed the same way in the same rounds"
+        "range: (max - min) / median of the per-round medians; IQR: their interquartile range"
+        " / median (one odd round moves it little); ratio: smclab's over the C loop's, both"
+        " timed the same way in the same rounds"
     )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lengths-ms", default="2,20,80", help="ms per repeat (comma-separated)")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cpu", type=int, default=1)
     ap.add_argument("--json", action="store_true")

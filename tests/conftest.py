@@ -189,6 +189,42 @@ def measured_together(*exps, rounds: int = 9, min_ms: float = 2.0) -> list:
         return measure_interleaved(runner, [dataclasses.replace(e, **settings) for e in exps], host)
 
 
+#: why the stubbed session's host has no second CPU
+ONE_CPU = "needs a second CPU: the affinity mask allows only CPU 0 of the 2 online"
+
+
+def stubbed_session(monkeypatch, tmp_path, ticks):
+    """A session of an Intel host with no CPU flags and one usable CPU (:data:`ONE_CPU`), a
+    store in ``tmp_path``, and interleaved runs stubbed: the ``i``-th experiment of a batch
+    measures ``ticks(i, exp)`` ticks per iteration in each of its rounds (no worker)."""
+    import types
+
+    from smclab.model.result import Result, Stats
+    from smclab.run import machine
+    from smclab.store import open_store
+    from smclab.suites.session import check_experiment
+
+    host = {"vendor": "GenuineIntel", "family": 6, "model": 0xCF, "flags": [], "tsc_hz": 2e9}
+    monkeypatch.setattr(machine, "second_cpu_missing", lambda: ONE_CPU)
+
+    def measured(exps, suite, names=None, sweep_id=None, progress=None, stop=None):
+        out = []
+        for i, e in enumerate(exps):
+            v = [ticks(i, e)] * e.repeats
+            r = Result(e, host, 1000, Stats.of(v, tuple(v), "s"), Stats.of(v), {})
+            r.rounds = [[x] for x in v]  # one repeat per interleaved round
+            out.append(r)
+        return out
+
+    cpu = machine.CpuId("GenuineIntel", 6, 0xCF, 1)
+    return types.SimpleNamespace(
+        host=host,
+        check=lambda e: check_experiment(e, cpu, frozenset()),
+        store=open_store(tmp_path / "a.sqlite", create=True),
+        run_interleaved=measured,
+    )
+
+
 def costs_more(a, b):
     """Assert a direction every x86-64 CPU shows: ``a`` costs more than ``b`` (both Results of
     one interleaved run). Decided by the exact sign test over their paired rounds

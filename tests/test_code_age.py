@@ -173,6 +173,13 @@ def test_code_age_plan_follows_the_caches():
     rings = code_age.rings(CacheSizes.of(INTEL), quick=True)
     assert rings == [4 * K, 32 * K, 2 * K * K, 8 * K * K]
     assert code_age.aheads(8 * K * K, quick=True)[-1] == 8 * K * K - 64
+    # a large ring is measured at every power of 4 from 16K on, not only at fractions of it
+    # (the Intel guest's 1M ring reached its control somewhere between 4K and 256K ahead)
+    assert [a for a in code_age.aheads(K * K, quick=False) if 4 * K < a < K * K // 4] == [
+        16 * K,
+        64 * K,
+    ]
+    assert code_age.aheads(16 * K, quick=False) == [0, 64, 128, 256, 512, 1024, 4096, 8192, 16320]
     assert CacheSizes.of({}).assumed and "assumed" in CacheSizes.of({}).describe()
     for plan in code_age.plan(CacheSizes.of(INTEL), quick=False):
         Experiment(**plan.knobs)  # every point is valid

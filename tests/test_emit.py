@@ -227,8 +227,9 @@ def test_emit_knobs_and_strategies_are_refused_elsewhere():
 
 def test_advise_set_and_the_doc_table_name_catalog_ids():
     s = SETS["jit-emit"]
-    ids = {c.id for c in s.candidates({})}
-    assert "emit-rotate-16-paged" in ids and "emit-plain" not in ids
+    space, named = s.search_space({})
+    ids = {named(p).id for p in space.points()}
+    assert "emit-rotate-16-paged" in ids and "emit-call-only" not in ids
     assert Experiment(**s.floor.knobs).strategy == "call-only" and not s.floor.fresh
     exp = VARIANTS["emit-rotate-16-paged"].experiment()
     assert s.how_to(exp, Experiment(**s.naive.knobs)).endswith("at the same page offset")

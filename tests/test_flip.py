@@ -55,7 +55,8 @@ def test_the_flips_are_strategies_of_both_workloads_and_advise_candidates():
     assert set(FLIPS) <= set(STRATEGIES) and set(FLIPS) <= set(EMIT_STRATEGIES)
     assert [STRATEGIES[s].flip_pages for s in FLIPS] == [1, 8, 64]
     for workload, prefix in (("jit-block", ""), ("jit-emit", "emit-")):
-        ids = {c.id for c in SETS[workload].candidates({})}
+        space, named = SETS[workload].search_space({})
+        ids = {named(p).id for p in space.points()}
         assert {f"{prefix}{s}" for s in FLIPS} | {f"{prefix}dual-map"} <= ids
         assert VARIANTS[f"{prefix}mprotect-flip"].workload == workload
 

@@ -185,7 +185,8 @@ def test_advice_sets_build_valid_experiments():
     for workload in ("patch", "relocate"):
         cs = SETS[workload]
         naive = Experiment(**cs.naive.knobs)
-        for cand in [cs.floor, *cs.candidates({})]:
+        space, named = cs.search_space({})
+        for cand in [cs.floor, *cs.listed({}), *map(named, space.points())]:
             exp = Experiment(**cand.knobs)
             assert exp.workload == workload and cs.how_to(exp, naive)
     assert "cell" in SETS["patch"].how_to(P(patch_into="cell"), P())

@@ -591,32 +591,12 @@ def test_at_60_columns_no_label_or_number_is_cut(tmp_path):
 def test_advise_lists_what_needs_a_second_cpu_as_not_run(monkeypatch, tmp_path):
     """advise on a host with one usable CPU (its check refuses the writer-thread candidates):
     the rest are searched and ranked, those are listed with why (measurements stubbed)."""
-    import types
+    from conftest import ONE_CPU as why
+    from conftest import stubbed_session
 
-    from smclab.model.result import Result, Stats
-    from smclab.run import machine
     from smclab.suites import advise
-    from smclab.suites.session import check_experiment
 
-    host = {"vendor": "GenuineIntel", "family": 6, "model": 0xCF, "flags": [], "tsc_hz": 2e9}
-    why = "needs a second CPU: the affinity mask allows only CPU 0 of the 2 online"
-    monkeypatch.setattr(machine, "second_cpu_missing", lambda: why)
-
-    def measured(exps, suite, names=None, sweep_id=None, progress=None, stop=None):
-        out = []
-        for i, e in enumerate(exps):
-            v = [100.0 + i] * e.repeats
-            r = Result(e, host, 1000, Stats.of(v, tuple(v), "s"), Stats.of(v), {})
-            r.rounds = [[x] for x in v]  # one repeat per interleaved round
-            out.append(r)
-        return out
-
-    session = types.SimpleNamespace(
-        host=host,
-        check=lambda e: check_experiment(e, machine.CpuId("GenuineIntel", 6, 0xCF, 1), frozenset()),
-        store=open_store(tmp_path / "a.sqlite", create=True),
-        run_interleaved=measured,
-    )
+    session = stubbed_session(monkeypatch, tmp_path, lambda i, e: 100.0 + i)
     got = advise.run_advise(session, "patch", quick=True, budget=5)
     cross = {c for c in got.skipped if "cross" in c}
     assert "cross" in cross and got.skipped["cross"].endswith(why)

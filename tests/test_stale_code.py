@@ -23,7 +23,7 @@ from smclab.suites.diagnose import stale_code as sc
 from smclab.suites.sweep import Observer
 
 BASE = 0x7F0000000000
-TWO_CPUS = len(machine.online_cpus()) >= 2
+TWO_CPUS = len(machine.usable_cpus()) >= 2
 needs_two = pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs")
 worker = pytest.mark.worker  # runs generated code in a worker process
 
@@ -383,7 +383,7 @@ def test_no_second_cpu_for_the_writer_skips_the_probe_with_the_reason(tmp_path, 
         tmp_path / "s.sqlite", lambda v: {"ok": True, "unavailable": why, "cpu": False}, flags=()
     )
     s.runner.asked = []
-    monkeypatch.setattr(runner.machine, "online_cpus", lambda: {0, 1})
+    monkeypatch.setattr(runner.machine, "usable_cpus", lambda: {0, 1})
     d = runner.run_diagnose(s, quick=True, only=("stale-code",), budget=0.1)
     (pr,) = d.probes
     assert pr.skipped == why and d.findings == []
@@ -571,7 +571,8 @@ def test_advise_patch_offers_the_safe_protocols_with_their_recipe():
     from smclab.suites.workarounds import SETS
 
     s = SETS["patch"]
-    ids = [c.id for c in s.candidates({})]
+    space, named = s.search_space({})
+    ids = [named(p).id for p in space.points()]
     assert {"cross-xmc-cpuid", "cross-xmc-serialize", "cross-xmc-membarrier"} <= set(ids)
     naive = Experiment(workload="patch")
     how = s.how_to(Experiment(workload="patch", patch_kind="cross", xmc="membarrier"), naive, {})

@@ -99,8 +99,9 @@ def advice(a: Advice) -> Group:
         title=f"smclab advise ({a.workload}) on {host_line(a.host)}",
         box=box.SIMPLE,
     )
+    ranked = [e for e in a.entries if e.fresh]
     rows = [("naive", a.naive), ("floor", a.floor)] + [
-        (str(i + 1), e) for i, e in enumerate(a.entries)
+        (str(ranked.index(e) + 1) if e.fresh else "alt", e) for e in a.entries
     ]
     for rank, e in rows:
         r = e.result
@@ -137,7 +138,13 @@ def advice(a: Advice) -> Group:
             Text(
                 f"searched {o.evaluated} of {o.space.size} points of the {o.space.name} space"
                 f" ({len(o.trace)} measurements); the table is its confirmation:"
-                f" {len(a.entries)} leaders with naive, floor and controls, interleaved",
+                f" {len(ranked)} leaders with naive, floor and controls"
+                + (
+                    f", {len(a.entries) - len(ranked)} alternatives"
+                    if len(ranked) < len(a.entries)
+                    else ""
+                )
+                + ", interleaved",
                 style="dim",
             )
         )
@@ -173,6 +180,18 @@ def advice(a: Advice) -> Group:
     idle = [e.id for e in a.entries if e.verdict == "no effect"]
     if idle:
         notes.append(Text(f"No measurable effect: {', '.join(idle)}.", style="yellow"))
+    if len(ranked) < len(a.entries):
+        notes.append(
+            Text(
+                "alt: not the same work (less of it, or without what makes it safe):"
+                " measured beside the others, never recommended",
+                style="dim",
+            )
+        )
+    by_why: dict[str, list[str]] = {}
     for cid, why in a.skipped.items():
-        notes.append(Text(f"Not run: {cid}: {why}.", style="dim"))
+        by_why.setdefault(why, []).append(cid)
+    for why, ids in by_why.items():
+        named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        notes.append(Text(f"Not run: {named}: {why}.", style="dim"))
     return Group(t, *notes)

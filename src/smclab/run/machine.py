@@ -240,10 +240,6 @@ def usable_cpus() -> set[int]:
     return (set(_START) & online()) or set(_START)
 
 
-#: the older name of :func:`usable_cpus`
-online_cpus = usable_cpus
-
-
 def second_cpu_missing() -> str | None:
     """Why an experiment with a writer thread on a second CPU cannot run here (None: it can)."""
     usable = usable_cpus()

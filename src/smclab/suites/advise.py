@@ -11,6 +11,7 @@ data; its never-modified limit: the same calls, no store).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -209,14 +210,6 @@ def _ticks(r: Result) -> Stats:
     return r.ticks_per_iter
 
 
-def candidates(workload: str, host: dict[str, Any]) -> tuple[Candidate, Candidate, list[Candidate]]:
-    """(naive, floor, the rest) for a workload on a host."""
-    if workload not in SETS:
-        raise SpecError(f"unknown workload '{workload}' (choose from: {', '.join(SETS)})")
-    cs = SETS[workload]
-    return cs.naive, cs.floor, cs.candidates(host)
-
-
 #: seconds a full advise searches by default (the whole command then stays within ~90 s)
 DEFAULT_BUDGET = 60.0
 QUICK_BUDGET = 20.0
@@ -284,8 +277,7 @@ class LiveMeasure:
         runnable: list[tuple[Point, Experiment]] = []
         for p in points:
             try:
-                exp = Experiment(**self.candidate(p).knobs, **settings)
-                self.session.check(exp)
+                exp = _checked(self.session, self.candidate(p).knobs, **settings)
             except SpecError as e:
                 self.skipped[self.candidates[p].id] = str(e)  # this host cannot run it
                 continue
@@ -364,6 +356,10 @@ def search_here(
         raise SpecError(f"budget must be a positive number of seconds, got {budget_s:g}")
     naive_p, floor_p = point({"advise": "naive"}), point({"advise": "floor"})
     extra: dict[Point, Candidate] = {naive_p: cs.naive, floor_p: cs.floor}
+    refs = {"floor": floor_p}
+    for c in cs.alternatives(session.host) if cs.alternatives else []:
+        refs[c.id] = point({"advise": "alternative", "id": c.id})
+        extra[refs[c.id]] = c
 
     def controls(p: Point) -> dict[str, Point]:
         if cs.controls is None or p in extra:
@@ -378,6 +374,7 @@ def search_here(
 
     sweep_id = f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
     live = LiveMeasure(session, to_candidate, extra, sweep_id, observer, budget_s)
+    space = _runnable_here(space, session, to_candidate, live.skipped)
     grid = {k.name: list(k.values) for k in space.knobs}
     store = session.store
     holder = Holder.current(fingerprint(session.host))
@@ -391,7 +388,8 @@ def search_here(
         _stored(lambda: live(space.sample(PILOT, rng), 1, "pilot"))
         live.pilot_done()
         units = max(0.0, budget_s - live.elapsed) / live.per_unit()
-        confirm = (LEADERS * (1 + n_controls) + 2) * (confirm_rounds + 1) * CONFIRM_COST
+        per_confirm = (confirm_rounds + 1) * CONFIRM_COST
+        confirm = (LEADERS * (1 + n_controls) + 1 + len(refs)) * per_confirm
 
         def left() -> float:  # candidate-rounds the exploration has left
             return (budget_s - live.elapsed) / live.per_unit() - confirm
@@ -402,7 +400,7 @@ def search_here(
                 live,
                 units,
                 naive_p,
-                {"floor": floor_p},
+                refs,
                 controls,
                 seed=rng.randrange(1 << 30),
                 confirm_rounds=confirm_rounds,
@@ -417,6 +415,41 @@ def search_here(
         with contextlib.suppress(StoreError):
             store.unlock_sweep(sweep_id, holder)
     return outcome, live
+
+
+def _checked(session: Any, knobs: dict[str, Any], **settings: Any) -> Experiment:
+    """The experiment of ``knobs``, checked for this host (SpecError: why not, less the
+    experiment's label a check starts with, so points refused alike read alike)."""
+    exp = Experiment(**knobs, **settings)
+    try:
+        session.check(exp)
+    except SpecError as e:
+        raise SpecError(str(e).removeprefix(exp.label()).strip()) from None
+    return exp
+
+
+def _runnable_here(
+    space: Space, session: Any, to_candidate: Callable[[Point], Candidate], skipped: dict[str, str]
+) -> Space:
+    """``space`` less the points this host cannot run (a CPU flag, a second CPU), so the search
+    spends nothing on them; each one met is recorded in ``skipped`` (its id -> why)."""
+    names = [k.name for k in space.knobs]
+    known: dict[Point, bool] = {}
+
+    def runs(values: dict[str, Any]) -> bool:
+        p = point({n: values[n] for n in names})
+        if p not in known:
+            known[p] = space.valid(values)
+            if known[p]:
+                c = to_candidate(p)
+                try:
+                    _checked(session, c.knobs, events=())
+                except SpecError as e:
+                    skipped[c.id] = str(e)
+                    known[p] = False
+        return known[p]
+
+    return dataclasses.replace(space, valid=runs)
 
 
 def _stored(step: Callable[[], Any]) -> Any:
@@ -447,7 +480,8 @@ def _advice(workload: str, host: dict[str, Any], outcome: Outcome, live: LiveMea
         }
         return Entry(c.id, confirmed[p].experiment, confirmed[p], n_res, f_res, c.fresh, ctrl)
 
-    entries = [entry(p) for p in outcome.leaders if p in confirmed]
+    alternatives = [p for n, p in outcome.references.items() if n != "floor"]
+    entries = [entry(p) for p in [*outcome.leaders, *alternatives] if p in confirmed]
     entries.sort(key=Entry.rank_key)
     advice = Advice(
         workload, host, entry(outcome.naive), entry(outcome.references["floor"]), entries

@@ -404,7 +404,7 @@ def best_workaround(workload: str, results: list[StoredResult]) -> Fact | None:
     floor = next((r for n, r in named.items() if n.startswith("floor")), None)
     if naive is None:
         return None
-    known = {c.id: c.fresh for c in (SETS[workload].candidates(naive.host))}
+    known = {c.id: c.fresh for c in SETS[workload].listed(naive.host)}
     n_t, _ = _stats(naive, series)
     assert n_t is not None
     helping, others = [], []

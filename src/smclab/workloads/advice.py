@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smclab.errors import SpecError
 from smclab.model.experiment import Experiment
 from smclab.model.knobs import format_size
 from smclab.model.search import Knob, Point, Space
@@ -70,40 +71,64 @@ class Candidate:
 @dataclass(frozen=True)
 class CandidateSet:
     """One workload's advice: ``naive`` (what a user writes first), ``floor`` (the same work
-    without executing what was written), the candidates for this host (its facts given), and
-    the one-line how-to of an experiment (relative to the naive one, given the host facts)."""
+    without executing what was written), what advise searches on a host (its facts given):
+    the workload's declared ``space``, or else its ``candidates`` (a plug-in's hand-made list,
+    searched as one unordered knob), and the one-line how-to of an experiment (relative to the
+    naive one, given the host facts)."""
 
     workload: str
     naive: Candidate
     floor: Candidate
-    candidates: Callable[[dict[str, Any]], list[Candidate]]
+    #: a workload without a declared space: its candidates for this host (the fallback)
+    candidates: Callable[[dict[str, Any]], list[Candidate]] | None
     how_to: Callable[[Experiment, Experiment, dict[str, Any]], str]
     #: what the floor is, for the advice's legend
     floor_note: str = "no write"
-    #: the space advise searches on a host (None: the candidates, as one unordered knob).
-    #: A workload declares its knobs and ranges here (the seed: workloads/seed/advise.py,
-    #: seed_space); jit-block and jit-emit search their candidate lists until theirs (with
-    #: the W^X strategies as values of their strategy knob) is declared
+    #: the space advise searches on a host: the workload's knobs and ranges, its validity the
+    #: experiment's own validation and the same work as the naive way (see ``alternatives``)
     space: Callable[[dict[str, Any]], Space] | None = None
     #: a fresh-code point's controls by name ('data': the same code storing into data,
     #: 'limit': the same calls to code never modified), as knob changes
     controls: Callable[[dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+    #: a point's name in the advice, from its knob values (None: :func:`_point_id`)
+    name: Callable[[dict[str, Any]], str] | None = None
+    #: ways that do not do the naive way's work (less of it, or the same without what makes it
+    #: safe): outside the space, so never ranked against its points nor recommended; measured
+    #: in the confirmation beside the naive way and the floor and reported as such (fresh=False)
+    alternatives: Callable[[dict[str, Any]], list[Candidate]] | None = None
 
     def search_space(self, host: dict[str, Any]) -> tuple[Space, Callable[[Point], Candidate]]:
         """The space advise searches on ``host`` and how a point becomes a candidate."""
         if self.space is not None:
             space = self.space(host)
+            name = self.name
 
             def declared(p: Point) -> Candidate:
                 knobs = space.values(p)
-                return Candidate(_point_id(p), knobs)
+                return Candidate(name(knobs) if name else _point_id(p), knobs)
 
             return space, declared
-        cands = {c.id: c for c in self.candidates(host)}
+        cands = {c.id: c for c in self.listed(host)}
         listed = Space(
             f"{self.workload}-candidates", (Knob("candidate", tuple(cands), ordered=False),)
         )
         return listed, lambda p: cands[dict(p)["candidate"]]
+
+    def listed(self, host: dict[str, Any]) -> list[Candidate]:
+        """The named candidates other tools read by id (which stored names execute fresh
+        code): the fallback list, else the alternatives (every point of a space does)."""
+        if self.candidates is not None:
+            return self.candidates(host)
+        return self.alternatives(host) if self.alternatives else []
+
+
+def experiment_ok(values: dict[str, Any]) -> bool:
+    """Whether ``values`` make an experiment (the workload's own validation decides)."""
+    try:
+        Experiment(**values)
+    except SpecError:
+        return False
+    return True
 
 
 #: the order knobs are named in a point's id (the rest after them, alphabetically)

@@ -56,10 +56,14 @@ def rings(sizes: CacheSizes, quick: bool) -> list[int]:
 
 
 def aheads(ring: int, quick: bool) -> list[int]:
-    """Write-ahead distances at one ring: short ones, then up to the line executed last."""
+    """Write-ahead distances at one ring: short ones, powers of 4 from 16K up to a quarter of
+    the ring, then up to the line executed last."""
     wanted = [0, 128, K, ring // 2, ring - STEP]
     if not quick:
         wanted += [64, 256, 512, 4 * K, ring // 4]
+        # between 4K and a quarter of a large ring, every power of 4: the distance at which
+        # the cost reaches its control is read from these points, not from ring / 4
+        wanted += [d for d in (16 * K, 64 * K, 256 * K, K * K, 4 * K * K) if d < ring // 4]
     return sorted({a // STEP * STEP for a in wanted if 0 <= a < ring})
 
 

@@ -1,8 +1,8 @@
 """The relocate workload: a chain of basic blocks, each copied into a common region before it runs.
 
 One package: its knobs, validation, CPU needs and label (:mod:`.spec`), its code generator
-(:mod:`.codegen`), its catalog variants (:mod:`.catalog`) and its advice: naive way, floor,
-candidates and, for the search, its space (:mod:`.advise`), registered once here.
+(:mod:`.codegen`), its catalog variants (:mod:`.catalog`) and its advice: naive way, floor and
+the space advise searches (:mod:`.advise`), registered once here.
 """
 
 from smclab.model.experiment import Workload, register

@@ -1,7 +1,10 @@
 """The relocate workload's workarounds: where each block is copied before it runs.
 
 naive = one slot reused for every block; floor = the chain run in place, never copied.
-Candidates: a double buffer, a ring written ahead (several distances), the whole trace ahead.
+The space: every scheme that copies each block before it runs (a double buffer, a ring
+written some blocks ahead, the whole trace ahead; ``inplace`` copies nothing, so it is the
+floor, not a way of doing the work) x how far ahead a ring is written (1 to
+``RING_SLOTS - 1`` blocks); the workload's validation says which combinations exist.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from smclab.model.experiment import Experiment
-from smclab.workloads.advice import Candidate, CandidateSet
-from smclab.workloads.relocate.spec import RING_SLOTS
+from smclab.model.search import Knob, Space
+from smclab.workloads.advice import Candidate, CandidateSet, experiment_ok
+from smclab.workloads.relocate.spec import RING_SLOTS, SCHEMES
 
-R = {"workload": "relocate"}
+WORKLOAD = "relocate"
+R = {"workload": WORKLOAD}
 HOW_TO = {
     "slot": "copy every block into one slot, then run it",
     "double": "alternate between two slots",
@@ -20,14 +25,29 @@ HOW_TO = {
     "trace": "copy the whole next pass of the trace ahead, into the other of two buffers",
     "inplace": "run the code in place (no relocation)",
 }
+#: the scheme that does not relocate (the floor)
+FLOOR = "inplace"
 
 
-def candidates(host: dict[str, Any]) -> list[Candidate]:
-    out = [Candidate("double", {**R, "scheme": "double"})]
-    for lead in (1, 2, 4, 6):
-        out.append(Candidate(f"ring-lead-{lead}", {**R, "scheme": "ring", "lead": lead}))
-    out.append(Candidate("trace", {**R, "scheme": "trace"}))
-    return out
+def same_work(values: dict[str, Any]) -> bool:
+    """Every block is copied before it runs (not the floor's chain run in place)."""
+    return bool(values["scheme"] != FLOOR)
+
+
+def space(host: dict[str, Any]) -> Space:
+    """Scheme x ring lead (any host: the workload uses no optional instruction)."""
+    knobs = (
+        Knob("scheme", SCHEMES, ordered=False),
+        Knob("lead", tuple(range(1, RING_SLOTS))),
+    )
+    return Space(WORKLOAD, knobs, dict(R), lambda v: same_work(v) and experiment_ok(v))
+
+
+def name(knobs: dict[str, Any]) -> str:
+    """``double``, ``ring-lead-4``, ``trace``."""
+    if knobs["scheme"] == "ring":
+        return f"ring-lead-{knobs['lead']}"
+    return str(knobs["scheme"])
 
 
 def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = None) -> str:
@@ -35,10 +55,12 @@ def how_to(exp: Experiment, naive: Experiment, host: dict[str, Any] | None = Non
 
 
 SET = CandidateSet(
-    "relocate",
+    WORKLOAD,
     Candidate("naive: slot", {**R, "scheme": "slot"}),
-    Candidate("floor: inplace", {**R, "scheme": "inplace"}, fresh=False),
-    candidates,
+    Candidate(f"floor: {FLOOR}", {**R, "scheme": FLOOR}, fresh=False),
+    None,
     how_to,
     floor_note="the same chain run in place, never copied",
+    space=space,
+    name=name,
 )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from smclab.errors import SpecError
 from smclab.isa import vocabulary as vocab
 from smclab.model.caches import CacheSizes, pages
 from smclab.model.experiment import Experiment, field_default
 from smclab.model.knobs import format_size
 from smclab.model.search import Knob, Space
-from smclab.workloads.advice import Candidate, CandidateSet
+from smclab.workloads.advice import Candidate, CandidateSet, experiment_ok
 
 K = 1024
 NEAR_DIRECT = {"call": "direct", "layout": "near"}
@@ -199,11 +198,7 @@ SPACE_DIRECT_SLOTS = 16384
 def _valid(values: dict[str, Any]) -> bool:
     if values["call"] == "direct" and values["buffer"] // values["step"] > SPACE_DIRECT_SLOTS:
         return False
-    try:
-        Experiment(**values)
-    except SpecError:
-        return False
-    return True
+    return experiment_ok(values)
 
 
 def seed_controls(knobs: dict[str, Any]) -> dict[str, dict[str, Any]]:
