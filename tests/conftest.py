@@ -9,6 +9,7 @@ import pytest
 # workers leave no /tmp/perf-PID.map behind (module-scoped fixtures start workers too);
 # tests/test_perfmap.py turns it back on where it checks the map
 os.environ["SMCLAB_PERF_MAP"] = "0"
+os.environ.pop("SMCLAB_JITDUMP", None)  # off, as by default; tests/test_jitdump.py sets it
 
 #: what the source of a test (or of a fixture it uses) shows when it starts a process: the
 #: command line, a worker, a session that measures

@@ -461,6 +461,52 @@ def test_ctrl_c_while_the_modules_load_is_one_line():
     assert (r.returncode, r.stderr) == (130, "smclab: interrupted\n")
 
 
+#: a sitecustomize module that sends a real SIGINT to its process when the Nth module outside
+#: smclab is imported after `smclab` starts loading (the first one: in smclab's own package
+#: import), from generated code (a string exec, as namedtuple and dataclass run) or not
+SIGINT_AT_IMPORT = """
+import os, signal, sys
+
+class CtrlC:
+    started, seen = False, 0
+    def find_spec(self, name, path=None, target=None):
+        if name == "smclab":
+            CtrlC.started = True
+        elif CtrlC.started and not name.startswith("smclab") and name not in sys.modules:
+            CtrlC.seen += 1
+            if CtrlC.seen == {n}:
+                {fire}
+
+sys.meta_path.insert(0, CtrlC())
+"""
+FIRE = {
+    "plain": "os.kill(os.getpid(), signal.SIGINT)",
+    "generated": 'exec("os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(9): pass")',
+}
+#: pip's console-script wrapper (a script file, as `smclab` is), or python -m
+WRAPPER = """import re
+import sys
+from smclab.__main__ import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("entry", ["python -m", "console script"])
+@pytest.mark.parametrize(
+    ("n", "fire"), [(1, "plain"), (3, "plain"), (40, "plain"), (3, "generated")]
+)
+def test_a_real_ctrl_c_while_smclab_starts_is_one_line(entry, n, fire, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(SIGINT_AT_IMPORT.format(n=n, fire=FIRE[fire]))
+    (tmp_path / "smclab").write_text(WRAPPER)
+    cmd = ["-m", "smclab"] if entry == "python -m" else [str(tmp_path / "smclab")]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, *cmd, "catalog"], capture_output=True, text=True, env=env)
+    assert "Traceback" not in r.stderr and r.returncode == 130, (r.returncode, r.stderr[-1500:])
+    assert r.stderr.startswith("smclab: interrupted") and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_readers_leave_nothing_beside_the_store(tmp_path, capsys):
     shelf, out = tmp_path / "shelf", tmp_path / "out"
     shelf.mkdir()

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from test_sweep import _start_sweep, _wait_rows
 from smclab.model.result import StoredResult
 from smclab.store import StoreError, SweepLocked, open_store
 from smclab.store.lock import Holder, start_time
-from smclab.store.sqlite import APPLICATION_ID, SCHEMA_VERSION
+from smclab.store.sqlite import APPLICATION_ID, LEFTOVER_AGE, SCHEMA_VERSION
 
 DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "intel-xeon-6-cf-kvm-2026-11-25-shrunk.sqlite"
@@ -448,3 +449,81 @@ def test_a_knob_at_its_default_does_not_enter_the_key():
     assert Experiment().canonical() == {"workload": "seed"}
     assert Experiment(step=64).canonical() == {"workload": "seed", "step": 64}
     assert Experiment(step=64).code_key() != Experiment().code_key()
+
+
+def _leftover(db: Path, pid: int, tag: str, age: float, journal: str = "") -> Path:
+    """What a creator of ``db`` killed mid-way leaves: a half-made file, last written ``age``
+    seconds ago."""
+    f = db.with_name(f".{db.name}.{pid}.{tag}.new{journal}")
+    f.write_bytes(b"half a schema" * 100)
+    when = time.time() - age
+    os.utime(f, (when, when))
+    return f
+
+
+#: never a process id (ids stay below pid_max)
+GONE = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+
+
+def _started(pid: int) -> float:
+    stat = Path("/proc/stat").read_text()
+    boot = next(int(line.split()[1]) for line in stat.splitlines() if line.startswith("btime "))
+    return boot + start_time(pid) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_writer_removes_the_files_of_dead_creators_only(tmp_path, monkeypatch):
+    monkeypatch.setattr("smclab.store.sqlite.LEFTOVER_AGE", 0)  # the process check alone
+    db = tmp_path / "store.sqlite"
+    me = os.getpid()
+    removed = [
+        _leftover(db, GONE, "0badc0de", age=1),
+        _leftover(db, GONE, "0badc0de", age=1, journal="-journal"),
+        # this process runs under the pid, but it started an hour after the file: pid reused
+        _leftover(db, me, "00000001", age=time.time() - _started(me) + 3600),
+    ]
+    # a live creator (this process, started before the file was last written)
+    kept = [_leftover(db, me, "00000002", age=0)]
+    # not a leftover of this store: another name, another store's, a folder
+    for name in (".store.sqlite.new", f".other.sqlite.{GONE}.00000004.new"):
+        kept.append(_leftover(db, GONE, "x", age=1).rename(tmp_path / name))
+    (tmp_path / f".store.sqlite.{GONE}.00000005.new").mkdir()
+    with open_store(db, create=True) as s:
+        s.add(make_result(), "run")
+    assert not any(f.exists() for f in removed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [db.name, f".store.sqlite.{GONE}.00000005.new", *(f.name for f in kept)]
+    )
+    # so does a writer of an existing store; a reader removes nothing
+    again = _leftover(db, GONE, "0badc0de", age=1)
+    with open_store(db, create=False, read_only=True) as s:
+        assert len(list(s.results())) == 1
+    assert again.exists()
+    open_store(db, create=False).close()
+    assert not again.exists()
+
+
+def test_a_dead_creators_file_stays_while_it_is_young(tmp_path):
+    """A creator this system cannot see (another machine or container sharing the folder)
+    looks dead: its file stays until it is older than LEFTOVER_AGE."""
+    db = tmp_path / "store.sqlite"
+    young = _leftover(db, GONE, "0badc0de", age=0)
+    old = _leftover(db, GONE, "00000001", age=LEFTOVER_AGE + 5)
+    open_store(db, create=True).close()
+    assert young.exists() and not old.exists()
+
+
+def test_a_leftover_under_the_name_a_creator_picks_breaks_nothing(tmp_path, monkeypatch):
+    """A dead creator's file (or its journal) under the very name a new creator draws: the new
+    store is made under another name, whole; the leftover is not touched."""
+    db = tmp_path / "store.sqlite"
+    tags = iter(["0badc0de", "0badf00d", "600dc0de"])
+    monkeypatch.setattr("smclab.store.sqlite.secrets.token_hex", lambda n: next(tags))
+    here = _leftover(db, os.getpid(), "0badc0de", age=0)
+    journal = _leftover(db, os.getpid(), "0badf00d", age=0, journal="-journal")
+    with open_store(db, create=True) as s:
+        s.add(make_result(), "run")
+    with open_store(db, create=False, read_only=True) as s:
+        assert len(list(s.results())) == 1
+    assert header(db) == (APPLICATION_ID, SCHEMA_VERSION)
+    assert here.read_bytes() == journal.read_bytes() == b"half a schema" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([db.name, here.name, journal.name])

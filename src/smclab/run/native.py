@@ -19,7 +19,7 @@ from smclab.codegen.program import (
     SYS_MEMBARRIER,
 )
 from smclab.model.experiment import Experiment
-from smclab.run import perfmap
+from smclab.run import jitdump, perfmap
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
@@ -179,6 +179,7 @@ class Loaded:
             self.close()
             raise
         perfmap.publish(self.program.symbols())
+        jitdump.publish(self.program.symbols())
         self._fn = RunFn(self.program.entry_addr)
         if self.program.writer_addr:
             if exp.xmc == "membarrier" and (why := membarrier_unavailable()):

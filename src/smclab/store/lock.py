@@ -35,6 +35,22 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def alive_since(pid: int, when: float) -> bool:
+    """Whether a process ``pid`` runs on this system and already ran at ``when`` (seconds since
+    the epoch): False if there is none, or if it started later (``pid`` reused since). The
+    start is known to about a second (the boot time is whole seconds): a process started up to
+    2 s after ``when`` still counts as running then."""
+    ticks = start_time(pid)
+    if ticks is None:
+        return False
+    try:
+        stat = Path("/proc/stat").read_text()
+        boot = next(int(line.split()[1]) for line in stat.splitlines() if line[:6] == "btime ")
+    except (OSError, StopIteration, IndexError, ValueError):
+        return True  # cannot tell when it started: it may be the one
+    return boot + ticks / os.sysconf("SC_CLK_TCK") <= when + 2
+
+
 @dataclass(frozen=True)
 class Holder:
     node: str

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import random
+import re
 import secrets
 import sqlite3
 import time
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from smclab.store.base import StoreCorrupt, StoreError, StoreWriteError, SweepLocked
-from smclab.store.lock import Holder
+from smclab.store.lock import Holder, alive_since
 from smclab.store.sql import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -42,6 +43,12 @@ T = TypeVar("T")
 
 #: seconds an opener waits for another smclab's lock
 LOCK_WAIT = 30
+
+#: a new store is made as ``.NAME.PID.HEX.new`` beside ``NAME`` (with SQLite's journal files
+#: for it); what a creator killed mid-way left there is removed by the next writer once it is
+#: older than this (seconds) and its process is gone (see :func:`_remove_leftovers`)
+LEFTOVER_AGE = 60.0
+_JOURNALS = ("-journal", "-wal", "-shm")
 
 #: the tables and columns by which a file of smclab 0.1.0 is recognised
 _OLD_LAYOUT = {
@@ -77,6 +84,56 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
+def _remove_leftovers(path: Path) -> list[Path]:
+    """Remove what creators of ``path`` that were killed mid-way left beside it: the files
+    ``.NAME.PID.HEX.new`` (and their journals) whose process ``PID`` is gone and which nobody
+    wrote for :data:`LEFTOVER_AGE` seconds. A process running under that pid that started after
+    the file was last written is another one (the pid was reused): the file is removed too.
+    The age bound keeps the files of a creator this system cannot see (another machine or
+    container sharing the folder) until it must long have finished (a creation takes
+    milliseconds); the process check keeps those of a live one here however long it takes (a
+    creator stopped with Ctrl-Z). Returns the files removed."""
+    journals = "|".join(_JOURNALS)
+    name = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.new(?:{journals})?")
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = name.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            written = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if now - written < LEFTOVER_AGE or alive_since(int(m[1]), written):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _new_file(path: Path) -> Path:
+    """A new empty file ``.NAME.PID.HEX.new`` beside ``path`` that no other file (a leftover,
+    or the journal of one) shares a name with."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        if not any(os.path.lexists(f"{tmp}{j}") for j in _JOURNALS):
+            return tmp
+        os.unlink(tmp)  # a journal of a former file of this name would be replayed into it
+    raise StoreError(f"cannot create the store {path}: no free temporary name beside it")
+
+
 def _holder(row: Row) -> Holder:
     return Holder(row["node"], row["pid"], row["started"], row["fingerprint"])
 
@@ -93,6 +150,8 @@ class SqliteStore(SqlStore):
     @classmethod
     def open(cls, path: Path, *, create: bool, read_only: bool = False) -> SqliteStore:
         """The store in ``path`` (see :func:`smclab.store.open_store`)."""
+        if not read_only and os.access(path.parent, os.W_OK):
+            _remove_leftovers(path)
         if not path.exists():
             if not create:
                 raise StoreError(f"no store file {path}")
@@ -118,8 +177,12 @@ class SqliteStore(SqlStore):
         """Make a new store at ``path`` whole or not at all: it is built under a name of its
         own and linked to ``path`` when complete, so no other opener ever sees it half-made;
         if another smclab linked one first, that one is used. Where the filesystem has no hard
-        links, the schema is made in place in one exclusive transaction instead."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+        links, the schema is made in place in one exclusive transaction instead. A creator
+        killed here leaves its file, which a later writer removes (:func:`_remove_leftovers`)."""
+        try:
+            tmp = _new_file(path)
+        except OSError as e:
+            raise StoreError(f"cannot create the store {path}: {e.strerror or e}") from None
         try:
             try:
                 db = sqlite3.connect(tmp, timeout=LOCK_WAIT, isolation_level=None)
@@ -145,7 +208,7 @@ class SqliteStore(SqlStore):
         except OSError as e:
             raise StoreError(f"cannot create the store {path}: {e.strerror or e}") from None
         finally:
-            for suffix in ("", "-wal", "-shm", "-journal"):
+            for suffix in ("", *_JOURNALS):
                 with contextlib.suppress(OSError):
                     os.unlink(f"{tmp}{suffix}")
 
