@@ -238,11 +238,11 @@ def recorded(
     # a probe newer than the run, whose few matching points (controls another probe measured)
     # support no finding, was not measured by it: say so rather than "no finding"
     swept, found_by = {w for w, _ in stored}, {f.probe for f in findings}
-    for i, r in enumerate(results):
-        name = r.probe.name
+    for i, res in enumerate(results):
+        name = res.probe.name
         if f"diagnose-{run}-{name}" not in swept and name not in found_by:
             why = "not measured in this run (only points of other probes' sweeps match it)"
-            results[i] = ProbeResult(r.probe, [], None, why)
+            results[i] = ProbeResult(res.probe, [], None, why)
     times = [r.created for _, r in stored]
     n = max((len(r.round_values()) for _, r in stored), default=0)
     d = Diagnosis(host, run, quick, results, findings, max(times) - min(times) if times else 0.0, n)
