@@ -264,6 +264,17 @@ def test_the_seed_space_follows_the_caches_and_the_cpu():
     assert "avx" in knobs["copy"].values and "avx512" not in knobs["copy"].values
     assert knobs["evict"].values == ("none", "clwb")  # only what the CPU has
     assert set(knobs["call"].values) >= {"indirect", "direct"}
+    other = {  # another CPU: a 512K L2, avx512 and cldemote
+        k.name: k.values
+        for k in seed_space(
+            {
+                "caches": [*HOST["caches"][:2], {"level": 2, "type": "Unified", "size": 512 * K}],
+                "flags": ["avx512f", "cldemote"],
+            }
+        ).knobs
+    }
+    assert other["buffer"][-1] == 2 * K * K and other["evict"] == ("none", "cldemote")
+    assert "avx512" in other["copy"] and "avx" not in other["copy"]
     pts = space.sample(200, random.Random(3))
     assert len(pts) >= 150
     for p in pts[:60]:  # every sampled point is a valid experiment, and so are its controls
