@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from test_search import HOST
+
 from smclab import codegen
 from smclab.isa import vocabulary as vocab
 from smclab.isa.strategies import STRATEGIES
@@ -59,15 +61,10 @@ EXTRA = {
 }
 
 
-K = 1024
-#: the host the seed's advise space is pinned on: the Intel guest's caches and every flag a
-#: record needs (so every copy, hint and evict instruction is generated)
+#: the host the seed's advise space is pinned on: the Intel guest's caches (test_search's
+#: host) and every flag a record needs (so every copy, hint and evict instruction is generated)
 SPACE_HOST = {
-    "caches": [
-        {"level": 1, "type": "Data", "size": 48 * K},
-        {"level": 1, "type": "Instruction", "size": 32 * K},
-        {"level": 2, "type": "Unified", "size": 2 * K * K},
-    ],
+    **HOST,
     "flags": sorted(
         {
             f
