@@ -73,9 +73,16 @@ ROWS_: tuple[Row, ...] = (
         "bytes",
         "ring from which rewriting old code is free",
     ),
+    Row(
+        "page_split_store_ticks",
+        "page-split store",
+        "ticks",
+        "an 8-byte store split across a page, into data, over the same store not split",
+    ),
     Row("barriers_helping", "barriers helping", "", "placements faster in total and net"),
     Row("cpuid_ticks", "CPUID, ticks", "ticks", "one CPUID (a VM exit under a hypervisor)"),
     Row("cpuid_ns", "CPUID, ns", "ns", "one CPUID"),
+    Row("clflushopt_ticks", "clflushopt, ticks", "ticks", "clflushopt after the copy, into data"),
     Row(
         "writer_store_ticks",
         "xmod/writer store",

@@ -50,15 +50,21 @@ class Check:
 
 def _replicates(d: Diagnosis) -> list[Check]:
     seen: dict[str, tuple[str, Measured]] = {}
+    series: dict[str, set[str | None]] = {}
     out = []
     for pr in d.probes:
         for p in measured(pr.points):
             key = p.experiment.knob_key()
+            # a series seen for this code already: one interleaved run measures a code once,
+            # so this is a result read again (a probe newer than a recorded run takes its
+            # controls from another probe's sweep), no replicate
+            again = p.ticks.series is not None and p.ticks.series in series.get(key, set())
+            series.setdefault(key, set()).add(p.ticks.series)
             if key not in seen:
                 seen[key] = (pr.probe.name, p)
                 continue
             other, q = seen[key]
-            if other == pr.probe.name:
+            if other == pr.probe.name or again:
                 continue
             lo, hi = sorted((p.ticks.median, q.ticks.median))
             holds = hi <= AGREE * lo or not differs(p.ticks, q.ticks)

@@ -15,7 +15,7 @@ from smclab.suites.diagnose.base import ProbeSpec
 
 PACKAGE = "smclab.suites.diagnose"
 #: the package's modules that are not probes
-SUPPORT = frozenset({"base", "consistency", "plot", "registry", "runner"})
+SUPPORT = frozenset({"base", "consistency", "plot", "registry", "runner", "sided"})
 
 
 def discover() -> dict[str, ProbeSpec]:
