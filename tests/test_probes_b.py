@@ -15,7 +15,7 @@ from smclab.model.result import Stats
 from smclab.store import open_store
 from smclab.suites import diagnose as dg
 from smclab.suites.diagnose import barriers, code_age, cross_modifying, prediction
-from smclab.workloads.seed.advise import how_to, seed_candidates
+from smclab.workloads.seed.advise import how_to
 
 DATA = Path(__file__).parent / "data"
 K = 1024
@@ -265,19 +265,6 @@ def test_issue10_knobs_validate_and_keep_default_keys():
 
 
 # --- advise ----------------------------------------------------------------------------------
-
-
-def test_advise_candidates_follow_the_caches_and_the_cpu():
-    intel = {c.id: c for c in seed_candidates(INTEL)}
-    rings = {c.knobs["buffer"] for c in intel.values() if "buffer" in c.knobs}
-    assert max(rings) == 8 * K * K and 16 * K in rings  # 4x a 2M L2
-    assert "ring-8M-ahead-4194304-avx-cldemote" in intel
-    assert "ring-8M-ahead-4194304-avx512" in intel
-    amd = {c.id for c in seed_candidates(AMD)}
-    assert max(c.knobs.get("buffer", 0) for c in seed_candidates(AMD)) == 2 * K * K
-    assert not any("cldemote" in i for i in amd) and any("clwb" in i for i in amd)
-    for c in intel.values():
-        Experiment(**c.knobs)  # every candidate is valid
 
 
 def test_advise_how_to_names_the_distances_and_the_cache_level():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smclab.model.search import Batch, Knob, Space, point, search
+from smclab.model.search import COUNTED, Batch, Count, Knob, Space, point, search
 
 DATA = Path(__file__).parent / "data"
 ZEN4 = "amd-zen4-19-11-kvm-2026-12-03.sqlite"
@@ -87,6 +87,29 @@ def test_a_space_samples_valid_points_and_walks_to_neighbours():
         len(list(space.points()))
         == sum(1 for r in (4, 8, 16, 32, 64) for a in (1, 2, 4, 8, 16, 32) if a < r) * 2
     )
+
+
+def test_a_space_counts_its_valid_points_once():
+    """Counted when small (every combination checked, once), estimated when large (what the
+    advice's 'searched N of M valid points' reads)."""
+    checked = []
+
+    def below(v):
+        checked.append(v)
+        return v["a"] < v["b"]
+
+    small = Space("small", (Knob("a", tuple(range(40))), Knob("b", tuple(range(40)))), valid=below)
+    assert small.valid_points == Count(40 * 39 // 2, exact=True) and small.size == 1600
+    assert len(checked) == 1600 and small.valid_points.n == 780 and len(checked) == 1600
+    assert str(small.valid_points) == "780"
+    big = Space("big", (Knob("a", tuple(range(100))), Knob("b", tuple(range(100)))), valid=below)
+    checked.clear()
+    est = big.valid_points
+    assert not est.exact and len(checked) == COUNTED < big.size  # bounded: never enumerated
+    assert abs(est.n - 4950) < 0.1 * 4950 and big.valid_points is est
+    assert str(est).startswith("~") and str(Count(5284744, exact=False)) == "~5,300,000"
+    never = Space("never", small.knobs, valid=lambda v: False)
+    assert never.valid_points == Count(0, exact=True)
 
 
 def synthetic():
@@ -241,6 +264,17 @@ def test_the_seed_space_follows_the_caches_and_the_cpu():
     assert "avx" in knobs["copy"].values and "avx512" not in knobs["copy"].values
     assert knobs["evict"].values == ("none", "clwb")  # only what the CPU has
     assert set(knobs["call"].values) >= {"indirect", "direct"}
+    other = {  # another CPU: a 512K L2, avx512 and cldemote
+        k.name: k.values
+        for k in seed_space(
+            {
+                "caches": [*HOST["caches"][:2], {"level": 2, "type": "Unified", "size": 512 * K}],
+                "flags": ["avx512f", "cldemote"],
+            }
+        ).knobs
+    }
+    assert other["buffer"][-1] == 2 * K * K and other["evict"] == ("none", "cldemote")
+    assert "avx512" in other["copy"] and "avx" not in other["copy"]
     pts = space.sample(200, random.Random(3))
     assert len(pts) >= 150
     for p in pts[:60]:  # every sampled point is a valid experiment, and so are its controls

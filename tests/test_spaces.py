@@ -17,7 +17,7 @@ from rich.console import Console
 from test_search import Replay
 
 from smclab.model.experiment import Experiment
-from smclab.model.search import Space, point, search
+from smclab.model.search import Count, Space, point, search
 from smclab.report.findings import advice
 from smclab.suites.workarounds import SETS
 from smclab.workloads import jit_block, jit_emit
@@ -78,6 +78,7 @@ def test_every_point_is_a_valid_experiment_of_the_same_work_with_its_own_name(wo
         assert exp.knob_key() != floor.knob_key()  # the floor is not a way of doing the work
         ids.add(c.id)
     assert len(ids) == len(pts)  # a name per point
+    assert space.valid_points == Count(len(pts), exact=True)  # what 'searched N of M' reads
     for c in cs.listed({}):  # the alternatives: valid, not the same work, outside the space
         exp = Experiment(**c.knobs)
         values = {n: getattr(exp, n) for n in (*(k.name for k in space.knobs), *space.fixed)}
@@ -210,6 +211,12 @@ def test_patch_alternatives_are_measured_and_shown_but_never_recommended(monkeyp
     out = text.getvalue()
     assert out.count(" alt ") >= 3 and "never recommended" in out
     assert sum("Not run:" in line for line in out.splitlines()) == 2  # a CPU, a flag
+    # M of 'searched N of M': the valid points this host can run (each one it cannot is named)
+    runnable = got.search.space.valid_points
+    not_run = set(got.skipped) - {c.id for c in SETS["patch"].listed({})}
+    assert runnable.exact and runnable.n + len(not_run) == len(list(space_of("patch")[0].points()))
+    flat = " ".join(out.split())
+    assert f"of {runnable.n} valid points of the patch space (3840 combinations," in flat
     assert math.isfinite(got.recommended[0].speedup)
 
 
@@ -236,6 +243,8 @@ def test_advise_patch_runs_end_to_end_on_this_host_with_a_tiny_budget(tmp_path):
     assert {i for i, e in entries.items() if not e["executes_fresh_copy"]} <= alternatives
     assert {"imm-every-16", "imm-every-256", "imm-every-4096"} <= set(entries)
     space, _ = space_of("patch")
+    assert out["search"]["valid_points_exact"]  # those this host runs, of the space's
+    assert out["search"]["valid_points"] <= space.valid_points.n < out["search"]["space_size"]
     names = (*(k.name for k in space.knobs), *space.fixed)
     for e in entries.values():  # every leader is a point of the space
         if e["executes_fresh_copy"]:

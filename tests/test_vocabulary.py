@@ -29,6 +29,15 @@ CONTEXT = {
     "prefetch": lambda r: {"buffer": 8192, "step": 64},
 }
 RECORDS = [(knob, r) for knob, reg in KNOB_REGISTRIES.items() for r in reg.values()]
+#: the registries of the seed's advise space, by knob
+SPACE_REGISTRIES = {**KNOB_REGISTRIES, "evict": vocab.EVICTS}
+#: the seed's advise space on a CPU with every flag a record needs: its values by knob
+SPACE = {
+    k.name: k.values
+    for k in advise.seed_space(
+        {"flags": [f for reg in SPACE_REGISTRIES.values() for r in reg.values() for f in r.flags]}
+    ).knobs
+}
 
 
 def _exp(knob, record, **more):
@@ -57,7 +66,7 @@ def test_every_record_other_than_the_default_is_in_the_catalog(knob, record):
     if record.name == field_default(knob):
         return
     if knob == "prefetch":  # the seed's prefetch hints have no catalog variant (advise tries them)
-        assert record.name in advise.prefetch_candidates()
+        assert record.name in SPACE["prefetch"]
         return
     found = [v for v in VARIANTS.values() if v.knobs.get(knob) == record.name]
     assert found, (knob, record.name)
@@ -111,10 +120,20 @@ def test_strategies_clears_flushes_and_prefetches_come_from_records():
             assert set(rec.mnemonics) <= set(VARIANTS[s.id].expects)
 
 
-def test_advise_candidates_name_records():
-    assert set(advise.BARRIER_CANDIDATES) <= set(vocab.BARRIERS)
-    assert advise.copy_candidates() == ["rep-movsb", "mov8", "mov64", "sse2", "avx", "avx512"]
-    assert advise.prefetch_candidates() == ["prefetchw", "prefetcht0"]
+def test_the_seed_advise_space_names_records():
+    """Its record knobs take records; on a CPU with every flag, every copy of whole words
+    (temporal and not; the naive rep-movsb and the byte copies are not searched), every hint,
+    every evict instruction and barrier tried."""
+    for knob, registry in SPACE_REGISTRIES.items():
+        if knob in SPACE:
+            assert set(SPACE[knob]) <= set(registry), knob
+    assert SPACE["copy"] == (
+        *("rep-movsq", "mov64", "mov64-nt", "sse2", "sse2-nt"),
+        *("avx", "avx-nt", "avx512", "avx512-nt"),
+    )
+    assert SPACE["prefetch"] == ("none", "prefetchw", "prefetcht0")
+    assert SPACE["evict"] == ("none", "clflushopt", "clwb", "cldemote")
+    assert SPACE["barrier"] == ("none", *advise.BARRIER_CANDIDATES)
 
 
 def test_a_new_record_flows_everywhere_without_other_edits(monkeypatch):

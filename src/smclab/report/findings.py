@@ -136,8 +136,9 @@ def advice(a: Advice) -> Group:
         o = a.search
         notes.append(
             Text(
-                f"searched {o.evaluated} of {o.space.size} points of the {o.space.name} space"
-                f" ({len(o.trace)} measurements); the table is its confirmation:"
+                f"searched {o.evaluated} of {o.space.valid_points} valid points of the"
+                f" {o.space.name} space ({o.space.size} combinations, {len(o.trace)}"
+                " measurements); the table is its confirmation:"
                 f" {len(ranked)} leaders with naive, floor and controls"
                 + (
                     f", {len(a.entries) - len(ranked)} alternatives"
