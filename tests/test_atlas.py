@@ -15,6 +15,8 @@ from smclab.suites.session import Session
 DATA = Path(__file__).parent / "data"
 ZEN4 = DATA / "amd-zen4-19-11-kvm-2026-12-03.sqlite"
 INTEL = DATA / "intel-xeon-6-cf-kvm-2026-11-25.sqlite"
+#: the same Intel guest, 2026-12-03: diagnose (every probe of today), seed and advise
+INTEL_NEW = DATA / "intel-xeon-6-cf-kvm-2026-12-03.sqlite"
 ZEN3 = (DATA / "amd-19-01-probes.sqlite", DATA / "amd-25-1-probes-b.sqlite")
 
 
@@ -239,13 +241,21 @@ def test_the_shipped_reference_is_what_the_recorded_stores_give_today(tmp_path):
     them in the same commit (copies of the stores: opening one migrates it in place)::
 
         t=$(mktemp -d); cp tests/data/amd-zen4-*.sqlite tests/data/intel-*-25.sqlite \\
-            tests/data/amd-19-01-probes.sqlite tests/data/amd-25-1-probes-b.sqlite $t
+            tests/data/intel-*-12-03.sqlite tests/data/amd-19-01-probes.sqlite \\
+            tests/data/amd-25-1-probes-b.sqlite $t
         smclab atlas --export src/smclab/suites/reference $(printf -- '--db %s ' $t/*.sqlite)
     """
     (tmp_path / "ref").mkdir()
-    written = at.export(at.from_stores(copied(tmp_path, ZEN4, INTEL, *ZEN3)), tmp_path / "ref")
+    stores = copied(tmp_path, ZEN4, INTEL, INTEL_NEW, *ZEN3)
+    written = at.export(at.from_stores(stores), tmp_path / "ref")
     shipped = {c.label.removesuffix(" (ref)"): c.to_dict() for c in at.reference()}
-    assert len(shipped) == len(written) == 3
+    assert len(shipped) == len(written) == 3  # the two Intel stores: one host, one column
+    intel = shipped["Intel 0x6/0xcf"]["facts"]
+    # the 2026-12-03 run measured every probe of today on that guest (its own numbers)
+    assert intel["write_ahead_bytes"]["value"] == 65536
+    assert intel["stale_per_run"]["value"] == 0.0 and intel["stale_per_run"]["confidence"] == "high"
+    assert intel["page_split_store_ticks"]["value"] == pytest.approx(22.8, abs=0.1)
+    assert intel["clflushopt_ticks"]["value"] == pytest.approx(647, abs=1)
     for f in written:
         d = json.loads(f.read_text())
         ref = shipped[d["label"]]
