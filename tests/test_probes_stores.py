@@ -450,26 +450,39 @@ def test_seed_table_shows_a_measured_count_beside_the_estimate():
     assert "est.: penalties per iteration" in console.export_text()
 
 
-def test_the_seed_table_says_why_a_row_spreads():
+def seed_text(t: SeedTable, replaced: dict) -> str:
+    """The seed table ``t`` printed (one line of words), rows named in ``replaced`` measured
+    as given there: name -> (ticks Stats, Noise)."""
     from rich.console import Console
 
-    from smclab.model.noise import Noise
     from smclab.report import seed_table
+
+    rows = []
+    for row, res in t.rows:
+        if row.name in replaced:
+            st, noise = replaced[row.name]
+            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=noise)
+        rows.append((row, res))
+    console = Console(width=100, record=True)
+    console.print(seed_table(SeedTable(t.host, rows)))
+    return " ".join(console.export_text().split())
+
+
+def test_the_seed_table_says_why_a_row_spreads():
+
+    from smclab.model.noise import Noise
 
     t = seed_rows({"4K/0": 74, "far-store": 19})
     busy = Noise(1.0, 1, 0.0, 83.0, 95.0, 11, 8)
     quiet = Noise(1.0, 1, 0.0, 1.0, 5.0, 0, 1)
     spread = {"far-store": (0.40, busy), "sb1 far": (0.25, quiet), "no-store": (0.01, busy)}
-    rows = []
-    for row, res in t.rows:
-        if row.name in spread:
-            s, noise = spread[row.name]
-            st = Stats(res.ticks_per_iter.median, res.ticks_per_iter.min, s)
-            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=noise)
-        rows.append((row, res))
-    console = Console(width=100, record=True)
-    console.print(seed_table(SeedTable(t.host, rows)))
-    out = " ".join(console.export_text().split())
+    out = seed_text(
+        t,
+        {
+            name: (Stats(t.stats(name).median, t.stats(name).min, s), noise)
+            for name, (s, noise) in spread.items()
+        },
+    )
     assert (
         "why a row spreads more than 5%: far-store: 40%, the host: other tasks used 83% of its"
         " CPU during its repeats (11 preemptions); sb1 far: 25%, not explained by the load"
@@ -523,10 +536,9 @@ def stats_of(ticks: float, factors: tuple[float, ...]) -> Stats:
 
 
 def test_a_row_that_moved_with_the_baseline_is_said_to_follow_the_hosts_speed():
-    from rich.console import Console
 
     from smclab.model.noise import Noise
-    from smclab.report import moved_with, seed_table
+    from smclab.report import moved_with
 
     quiet = Noise(1.0, 1, 0.0, 1.0, 1.0, 0, 1)
     speed = (1.0, 1.3, 0.9, 1.2, 1.0, 1.4, 0.95, 1.1)  # the host's speed, round by round
@@ -541,16 +553,8 @@ def test_a_row_that_moved_with_the_baseline_is_said_to_follow_the_hosts_speed():
     assert moved_with(stats(19.0, speed), stats(50.0, alone)) is None
     assert moved_with(stats(19.0, speed), Stats.of([50.0] * 8, (50.0,) * 8, "other")) is None
     t = seed_rows({"4K/0": 74, "far-store": 19})
-    rows = []
-    for row, res in t.rows:
-        if row.name in ("baseline", "far-store", "sb1 far"):
-            ticks = res.ticks_per_iter.median
-            st = stats(ticks, speed if row.name != "sb1 far" else (1, 1.4, 1, 1.3, 1, 1.5, 1, 1))
-            res = Result(res.experiment, res.host, 1000, st, st, res.counters, noise=quiet)
-        rows.append((row, res))
-    console = Console(width=100, record=True)
-    console.print(seed_table(SeedTable(t.host, rows)))
-    out = " ".join(console.export_text().split())
+    moves = {"baseline": speed, "far-store": speed, "sb1 far": (1, 1.4, 1, 1.3, 1, 1.5, 1, 1)}
+    out = seed_text(t, {name: (stats(t.stats(name).median, f), quiet) for name, f in moves.items()})
     assert (
         "far-store: 23%, the host's speed: the baseline moved alike in the same rounds (the"
         " per-round ratio to it spreads 0%)" in out
