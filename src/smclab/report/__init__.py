@@ -196,7 +196,7 @@ def spread_reason(res: Any, base: Stats | None = None) -> str | None:
             what.append(f"other tasks used {n.other_cpu_pct:.0f}%")
         return (
             f"{s.spread:.0%}, the host: {' and '.join(what)} of its CPU during its repeats"
-            f" ({n.ctx_switches} preemptions)"
+            f" ({n.ctx_switches} preemption{'' if n.ctx_switches == 1 else 's'})"
         )
     if res.multimodal:
         return f"{s.spread:.0%}, two modes (below)"
