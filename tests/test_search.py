@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smclab.model.search import COUNTED, Batch, Count, Knob, Space, point, search
+from smclab.model.search import COUNTED, ENUMERABLE, Batch, Count, Knob, Space, point, search
 
 DATA = Path(__file__).parent / "data"
 ZEN4 = "amd-zen4-19-11-kvm-2026-12-03.sqlite"
@@ -87,6 +87,20 @@ def test_a_space_samples_valid_points_and_walks_to_neighbours():
         len(list(space.points()))
         == sum(1 for r in (4, 8, 16, 32, 64) for a in (1, 2, 4, 8, 16, 32) if a < r) * 2
     )
+
+
+def test_sampling_a_space_too_big_to_enumerate_checks_a_few_points_only():
+    checked = []
+
+    def valid(values):
+        checked.append(values)
+        return values["a"] % 3 != 0  # a third of the points invalid: some redraws
+
+    side = int(math.isqrt(ENUMERABLE)) + 10  # just over the bound
+    sp = Space("big", (Knob("a", tuple(range(side))), Knob("b", tuple(range(side)))), {}, valid)
+    got = sp.sample(12, random.Random(1))
+    assert len(got) == 12 and all(sp.ok(sp.values(p)) for p in got)
+    assert len(checked) < 1000  # drawn, not enumerated (side**2 > ENUMERABLE checks)
 
 
 def test_a_space_counts_its_valid_points_once():

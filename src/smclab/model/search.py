@@ -44,8 +44,12 @@ from typing import Any
 
 from smclab.model.rounds import Comparison, compare_rounds
 
-#: a space of at most this many knob combinations is enumerated to sample it
-ENUMERABLE = 200_000
+#: a space of at most this many knob combinations is enumerated to sample it (a seed point's
+#: validity check takes ~0.3 ms: enumerating 200,000 took about a minute; 20,000 ~6 s)
+ENUMERABLE = 20_000
+#: ... and one of at most this many when draws find too few valid points (a sparse space, as
+#: a recorded grid's: only the recorded combinations are valid)
+SPARSE_ENUMERABLE = 200_000
 #: a space of at most this many knob combinations has its valid points counted (each one
 #: checked); a bigger one's are estimated from as many uniform draws (the seed's space on the
 #: Intel host: ~10^7 combinations, 4096 checks take ~0.5 s)
@@ -168,10 +172,15 @@ class Space:
         :data:`ENUMERABLE` combinations is enumerated and sampled (every point when it has
         no more than ``n``); a bigger one is drawn as a Latin hypercube (each knob's values
         used about evenly), every other point with the knobs that have a default at it, the
-        invalid draws redrawn."""
-        if self.size <= ENUMERABLE:
+        invalid draws redrawn; where draws find too few valid points, a space of at most
+        :data:`SPARSE_ENUMERABLE` is enumerated after all."""
+
+        def enumerated() -> list[Point]:
             every = list(self.points())
             return every if len(every) <= n else rng.sample(every, n)
+
+        if self.size <= ENUMERABLE:
+            return enumerated()
         out: dict[Point, None] = {}
         for _ in range(50):
             columns = []
@@ -189,7 +198,7 @@ class Space:
                     out.setdefault(point(values), None)
                 if len(out) >= n:
                     return list(out)
-        return list(out)
+        return enumerated() if self.size <= SPARSE_ENUMERABLE else list(out)
 
     def neighbours(self, p: Point, steps: Mapping[str, int]) -> list[Point]:
         """Valid points one move away from ``p``: +-``steps[name]`` indices along an ordered
