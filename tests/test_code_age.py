@@ -219,3 +219,38 @@ def test_recorded_intel_write_ahead_reads_as_code_age(tmp_path):
     ring = fresh.numbers["per_ring"][16 * K]
     assert ring["reach"] is None and ring["at_slot"] > 1000 * ring["control"]
     assert "16K ring: 24010 at A = 0, control 17, still 381 at A = 8K" in fresh.text
+
+
+def test_a_call_kind_whose_effect_changes_sign_with_the_distance_says_where():
+    """A retpoline cheaper than call reg where the line was just written (A = 0) and dearer
+    once it is written ahead: the split is stated; the same pairs interleaved across rings
+    are not (no consistent effect)."""
+    base = code_age_points(AMD, lambda r: 80.0, lambda r, a, p: p, lambda r: 30.0, lambda r: 30.0)
+    rings = sorted({p.experiment.buffer for p in base if p.experiment.call == "retpoline"})
+
+    def with_retpoline(ticks):
+        return [
+            point(
+                p.plan.label,
+                ticks(p.experiment.buffer, p.experiment.ahead),
+                p.plan.x,
+                p.plan.group,
+                **p.plan.knobs,
+            )
+            if p.experiment.call == "retpoline"
+            else p
+            for p in base
+        ]
+
+    found = code_age.findings(with_retpoline(lambda r, a: 40.0 if a == 0 else 45.0), AMD)
+    (ret,) = [f for f in found if "retpoline" in f.text]
+    assert (
+        "depends on how far ahead the line is written: cheaper at every pair that differs"
+        " written less than 1024 B ahead (32K A=0: 40 vs 80" in ret.text
+    )
+    assert "dearer at every one written 1024 B ahead or more (32K A=1024: 45 vs 30" in ret.text
+    # the first ring cheaper at A = 0, the last dearer there: the sign follows no distance
+    flip = {(rings[0], 0): 40.0, (rings[0], K): 45.0, (rings[-1], 0): 120.0, (rings[-1], K): 20.0}
+    found = code_age.findings(with_retpoline(lambda r, a: flip[(r, a)]), AMD)
+    (mixed,) = [f for f in found if "retpoline" in f.text]
+    assert mixed.text.startswith("Calling through a retpoline has no consistent effect")

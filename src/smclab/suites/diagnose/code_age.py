@@ -462,6 +462,18 @@ def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Fin
                 f" ({'; '.join(map(cell, pairs))} ticks/iter)."
             )
             conf = no_difference(*(x for _, _, p, q in pairs for x in (p, q)))
+        elif lower and higher and (split := _split_by_distance(lower, higher)):
+            first, then, at = split
+            below, above = (lower, higher) if first == "cheaper" else (higher, lower)
+            text = (
+                f"Calling through {name} against call reg at the same ring and distance{how}"
+                f" depends on how far ahead the line is written: {first} at every pair that"
+                f" differs written less than {at} B ahead ({'; '.join(map(cell, below))}),"
+                f" {then} at every one written {at} B ahead or more"
+                f" ({'; '.join(map(cell, above))}); no measurable difference at the other"
+                f" {rest} pairs (ticks/iter)."
+            )
+            conf = confidence(*((p, q) for _, _, p, q in lower + higher))
         elif lower and higher:
             text = (
                 f"Calling through {name} has no consistent effect against call reg at the same"
@@ -497,6 +509,22 @@ def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Fin
             )
         )
     return out
+
+
+def _split_by_distance(
+    lower: list[tuple[int, int, Stats, Stats]], higher: list[tuple[int, int, Stats, Stats]]
+) -> tuple[str, str, int] | None:
+    """A write-ahead distance that separates the pairs going one way from those going the
+    other (the model: the call kind's effect changes sign with the distance, whatever the
+    ring): ("cheaper", "dearer", T) when every lower pair is written less than T ahead and
+    every higher one T or more, the reverse likewise; None when the two interleave."""
+    lo = sorted(a for _, a, _, _ in lower)
+    hi = sorted(a for _, a, _, _ in higher)
+    if lo[-1] < hi[0]:
+        return "cheaper", "dearer", hi[0]
+    if hi[-1] < lo[0]:
+        return "dearer", "cheaper", lo[0]
+    return None
 
 
 def _floor(points: list[Point]) -> list[Finding]:
