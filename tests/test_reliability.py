@@ -502,7 +502,15 @@ def test_a_real_ctrl_c_while_smclab_starts_is_one_line(entry, n, fire, tmp_path)
     (tmp_path / "smclab").write_text(WRAPPER)
     cmd = ["-m", "smclab"] if entry == "python -m" else [str(tmp_path / "smclab")]
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    r = subprocess.run([sys.executable, *cmd, "catalog"], capture_output=True, text=True, env=env)
+    # as from a terminal: a suite started in the background inherits SIGINT ignored, and then
+    # Python installs no KeyboardInterrupt handler at all (nothing to test)
+    r = subprocess.run(
+        [sys.executable, *cmd, "catalog"],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert "Traceback" not in r.stderr and r.returncode == 130, (r.returncode, r.stderr[-1500:])
     assert r.stderr.startswith("smclab: interrupted") and r.stderr.count("\n") == 1, r.stderr
 
