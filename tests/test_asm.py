@@ -191,7 +191,7 @@ def test_the_seed_by_hand_measures_as_the_built_in_seed():
     """Wide margin (a shared 2-CPU box); benchmarks/asm_fidelity.py prints the exact ratio.
     Both sides run the same iterations: on a busy CPU a repeat that lasts longer is preempted
     more often, and calibrated counts may differ (one side 3x slower in every round)."""
-    settings = {"repeats": 15, "iterations": 20_000, "events": ()}
+    settings = {"repeats": 9, "iterations": 5_000, "events": ()}
     built_in = Experiment(buffer=4096, step=0, **settings)
     by_hand = asm(SEED, "seed.s", buffer=4096, step=0, **settings)
     with Runner() as runner:
