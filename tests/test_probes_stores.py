@@ -186,6 +186,32 @@ def test_the_cheapest_way_to_write_a_whole_line_both_ways():
     assert "costs the same whichever way it is written" in g.text
 
 
+@pytest.mark.parametrize(
+    ("model", "count"), [("per store in the line", lambda s, i: i), ("per store", lambda s, i: s)]
+)
+def test_stores_past_the_executed_line_are_told_apart(model, count):
+    """8- and 16-byte stores from the executed byte: 8 or 4 land in its line, more run into the
+    next one. Charged only in the line (Intel's rep strings) or for every store, each is
+    chosen on its own data."""
+    patterns = [(s, 8) for s in (1, 2, 4, 8, 12, 16)] + [(2, 16), (4, 16), (8, 16)]
+    got = fitting.fit(
+        [
+            fitting.Observation(
+                f"{s}x{w}",
+                s,
+                s * w,
+                fitting.lines_touched(0, s * w),
+                300.0 * count(s, min(s, 64 // w)),
+                1.0,
+                min(s, 64 // w),
+            )
+            for s, w in patterns
+        ]
+    )
+    assert got is not None and got.chosen is not None and got.chosen.model == model
+    assert got.chosen.constant == pytest.approx(300.0)
+
+
 def test_models_the_points_cannot_tell_apart_tie():
     # every point wrote one line: "per line" counts as "flat" does
     got = fitting.fit([obs(1, 1, 1, 55.0), obs(8, 64, 1, 56.0), obs(64, 64, 1, 54.0)])

@@ -47,6 +47,13 @@ class Observation:
     lines: int  # cache lines the stores touch
     penalty: float  # ticks/iter over the control: the median of the per-round differences
     noise: float  # half the width of that median's interval (ticks/iter)
+    #: the stores that land in the executed line (None: all of them); a pattern running past
+    #: the line stores the rest into the next one
+    in_line: int | None = None
+
+    @property
+    def line_stores(self) -> int:
+        return self.stores if self.in_line is None else self.in_line
 
 
 def lines_touched(offset: int, nbytes: int) -> int:
@@ -55,7 +62,13 @@ def lines_touched(offset: int, nbytes: int) -> int:
 
 
 def observe(
-    label: str, stores: int, nbytes: int, lines: int, cost: Stats, control: Stats
+    label: str,
+    stores: int,
+    nbytes: int,
+    lines: int,
+    cost: Stats,
+    control: Stats,
+    in_line: int | None = None,
 ) -> Observation:
     """The penalty of ``cost`` over ``control``. From one interleaved run it is paired round by
     round, as :func:`smclab.model.stats.comparison` pairs: the median per-round ratio (a slow
@@ -65,11 +78,10 @@ def observe(
     c = comparison(cost, control) if len(cost.rounds) >= 2 else None
     if c is not None:
         base = control.median
-        return Observation(
-            label, stores, nbytes, lines, base * (c.ratio - 1), base * (c.high - c.low) / 2
-        )
+        half = base * (c.high - c.low) / 2
+        return Observation(label, stores, nbytes, lines, base * (c.ratio - 1), half, in_line)
     noise = (cost.median * cost.spread + control.median * control.spread) / 2
-    return Observation(label, stores, nbytes, lines, cost.median - control.median, noise)
+    return Observation(label, stores, nbytes, lines, cost.median - control.median, noise, in_line)
 
 
 #: model name -> what it counts in an observation (the penalty is C x that count); simplest
@@ -79,9 +91,19 @@ MODELS: dict[str, Callable[[Observation], int]] = {
     "per line": lambda o: o.lines,
     "per store": lambda o: o.stores,
     "per byte": lambda o: o.nbytes,
+    # the stores past the executed line free (the granularity probe: no host measured so far
+    # pays for the line after it)
+    "per store in the line": lambda o: o.line_stores,
 }
+IN_LINE = "per store in the line"
 #: how a finding says what a model's unit is
-UNITS = {"per store": "store", "per byte": "byte", "per line": "line", "flat": "iteration"}
+UNITS = {
+    "per store": "store",
+    "per byte": "byte",
+    "per line": "line",
+    "flat": "iteration",
+    "per store in the line": "store into the executed line",
+}
 SATURATING = "saturating"
 #: the saturation scales (in stores) tried: 0.25 is a step at the second store
 TAUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -264,8 +286,11 @@ def fit(observations: Sequence[Observation]) -> FitResult | None:
     obs = tuple(observations)
     if len(obs) < 2:
         return None
+    # "per store in the line" is "per store" itself unless some pattern ran past the line
+    past = any(o.line_stores != o.stores for o in obs)
+    models = [m for m in MODELS if past or m != IN_LINE]
     # sorted stably: models with the same residual keep MODELS' order (simplest first)
-    fits = sorted((fit_one(m, obs) for m in MODELS), key=lambda f: round(f.residual, 9))
+    fits = sorted((fit_one(m, obs) for m in models), key=lambda f: round(f.residual, 9))
     scale = statistics.fmean(abs(o.penalty) for o in obs)
     noise = math.sqrt(statistics.fmean(o.noise**2 for o in obs))
     return FitResult(obs, tuple(fits), scale, noise, fit_saturating(obs))

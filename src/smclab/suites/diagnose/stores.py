@@ -89,10 +89,19 @@ class Pair:
 
     @property
     def observation(self) -> Observation:
-        units = self.nbytes // vocab.COPIES[self.copy].width
+        width = vocab.COPIES[self.copy].width
+        units = self.nbytes // width
         lines = fitting.lines_touched(SLOT["origin"], self.nbytes)
+        # the units whose first byte lies in the executed line (the pattern starts at its byte)
+        in_line = min(units, -(-(fitting.LINE - SLOT["origin"] % fitting.LINE) // width))
         return fitting.observe(
-            label(self.copy, self.nbytes), units, self.nbytes, lines, self.at.ticks, self.far.ticks
+            label(self.copy, self.nbytes),
+            units,
+            self.nbytes,
+            lines,
+            self.at.ticks,
+            self.far.ticks,
+            in_line,
         )
 
 
