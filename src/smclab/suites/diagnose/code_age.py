@@ -470,8 +470,9 @@ def _calls(points: list[Point], reg: dict[int, dict[int, Measured]]) -> list[Fin
                 f" depends on how far ahead the line is written: {first} at every pair that"
                 f" differs written less than {at} B ahead ({'; '.join(map(cell, below))}),"
                 f" {then} at every one written {at} B ahead or more"
-                f" ({'; '.join(map(cell, above))}); no measurable difference at the other"
-                f" {rest} pairs (ticks/iter)."
+                f" ({'; '.join(map(cell, above))})"
+                + (f"; no measurable difference at the other {rest} pairs" if same else "")
+                + " (ticks/iter)."
             )
             conf = confidence(*((p, q) for _, _, p, q in lower + higher))
         elif lower and higher:
