@@ -11,6 +11,7 @@ from smclab.report.layout import Col, FitTable
 from smclab.suites.advise import RANKING, Advice
 from smclab.suites.diagnose import Diagnosis
 from smclab.suites.diagnose.base import measured
+from smclab.suites.diagnose.consistency import summary as checks_summary
 from smclab.suites.workarounds import SETS
 
 CONFIDENCE_STYLE = {"high": "green", "medium": "yellow", "low": "red"}
@@ -65,10 +66,7 @@ def consistency(d: Diagnosis) -> list[Text]:
     if not d.checks:
         return []
     bad = [c for c in d.checks if not c.holds]
-    head = (
-        f"\nConsistency: {len(d.checks)} predictions of the findings checked against measured"
-        f" points they did not come from; {len(bad)} contradicted"
-    )
+    head = f"\nConsistency: {checks_summary(d.checks)}"
     out = [Text(head, style="bold" if not bad else "bold red")]
     for c in bad:
         out.append(

@@ -21,6 +21,7 @@ from smclab.suites.diagnose import (
     Diagnosis,
     Finding,
     ProbeResult,
+    consistency,
 )
 from smclab.suites.diagnose.base import Measured, measured
 
@@ -213,10 +214,7 @@ def _finding(f: Finding) -> str:
 def _consistency(d: Diagnosis) -> list[str]:
     """The consistency check: every contradiction, the rest counted."""
     bad = [c for c in d.checks if not c.holds]
-    out = [
-        f"<p class='finding'>{len(d.checks)} predictions of the findings checked against"
-        f" measured points they did not come from; {len(bad)} contradicted</p>"
-    ]
+    out = [f"<p class='finding'>{html.escape(consistency.summary(d.checks))}</p>"]
     out += [
         f"<p class='finding low'>✗ contradiction ({html.escape(c.probe)}):"
         f" {html.escape(c.claim)}; measured: {html.escape(c.evidence)}</p>"

@@ -165,6 +165,15 @@ def _advice(d: Diagnosis, advised: Iterable[Advice]) -> list[Check]:
     return out
 
 
+def summary(checks: Sequence[Check]) -> str:
+    """What the check did, in one line: how many predictions, how many contradicted."""
+    n, bad = len(checks), sum(not c.holds for c in checks)
+    return (
+        f"{n} prediction{'' if n == 1 else 's'} of the findings checked against measured points"
+        f" they did not come from; {bad} contradicted"
+    )
+
+
 def check(d: Diagnosis, advised: Sequence[Advice] = ()) -> list[Check]:
     """Every prediction of ``d``'s findings checked against points they did not come from."""
     return [*_replicates(d), *_stores(d), *_advice(d, advised)]
