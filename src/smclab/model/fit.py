@@ -84,6 +84,8 @@ def observe(
     return Observation(label, stores, nbytes, lines, cost.median - control.median, noise, in_line)
 
 
+#: the model that charges only the stores landing in the executed line
+IN_LINE = "per store in the line"
 #: model name -> what it counts in an observation (the penalty is C x that count); simplest
 #: first: of models that count the same on every point, the first is the one named
 MODELS: dict[str, Callable[[Observation], int]] = {
@@ -93,16 +95,15 @@ MODELS: dict[str, Callable[[Observation], int]] = {
     "per byte": lambda o: o.nbytes,
     # the stores past the executed line free (the granularity probe: no host measured so far
     # pays for the line after it)
-    "per store in the line": lambda o: o.line_stores,
+    IN_LINE: lambda o: o.line_stores,
 }
-IN_LINE = "per store in the line"
 #: how a finding says what a model's unit is
 UNITS = {
     "per store": "store",
     "per byte": "byte",
     "per line": "line",
     "flat": "iteration",
-    "per store in the line": "store into the executed line",
+    IN_LINE: "store into the executed line",
 }
 SATURATING = "saturating"
 #: the saturation scales (in stores) tried: 0.25 is a step at the second store

@@ -112,7 +112,7 @@ def _barriers(pts: dict[str, Measured]) -> list[Finding]:
         names = [r[0] for r in faster]  # in the planned order (which is cheapest is a detail)
         verb = "makes" if len(names) == 1 else "make"
         text = (
-            f"{' and '.join([', '.join(names[:-1]), names[-1]] if names[:-1] else names)} {verb}"
+            f"{base.in_words(names)} {verb}"
             f" the loop faster in total (the cheapest, {best[0]}, costs {total:.0f} ticks/iter"
             f" against {none_.ticks.median:.0f} without a barrier; {control}): net of its own"
             f" cost ({best[2]:.0f}) it leaves a penalty of"

@@ -118,6 +118,11 @@ def verdict(a: Stats, b: Stats) -> str:
     return "same" if c.same else "unsettled"
 
 
+def in_words(names: Sequence[str], last: str = "and") -> str:
+    """``names`` as a finding says them: "a", "a and b", "a, b and c" (``last``: and/or)."""
+    return names[-1] if len(names) < 2 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
 def unsettled(pairs: Iterable[tuple[str, Stats, Stats]]) -> str | None:
     """Why a finding deciding on ``pairs`` (name, a, b) is unstable, or None."""
     names = [name for name, a, b in pairs if not settled(a, b)]

@@ -254,13 +254,13 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
     whole = [p for p in ps if p.nbytes == fitting.LINE and p.observation.lines == 1]
     if len(whole) < 2 or not any(differs(p.at.ticks, p.far.ticks) for p in whole):
         return []  # (no penalty: nothing to make cheaper)
-    order = {id(p): i for i, p in enumerate(whole)}  # as planned: a canonical order
+    planned = list(whole)  # a canonical order
     whole.sort(key=lambda p: p.at.ticks.median)
     best = whole[0]
     # the cheapest: the lowest and every pattern the rounds do not settle as costlier than it,
     # named in the planned order (which of them measured lowest is noise)
     beaten = [p for p in whole[1:] if base.verdict(p.at.ticks, best.at.ticks) == "more"]
-    cheapest = sorted((p for p in whole if p not in beaten), key=lambda p: order[id(p)])
+    cheapest = [p for p in planned if p not in beaten]
 
     def name(p: Pair) -> str:
         return label(p.copy, p.nbytes)
@@ -282,9 +282,9 @@ def _full_line(ps: list[Pair]) -> list[Finding]:
         conf = "medium"
     else:
         names = [name(p) for p in cheapest]
-        group = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         text = (
-            f"The cheapest way to write the whole executed line (64 bytes) is {group}"
+            "The cheapest way to write the whole executed line (64 bytes) is"
+            f" {base.in_words(names, 'or')}"
             f" ({cells} ticks/iter; penalty: over the same stores into data"
             + ("; the rounds do not settle which of them is cheaper" if len(names) > 1 else "")
             + ")."
